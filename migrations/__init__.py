@@ -1,0 +1,1 @@
+"""Alembic migrations: one history and one version table per service schema."""

@@ -1,0 +1,1 @@
+"""The shared kernel: what every spp process (three services and the gateway) stands on."""

@@ -1,0 +1,155 @@
+"""`create_service_app`: the frame every spp process shares (handlers, middleware, health, lifespan).
+
+Engines, session factories and upstream clients are made in the lifespan, never at import, so a
+test can build an app against its own database and hand it in-process transports to its peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from services.common.auth import Role, mint_token, verifier_from_settings
+from services.common.db import create_engine, create_session_factory
+from services.common.errors import install_problem_handlers, problem_response
+from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
+from services.common.settings import Settings
+from services.common.upstream import CircuitBreaker, Upstream
+
+ExtraLifespan = Callable[[FastAPI], Any]
+
+
+class ServiceToken:
+    """A short-lived city-wide read token a service presents when it checks a reference it does
+    not own; re-minted before it expires."""
+
+    def __init__(self, settings: Settings, process: str) -> None:
+        self._settings = settings
+        self._sub = f"service:{process}"
+        self._token = ""
+        self._expires = 0.0
+
+    def __call__(self) -> str:
+        now = time.time()
+        if now > self._expires - 300:
+            self._token = mint_token(self._settings.jwt_secret, sub=self._sub, role=Role.viewer,
+                                     ttl_seconds=3600)
+            self._expires = now + 3600
+        return self._token
+
+
+def _health_router(process: str, uses_database: bool) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/livez", summary="The process is up")
+    async def livez() -> dict[str, str]:
+        return {"status": "ok", "process": process}
+
+    @router.get("/readyz", summary="The process can serve: its database answers",
+                responses={503: {"description": "Not ready"}})
+    async def readyz(request: Request) -> Response:
+        if uses_database:
+            try:
+                async with asyncio.timeout(1.5):
+                    async with request.app.state.engine.connect() as conn:
+                        await conn.execute(text("select 1"))
+            except Exception as exc:  # any failure means "not ready"; the body says why
+                return problem_response(503, title="Not ready", slug="not-ready",
+                                        detail=f"database: {type(exc).__name__}")
+        checks: dict[str, Any] = {"status": "ready", "process": process}
+        if uses_database:
+            checks["database"] = "ok"
+        upstreams: dict[str, Upstream] = getattr(request.app.state, "upstreams", {})
+        if upstreams and not uses_database:
+            checks["upstreams"] = await _upstream_states(upstreams)
+        return JSONResponse(checks)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _upstream_states(upstreams: dict[str, Upstream]) -> dict[str, str]:
+    async def probe(upstream: Upstream) -> str:
+        if not upstream.breaker.allow():
+            return "circuit_open"
+        try:
+            response = await upstream.client.get("/readyz", timeout=1.0)
+        except httpx.HTTPError:
+            return "down"
+        return "ready" if response.status_code == 200 else "not_ready"
+
+    names = list(upstreams)
+    states = await asyncio.gather(*(probe(upstreams[n]) for n in names))
+    return dict(zip(names, states))
+
+
+def make_upstreams(settings: Settings, process: str, names: Sequence[str], metrics: Metrics,
+                   transports: dict[str, httpx.AsyncBaseTransport] | None,
+                   token: Callable[[], str] | None) -> dict[str, Upstream]:
+    transports = transports or {}
+    return {
+        name: Upstream(
+            name, settings.url_of(name) if name not in transports else f"http://{name}",
+            timeout=settings.upstream_timeout, connections=settings.upstream_connections,
+            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown),
+            transport=transports.get(name), token=token, metrics=metrics,
+        )
+        for name in names
+    }
+
+
+def create_service_app(*, process: str, settings: Settings, routers: Sequence[APIRouter],
+                       title: str, description: str, uses_database: bool = True,
+                       upstreams: Sequence[str] = (),
+                       transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+                       extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
+                       docs: bool = True, openapi_prefix: str = "") -> FastAPI:
+    metrics = Metrics(process)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if uses_database:
+            url = settings.database_url_of(process)
+            if not url:
+                raise RuntimeError(f"no database URL for {process}: set SPP_DATABASE_URL or use `spp up`")
+            engine = create_engine(url, settings)
+            app.state.engine = engine
+            app.state.session_factory = create_session_factory(engine)
+        token = ServiceToken(settings, process) if uses_database else None
+        app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
+        if extra_lifespan is not None:
+            await extra_lifespan(app)
+        try:
+            yield
+        finally:
+            for upstream in app.state.upstreams.values():
+                await upstream.aclose()
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url=None)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.verifier = verifier_from_settings(settings)
+    app.state.process = process
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(_health_router(process, uses_database))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,62 @@
+"""Async engine, per-request session and the transaction the request owns (style.md habit 2)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.settings import Settings
+
+
+def async_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs (as operators write them) and pick the asyncpg driver."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgres", "postgresql"):
+        return "postgresql+asyncpg" + url[len(scheme):]
+    return url
+
+
+def sync_free_url(url: str) -> str:
+    """The same URL without a SQLAlchemy driver suffix, for asyncpg.connect and psql."""
+    scheme = urlsplit(url).scheme
+    return "postgresql" + url[len(scheme):]
+
+
+def create_engine(url: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    # Pool sized on purpose and a short pool timeout: a saturated pool should fail fast (503)
+    # rather than queue requests for the 30 s default.
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "spp", "timezone": "UTC"}},
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The one owner of the transaction: commit when the handler returns, roll back on error.
+
+    Used with scope="function" so the commit happens before the response is sent: a commit that
+    fails turns into an error response instead of a 201 for data that was never stored.
+    """
+    async with request.app.state.session_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,163 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Services raise these (never `HTTPException`); one set of handlers turns them, validation errors,
+unknown routes, database constraint violations and unexpected failures into problem details.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.common.context import request_id_var
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("spp.errors")
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:spp:problem:{slug}"
+
+
+class DomainError(Exception):
+    """An error the caller can act on; `slug` names the rule so clients can branch on it."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, slug: str | None = None, title: str | None = None,
+                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if slug:
+            self.slug = slug
+        if title:
+            self.title = title
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class Unauthorized(DomainError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DomainError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflicts with a rule"
+
+
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class Unprocessable(DomainError):
+    """A well-formed request that names something that does not exist or cannot be used."""
+
+    status, slug, title = 422, "unprocessable", "Unprocessable request"
+
+
+class UpstreamUnavailable(DomainError):
+    status, slug, title = 503, "upstream-unavailable", "A service this request needs is unavailable"
+
+
+# Constraint name -> (error class, slug, message). Services register the rules their
+# migrations create, so a violation found by PostgreSQL reads like a domain error.
+_CONSTRAINTS: dict[str, tuple[type[DomainError], str, str]] = {}
+
+
+def register_constraint(name: str, error: type[DomainError], slug: str, message: str) -> None:
+    _CONSTRAINTS[name] = (error, slug, message)
+
+
+def error_from_integrity(exc: DBAPIError) -> DomainError:
+    """Map a PostgreSQL integrity violation to the domain error registered for its constraint."""
+    cause = getattr(exc.orig, "__cause__", None)
+    constraint = getattr(cause, "constraint_name", None) or ""
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
+    if constraint in _CONSTRAINTS:
+        error, slug, message = _CONSTRAINTS[constraint]
+        return error(message, slug=slug, extra={"constraint": constraint})
+    if sqlstate == "23503":  # foreign_key_violation: a reference to something that is not there
+        return Unprocessable("a referenced record does not exist", slug="unknown-reference",
+                             extra={"constraint": constraint})
+    if sqlstate == "23514":  # check_violation
+        return Unprocessable("a value breaks a rule of the record", slug="check-violation",
+                             extra={"constraint": constraint})
+    return Conflict("the change conflicts with a stored record", slug="conflict",
+                    extra={"constraint": constraint})
+
+
+def problem_response(status: int, *, title: str, detail: str | None = None, slug: str | None = None,
+                     extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(slug) if slug else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    return problem_response(exc.status, title=exc.title, detail=exc.detail, slug=exc.slug,
+                            extra=exc.extra, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return problem_response(422, title="Invalid request", slug="validation",
+                            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
+                            extra={"errors": errors})
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    slug = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(exc.status_code, title=titles.get(exc.status_code, "HTTP error"),
+                            detail=detail, slug=slug, headers=getattr(exc, "headers", None))
+
+
+async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+    return await _domain_error(_, error_from_integrity(exc))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, title="Internal error", slug="internal",
+                            detail="The request failed unexpectedly; quote the request id when reporting it.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,91 @@
+"""Cursor pagination: `limit` (1..500, default 50) and an opaque keyset `cursor`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+
+from services.common.errors import DomainError
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class InvalidCursor(DomainError):
+    status, slug, title = 422, "invalid-cursor", "Invalid cursor"
+
+
+class PageParams(BaseModel):
+    limit: int = 50
+    cursor: str | None = None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (max 500)")] = 50,
+    cursor: Annotated[str | None, Query(description="Opaque cursor from `next_cursor`")] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (UUID, date, datetime)):
+        return value.isoformat() if not isinstance(value, UUID) else str(value)
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_plain(v) for v in values], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, converters: Sequence[Callable[[Any], Any]]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != len(converters):
+            raise ValueError("cursor shape")
+        return [conv(v) for conv, v in zip(converters, values)]
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor("the cursor is not one this API issued", extra={
+            "errors": [{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}]
+        }) from exc
+
+
+def _converter(column: Any) -> Callable[[Any], Any]:
+    python_type = column.type.python_type
+    if python_type is UUID:
+        return UUID
+    if python_type is date:
+        return date.fromisoformat
+    if python_type is datetime:
+        return datetime.fromisoformat
+    return python_type
+
+
+def keyset(stmt: Select, columns: Sequence[Any], page: PageParams) -> Select:
+    """Order by the key columns, continue after the cursor, fetch one extra row to see if more."""
+    if page.cursor:
+        values = decode_cursor(page.cursor, [_converter(c) for c in columns])
+        stmt = stmt.where(tuple_(*columns) > tuple_(*values))
+    return stmt.order_by(*columns).limit(page.limit + 1)
+
+
+def page_of(rows: Sequence[T], page: PageParams, key: Callable[[T], Sequence[Any]]) -> Page[T]:
+    items = list(rows[: page.limit])
+    more = len(rows) > page.limit
+    return Page(items=items, next_cursor=encode_cursor(key(items[-1])) if more and items else None)

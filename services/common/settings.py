@@ -1,0 +1,81 @@
+"""Process configuration from `SPP_*` environment variables (design.md §6)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("partnership", "rotation", "training")
+PROCESSES = ("gateway", *SERVICES)
+DEVELOPMENT_SECRET = "spp-development-secret-change-me-0123456789"
+
+
+class Settings(BaseSettings):
+    """One settings object per process; every process reads the same variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SPP_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset means the embedded server under data_dir"
+    )
+    partnership_database_url: str | None = None
+    rotation_database_url: str | None = None
+    training_database_url: str | None = None
+    data_dir: Path = Path(".spp")
+
+    jwt_secret: str = DEVELOPMENT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM key for RS256/ES256 tokens; replaces the shared secret"
+    )
+    token_ttl_seconds: int = 8 * 3600
+
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    partnership_port: int = 8001
+    rotation_port: int = 8002
+    training_port: int = 8003
+    partnership_url: str | None = None
+    rotation_url: str | None = None
+    training_url: str | None = None
+
+    upstream_timeout: float = Field(default=2.0, gt=0)
+    upstream_connections: int = Field(default=20, ge=1)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout: float = Field(default=2.0, gt=0)
+    log_level: str = "INFO"
+    rate_limit_per_minute: int = Field(default=0, ge=0, description="0 disables the limit")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> "Settings":
+        # A token minted with a published secret would open every district's data.
+        if self.env == "production" and self.jwt_public_key is None and (
+            self.jwt_secret == DEVELOPMENT_SECRET or len(self.jwt_secret) < 32
+        ):
+            raise ValueError("SPP_JWT_SECRET must be set to a private value of 32+ characters in production")
+        return self
+
+    def port_of(self, process: str) -> int:
+        return getattr(self, f"{process}_port")
+
+    def url_of(self, service: str) -> str:
+        """Base URL of an upstream service as the gateway and the services reach it."""
+        explicit = getattr(self, f"{service}_url")
+        return explicit or f"http://{self.host}:{self.port_of(service)}"
+
+    def database_url_of(self, service: str) -> str | None:
+        return getattr(self, f"{service}_database_url", None) or self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

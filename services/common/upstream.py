@@ -1,0 +1,123 @@
+"""A long-lived, typed-by-the-caller HTTP client for one upstream service.
+
+One `httpx.AsyncClient` per upstream, made once in the lifespan (httpx warns against a client per
+request), with explicit timeouts and pool limits, a circuit breaker so a dead service costs nothing
+after a few failures, and bounded jittered retries for idempotent reads only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from services.common.errors import UpstreamUnavailable
+from services.common.middleware import Metrics
+
+
+class CircuitBreaker:
+    """Closed -> open after `failures` consecutive failures; one trial call after `cooldown` s."""
+
+    def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures = failures
+        self.cooldown = cooldown
+        self._clock = clock
+        self._consecutive = 0
+        self._opened_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        return "half_open" if self._clock() - self._opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def record_success(self) -> None:
+        self._consecutive = 0
+        self._opened_at = None
+
+    def record_failure(self) -> None:
+        self._consecutive += 1
+        if self._consecutive >= self.failures or self._opened_at is not None:
+            self._opened_at = self._clock()
+
+
+class Upstream:
+    def __init__(self, name: str, base_url: str, *, timeout: float, connections: int = 20,
+                 breaker: CircuitBreaker | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 token: Callable[[], str] | None = None, metrics: Metrics | None = None,
+                 read_retries: int = 1) -> None:
+        self.name = name
+        self.breaker = breaker or CircuitBreaker(failures=3, cooldown=5.0)
+        self._token = token
+        self._metrics = metrics
+        self._read_retries = read_retries
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream.labels(self._metrics.process, self.name, outcome).inc()
+
+    def _unavailable(self, why: str) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"the {self.name} service is unavailable ({why})",
+                                   slug="upstream-unavailable", extra={"upstream": self.name})
+
+    async def send(self, method: str, path: str, *, params: Any = None, json: Any = None,
+                   content: bytes | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """One call through the breaker. Transport failures and 5xx count against the upstream;
+        transport failures raise `UpstreamUnavailable`, HTTP statuses are returned as they are."""
+        if not self.breaker.allow():
+            self._count("short_circuit")
+            raise self._unavailable("circuit open")
+        request_headers = dict(headers or {})
+        if self._token is not None and "authorization" not in {k.lower() for k in request_headers}:
+            request_headers["Authorization"] = f"Bearer {self._token()}"
+        attempts = 1 + (self._read_retries if method in ("GET", "HEAD") else 0)
+        for attempt in range(attempts):
+            try:
+                response = await self.client.request(method, path, params=params, json=json,
+                                                     content=content, headers=request_headers)
+            except httpx.TimeoutException:
+                # A timeout already spent the caller's budget: do not retry it.
+                self.breaker.record_failure()
+                self._count("timeout")
+                raise self._unavailable("timed out") from None
+            except httpx.TransportError as exc:
+                self.breaker.record_failure()
+                self._count("error")
+                if attempt + 1 < attempts and self.breaker.allow():
+                    await asyncio.sleep(random.uniform(0.02, 0.08))
+                    continue
+                raise self._unavailable(type(exc).__name__) from None
+            if response.status_code >= 500:
+                self.breaker.record_failure()
+                self._count("5xx")
+            else:
+                self.breaker.record_success()
+                self._count("ok")
+            return response
+        raise self._unavailable("no attempt made")  # pragma: no cover
+
+    async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
+                       allow_404: bool = False) -> Any:
+        """GET a JSON body; 404 gives None when allowed; any other non-2xx is unavailability."""
+        response = await self.send("GET", path, params=params, headers=headers)
+        if allow_404 and response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self._unavailable(f"answered {response.status_code}")
+        return response.json()

@@ -1,0 +1,1 @@
+"""The partnership service: districts, the school registry, hand-in-hand pairings and activities."""

@@ -1,0 +1,18 @@
+"""The rotation service process: staff, rotation policies, rotation plans and rotations."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.app import create_service_app
+from services.common.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *,
+               transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    return create_service_app(
+        process="rotation", settings=settings or get_settings(), routers=[],
+        title="spp rotation service", description="Teacher and cadre rotation (交流轮岗).",
+        upstreams=["partnership"], transports=transports,
+    )
