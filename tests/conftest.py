@@ -41,12 +41,15 @@ def embedded_pg() -> EmbeddedPostgres:
 
 
 @pytest.fixture(scope="session")
-def database_url(embedded_pg: EmbeddedPostgres, worker_id: str) -> str:
-    url = embedded_pg.create_database(f"spp_test_{worker_id}")
+def database_url(embedded_pg: EmbeddedPostgres, worker_id: str):
+    # One database per test process: xdist workers and developers' parallel runs never collide.
+    name = f"spp_test_{worker_id}_{os.getpid()}"
+    url = embedded_pg.create_database(name)
     # Alembic runs its own event loop; keep it off the test loop's thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(upgrade_all, Settings(env="test", database_url=url)).result()
-    return url
+    yield url
+    embedded_pg.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,10 @@ class EmbeddedPostgres:
         self._server.psql(f'create database "{name}";')
         return f"postgresql://postgres@/{name}?host={quote(self.socket_dir, safe='/')}"
 
+    def drop_database(self, name: str) -> None:
+        assert self._server is not None
+        self._server.psql(f'drop database if exists "{name}" with (force);')
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
