@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -161,3 +162,37 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str = ""
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is rendered."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired bearer token", 403: "Outside your role or districts",
+    404: "No such resource", 409: "Conflicts with a domain rule (the problem names it)",
+    412: "If-Match does not match the current ETag", 413: "Body too large",
+    422: "Invalid input or unknown reference", 503: "A service this request needs is unavailable",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the problem bodies an endpoint can answer."""
+    return {
+        status: {"model": Problem, "description": _DESCRIPTIONS.get(status, "Problem"),
+                 "content": {PROBLEM_JSON: {}}}
+        for status in (401, 422, *statuses)
+    }

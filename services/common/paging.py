@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -12,6 +13,8 @@ from uuid import UUID
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeDecorator
 
 from services.common.errors import DomainError
 
@@ -43,8 +46,10 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (UUID, date, datetime)):
-        return value.isoformat() if not isinstance(value, UUID) else str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
     return value
 
 
@@ -67,14 +72,21 @@ def decode_cursor(cursor: str, converters: Sequence[Callable[[Any], Any]]) -> li
 
 
 def _converter(column: Any) -> Callable[[Any], Any]:
-    python_type = column.type.python_type
-    if python_type is UUID:
+    """How to turn a cursor's JSON value back into the column's Python type."""
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    if isinstance(sql_type, sqltypes.Uuid):
         return UUID
-    if python_type is date:
-        return date.fromisoformat
-    if python_type is datetime:
+    if isinstance(sql_type, sqltypes.DateTime):
         return datetime.fromisoformat
-    return python_type
+    if isinstance(sql_type, sqltypes.Date):
+        return date.fromisoformat
+    if isinstance(sql_type, sqltypes.Integer):
+        return int
+    if isinstance(sql_type, sqltypes.Numeric):
+        return Decimal
+    return str
 
 
 def keyset(stmt: Select, columns: Sequence[Any], page: PageParams) -> Select:

@@ -1,1 +1,193 @@
-routers = []
+"""Partnership HTTP routes: thin — authenticate, parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Response
+
+from services.common.auth import CurrentUser
+from services.common.db import SessionDep
+from services.common.errors import Forbidden, problem_responses
+from services.common.paging import Page, PageDep, page_of
+from services.partnership import repository as repo
+from services.partnership import service, stats
+from services.partnership.schemas import (
+    ActivityCreate,
+    ActivityKind,
+    ActivityRead,
+    DistrictCreate,
+    DistrictPartnershipStats,
+    DistrictRead,
+    DistrictUpdate,
+    Locality,
+    PairingCreate,
+    PairingRead,
+    PairingStatus,
+    PartnershipStats,
+    SchoolBriefList,
+    SchoolCreate,
+    SchoolRead,
+    SchoolUpdate,
+    Stage,
+)
+
+DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"])]
+DistrictFilter = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="GB/T 2260 district code")]
+
+districts = APIRouter(prefix="/v1/districts", tags=["districts"])
+schools = APIRouter(prefix="/v1/schools", tags=["schools"])
+pairings = APIRouter(prefix="/v1/pairings", tags=["pairings"])
+activities = APIRouter(prefix="/v1/activities", tags=["activities"])
+internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+
+
+@districts.post("", status_code=201, response_model=DistrictRead, responses=problem_responses(403, 409),
+                summary="Register a district (city administrators)")
+async def create_district(data: DistrictCreate, session: SessionDep, actor: CurrentUser,
+                          response: Response) -> DistrictRead:
+    district = await service.create_district(session=session, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/districts/{district.code}"
+    return DistrictRead.model_validate(district)
+
+
+@districts.get("", response_model=Page[DistrictRead], responses=problem_responses(),
+               summary="List districts you may read")
+async def list_districts(session: SessionDep, actor: CurrentUser, page: PageDep) -> Page[DistrictRead]:
+    rows = await repo.list_districts(session, page=page, only=actor.readable_districts())
+    return page_of([DistrictRead.model_validate(r) for r in rows], page, key=lambda d: [d.code])
+
+
+@districts.get("/{code}", response_model=DistrictRead, responses=problem_responses(403, 404))
+async def get_district(code: DistrictCodePath, session: SessionDep, actor: CurrentUser) -> DistrictRead:
+    return DistrictRead.model_validate(await service.get_district(session=session, code=code, actor=actor))
+
+
+@districts.patch("/{code}", response_model=DistrictRead, responses=problem_responses(403, 404))
+async def update_district(code: DistrictCodePath, data: DistrictUpdate, session: SessionDep,
+                          actor: CurrentUser) -> DistrictRead:
+    district = await service.update_district(session=session, code=code, data=data, actor=actor)
+    return DistrictRead.model_validate(district)
+
+
+@schools.post("", status_code=201, response_model=SchoolRead, responses=problem_responses(403, 409),
+              summary="Register a school (409 on a duplicate code, 422 on an unknown district)")
+async def create_school(data: SchoolCreate, session: SessionDep, actor: CurrentUser,
+                        response: Response) -> SchoolRead:
+    school = await service.create_school(session=session, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/schools/{school.code}"
+    return SchoolRead.model_validate(school)
+
+
+@schools.get("", response_model=Page[SchoolRead], responses=problem_responses())
+async def list_schools(session: SessionDep, actor: CurrentUser, page: PageDep,
+                       district_code: DistrictFilter = None, locality: Locality | None = None,
+                       stage: Stage | None = None) -> Page[SchoolRead]:
+    rows = await repo.list_schools(session, page=page, only=actor.readable_districts(),
+                                   district_code=district_code, locality=locality, stage=stage)
+    return page_of([SchoolRead.model_validate(r) for r in rows], page, key=lambda s: [s.code])
+
+
+@schools.get("/{code}", response_model=SchoolRead, responses=problem_responses(403, 404))
+async def get_school(code: str, session: SessionDep, actor: CurrentUser) -> SchoolRead:
+    return SchoolRead.model_validate(await service.get_school(session=session, code=code, actor=actor))
+
+
+@schools.patch("/{code}", response_model=SchoolRead, responses=problem_responses(403, 404))
+async def update_school(code: str, data: SchoolUpdate, session: SessionDep, actor: CurrentUser) -> SchoolRead:
+    return SchoolRead.model_validate(await service.update_school(session=session, code=code, data=data,
+                                                                 actor=actor))
+
+
+@pairings.post("", status_code=201, response_model=PairingRead, responses=problem_responses(403, 409),
+               summary="Propose a pairing (409 when the two schools already have an overlapping one)")
+async def create_pairing(data: PairingCreate, session: SessionDep, actor: CurrentUser,
+                         response: Response) -> PairingRead:
+    pairing = await service.create_pairing(session=session, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/pairings/{pairing.id}"
+    return PairingRead.model_validate(pairing)
+
+
+@pairings.get("", response_model=Page[PairingRead], responses=problem_responses())
+async def list_pairings(session: SessionDep, actor: CurrentUser, page: PageDep,
+                        district_code: DistrictFilter = None,
+                        school_code: Annotated[str | None, Query(description="Either side")] = None,
+                        status: PairingStatus | None = None) -> Page[PairingRead]:
+    rows = await repo.list_pairings(session, page=page, only=actor.readable_districts(),
+                                    district_code=district_code, school_code=school_code, status=status)
+    return page_of([PairingRead.model_validate(r) for r in rows], page, key=lambda p: [p.created_at, p.id])
+
+
+@pairings.get("/{pairing_id}", response_model=PairingRead, responses=problem_responses(403, 404))
+async def get_pairing(pairing_id: UUID, session: SessionDep, actor: CurrentUser) -> PairingRead:
+    return PairingRead.model_validate(await service.get_pairing(session=session, pairing_id=pairing_id,
+                                                                actor=actor))
+
+
+def _transition_route(action: str, summary: str) -> None:
+    @pairings.post(f"/{{pairing_id}}/{action}", response_model=PairingRead,
+                   responses=problem_responses(403, 404, 409), summary=summary, name=f"{action}_pairing")
+    async def transition(pairing_id: UUID, session: SessionDep, actor: CurrentUser) -> PairingRead:
+        pairing = await service.transition_pairing(session=session, pairing_id=pairing_id, action=action,
+                                                   actor=actor)
+        return PairingRead.model_validate(pairing)
+
+
+_transition_route("activate", "Activate a proposed or suspended pairing")
+_transition_route("suspend", "Suspend an active pairing")
+_transition_route("end", "End a pairing (final)")
+
+
+@pairings.post("/{pairing_id}/activities", status_code=201, response_model=ActivityRead,
+               responses=problem_responses(403, 404, 409),
+               summary="Record an activity (only on an active pairing, dated inside its range)")
+async def record_activity(pairing_id: UUID, data: ActivityCreate, session: SessionDep, actor: CurrentUser,
+                          response: Response) -> ActivityRead:
+    activity = await service.record_activity(session=session, pairing_id=pairing_id, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/activities?pairing_id={pairing_id}"
+    return ActivityRead.model_validate(activity)
+
+
+@activities.get("", response_model=Page[ActivityRead], responses=problem_responses())
+async def list_activities(session: SessionDep, actor: CurrentUser, page: PageDep,
+                          district_code: DistrictFilter = None, pairing_id: UUID | None = None,
+                          kind: ActivityKind | None = None,
+                          date_from: Annotated[date | None, Query(alias="from")] = None,
+                          date_to: Annotated[date | None, Query(alias="to")] = None) -> Page[ActivityRead]:
+    rows = await repo.list_activities(session, page=page, only=actor.readable_districts(),
+                                      district_code=district_code, pairing_id=pairing_id, kind=kind,
+                                      date_from=date_from, date_to=date_to)
+    return page_of([ActivityRead.model_validate(r) for r in rows], page, key=lambda a: [a.date, a.id])
+
+
+def _require_scope(actor, district_code: str | None) -> None:
+    if district_code is None:
+        if not actor.city_wide:
+            raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
+    else:
+        actor.require_read_in(district_code)
+
+
+@internal.get("/partnership-stats", response_model=PartnershipStats, response_model_by_alias=True,
+              responses=problem_responses(403), summary="Coverage and activity totals (design.md §4.1–4.2)")
+async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date,
+                            period_from: Annotated[date, Query(alias="from")],
+                            period_to: Annotated[date, Query(alias="to")],
+                            district_code: DistrictFilter = None) -> PartnershipStats:
+    _require_scope(actor, district_code)
+    rows: list[DistrictPartnershipStats] = await stats.partnership_stats(
+        session, as_of=as_of, period_from=period_from, period_to=period_to, district_code=district_code)
+    return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
+
+
+@internal.get("/schools", response_model=SchoolBriefList, responses=problem_responses(403),
+              summary="Every school of a district (or all) with enrollments, unpaginated")
+async def school_briefs(session: SessionDep, actor: CurrentUser,
+                        district_code: DistrictFilter = None) -> SchoolBriefList:
+    _require_scope(actor, district_code)
+    return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
+
+
+routers = [districts, schools, pairings, activities, internal]

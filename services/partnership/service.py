@@ -1,0 +1,196 @@
+"""Partnership rules: who may change what, the pairing state machine, and activity admission."""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal, Role
+from services.common.clock import utcnow
+from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
+from services.partnership import repository as repo
+from services.partnership.models import Activity, District, Pairing, School
+from services.partnership.schemas import (
+    ActivityCreate,
+    DistrictCreate,
+    DistrictUpdate,
+    PairingCreate,
+    PairingStatus,
+    SchoolCreate,
+    SchoolUpdate,
+)
+
+register_constraint("pk_districts", Conflict, "duplicate-district", "a district with this code already exists")
+register_constraint("pk_schools", Conflict, "duplicate-school", "a school with this code already exists")
+register_constraint(
+    "ex_pairings_schools_overlap", Conflict, "pairing-overlap",
+    "these two schools already have a pairing whose dates overlap and that has not ended",
+)
+register_constraint("ck_pairings_distinct_schools", Unprocessable, "same-school",
+                    "a school cannot be paired with itself")
+register_constraint("fk_schools_district", Unprocessable, "unknown-district", "the district does not exist")
+
+# proposed → active ⇄ suspended → ended; a proposal or a suspended pairing may also be ended.
+TRANSITIONS: dict[str, tuple[set[PairingStatus], PairingStatus]] = {
+    "activate": ({PairingStatus.proposed, PairingStatus.suspended}, PairingStatus.active),
+    "suspend": ({PairingStatus.active}, PairingStatus.suspended),
+    "end": ({PairingStatus.proposed, PairingStatus.active, PairingStatus.suspended}, PairingStatus.ended),
+}
+
+
+# Districts ---------------------------------------------------------------------------------
+
+async def create_district(*, session: AsyncSession, data: DistrictCreate, actor: Principal) -> District:
+    actor.require_city_admin()
+    district = District(code=data.code, name=data.name)
+    session.add(district)
+    await session.flush()
+    return district
+
+
+async def get_district(*, session: AsyncSession, code: str, actor: Principal) -> District:
+    district = await repo.get_district(session, code)
+    if district is None:
+        raise NotFound(f"district {code} does not exist", slug="district-not-found")
+    actor.require_read_in(code)
+    return district
+
+
+async def update_district(*, session: AsyncSession, code: str, data: DistrictUpdate, actor: Principal) -> District:
+    actor.require_city_admin()
+    district = await get_district(session=session, code=code, actor=actor)
+    district.name = data.name
+    district.version += 1
+    district.updated_at = utcnow()
+    await session.flush()
+    return district
+
+
+# Schools -----------------------------------------------------------------------------------
+
+async def _require_district(session: AsyncSession, code: str) -> District:
+    district = await repo.get_district(session, code)
+    if district is None:
+        raise Unprocessable(f"district {code} does not exist", slug="unknown-district",
+                            extra={"errors": [{"field": "body.district_code", "message": "unknown district",
+                                               "type": "unknown_reference"}]})
+    return district
+
+
+async def create_school(*, session: AsyncSession, data: SchoolCreate, actor: Principal) -> School:
+    actor.require_write_in(data.district_code)
+    await _require_district(session, data.district_code)
+    school = School(**data.model_dump())
+    session.add(school)
+    await session.flush()
+    return school
+
+
+async def get_school(*, session: AsyncSession, code: str, actor: Principal) -> School:
+    school = await repo.get_school(session, code)
+    if school is None:
+        raise NotFound(f"school {code} does not exist", slug="school-not-found")
+    actor.require_read_in(school.district_code)
+    return school
+
+
+async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate, actor: Principal) -> School:
+    school = await get_school(session=session, code=code, actor=actor)
+    actor.require_write_in(school.district_code)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "district_code" in changes and changes["district_code"] != school.district_code:
+        actor.require_write_in(changes["district_code"])
+        await _require_district(session, changes["district_code"])
+    for field, value in changes.items():
+        setattr(school, field, value)
+    school.version += 1
+    school.updated_at = utcnow()
+    await session.flush()
+    return school
+
+
+# Pairings ----------------------------------------------------------------------------------
+
+async def _known_school(session: AsyncSession, code: str, field: str) -> School:
+    school = await repo.get_school(session, code)
+    if school is None:
+        raise Unprocessable(f"school {code} does not exist", slug="unknown-school",
+                            extra={"errors": [{"field": f"body.{field}", "message": "unknown school",
+                                               "type": "unknown_reference"}]})
+    return school
+
+
+async def create_pairing(*, session: AsyncSession, data: PairingCreate, actor: Principal) -> Pairing:
+    actor.require_writer()
+    if data.lead_school_code == data.partner_school_code:
+        raise Unprocessable("a school cannot be paired with itself", slug="same-school",
+                            extra={"errors": [{"field": "body.partner_school_code",
+                                               "message": "must differ from lead_school_code",
+                                               "type": "value_error"}]})
+    lead = await _known_school(session, data.lead_school_code, "lead_school_code")
+    partner = await _known_school(session, data.partner_school_code, "partner_school_code")
+    actor.require_write_in(lead.district_code, partner.district_code)
+    pairing = Pairing(id=uuid.uuid4(), **data.model_dump())
+    session.add(pairing)
+    await session.flush()  # the exclusion constraint decides overlaps here, also under races
+    return pairing
+
+
+async def _pairing_districts(session: AsyncSession, pairing: Pairing) -> tuple[str, str]:
+    lead = await repo.get_school(session, pairing.lead_school_code)
+    partner = await repo.get_school(session, pairing.partner_school_code)
+    assert lead is not None and partner is not None  # foreign keys guarantee both
+    return lead.district_code, partner.district_code
+
+
+async def get_pairing(*, session: AsyncSession, pairing_id: UUID, actor: Principal,
+                      lock: str | None = None) -> Pairing:
+    pairing = await repo.get_pairing(session, pairing_id, lock=lock)
+    if pairing is None:
+        raise NotFound(f"pairing {pairing_id} does not exist", slug="pairing-not-found")
+    actor.require_read_in(*await _pairing_districts(session, pairing))
+    return pairing
+
+
+async def transition_pairing(*, session: AsyncSession, pairing_id: UUID, action: str,
+                             actor: Principal) -> Pairing:
+    pairing = await get_pairing(session=session, pairing_id=pairing_id, actor=actor, lock="update")
+    actor.require_write_in(*await _pairing_districts(session, pairing))
+    allowed_from, target = TRANSITIONS[action]
+    if pairing.status not in allowed_from:
+        raise Conflict(f"cannot {action} a pairing that is {pairing.status}", slug="illegal-transition",
+                       extra={"from": pairing.status, "action": action})
+    pairing.status = target
+    pairing.version += 1
+    pairing.updated_at = utcnow()
+    await session.flush()
+    return pairing
+
+
+# Activities --------------------------------------------------------------------------------
+
+def _may_record_activity(actor: Principal, pairing: Pairing, districts: tuple[str, str]) -> bool:
+    if actor.role == Role.school_admin:
+        # design.md §5: a school admin records activities of pairings that involve their schools.
+        return bool({pairing.lead_school_code, pairing.partner_school_code} & actor.schools)
+    return any(actor.can_write_district(code) for code in districts)
+
+
+async def record_activity(*, session: AsyncSession, pairing_id: UUID, data: ActivityCreate,
+                          actor: Principal) -> Activity:
+    # A share lock keeps the pairing from being suspended or ended while the activity is admitted.
+    pairing = await get_pairing(session=session, pairing_id=pairing_id, actor=actor, lock="share")
+    if not _may_record_activity(actor, pairing, await _pairing_districts(session, pairing)):
+        raise Forbidden("you may not record activities for this pairing", slug="district-scope")
+    if pairing.status != PairingStatus.active:
+        raise Conflict(f"activities can only be recorded on an active pairing; this one is {pairing.status}",
+                       slug="pairing-not-active")
+    if not pairing.start_date <= data.date <= pairing.end_date:
+        raise Conflict(f"the activity date {data.date} is outside the pairing "
+                       f"({pairing.start_date} to {pairing.end_date})", slug="activity-outside-pairing")
+    activity = Activity(id=uuid.uuid4(), pairing_id=pairing.id, **data.model_dump())
+    session.add(activity)
+    await session.flush()
+    return activity
