@@ -1,18 +1,43 @@
-"""The gateway process."""
+"""The gateway process: the single public entry (design.md §2 and §5)."""
 
 from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
 
+from gateway import openapi, proxy
 from services.common.app import create_service_app
 from services.common.settings import SERVICES, Settings, get_settings
+
+DESCRIPTION = """
+Public API of the school partnership platform (学校结对帮扶平台): hand-in-hand pairings (手拉手),
+teacher and cadre rotation (交流轮岗), famous-teacher studios (名师工作室), and per-district views
+against the national bars for high-quality balanced compulsory education (优质均衡).
+
+Authenticate with `Authorization: Bearer <JWT>`. Errors are RFC 9457 problem details. Lists take
+`limit` (≤ 500) and an opaque `cursor`, and answer `items` and `next_cursor`.
+"""
+
+
+def view_routers() -> list:
+    """The composed cross-service views (gateway/views), when present."""
+    try:
+        from gateway.views import routers
+    except ImportError:
+        return []
+    return list(routers)
 
 
 def create_app(settings: Settings | None = None, *,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
-    return create_service_app(
-        process="gateway", settings=settings or get_settings(), routers=[],
-        title="spp — school partnership platform", description="Public API.",
-        uses_database=False, upstreams=SERVICES, transports=transports,
+    async def init(app: FastAPI) -> None:
+        app.state.openapi_cache = {}
+
+    app = create_service_app(
+        process="gateway", settings=settings or get_settings(),
+        # Views first: their paths are more specific than the catch-all proxy route.
+        routers=[*view_routers(), openapi.router, proxy.router],
+        title="spp — school partnership platform", description=DESCRIPTION,
+        uses_database=False, upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False,
     )
+    return app

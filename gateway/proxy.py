@@ -1,0 +1,39 @@
+"""Forwarding of public resource paths to the owning service.
+
+The token is verified here before anything is forwarded (and again by the service). Status, body
+and the headers a client acts on (Location, ETag, Retry-After, …) come back unchanged; a service
+that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from gateway.routes import owner_of
+from services.common.auth import authenticate
+from services.common.context import request_id_var
+from services.common.errors import NotFound, problem_responses
+from services.common.upstream import Upstream
+
+FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-match",
+                             "idempotency-key", "x-request-id", "accept-language")
+RETURNED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate",
+                             "content-disposition", "cache-control", "last-modified")
+
+router = APIRouter()
+
+
+@router.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False, responses=problem_responses(404, 503))
+async def proxy(path: str, request: Request) -> Response:
+    service = owner_of(path)
+    if service is None:
+        raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
+    authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    upstream: Upstream = request.app.state.upstreams[service]
+    headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
+    headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
+    response = await upstream.send(request.method, f"/v1/{path}", params=request.query_params.multi_items(),
+                                   content=await request.body(), headers=headers)
+    returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
+    return Response(content=response.content, status_code=response.status_code, headers=returned)

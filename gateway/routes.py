@@ -1,0 +1,31 @@
+"""The route table (design.md §5): which service owns each public resource prefix.
+
+Public paths are flat and do not reveal the owner; the first path segment decides.
+"""
+
+from __future__ import annotations
+
+ROUTE_TABLE: dict[str, str] = {
+    "districts": "partnership",
+    "schools": "partnership",
+    "pairings": "partnership",
+    "activities": "partnership",
+    "staff": "rotation",
+    "rotation-policies": "rotation",
+    "rotations": "rotation",
+    "rotation-plans": "rotation",
+    "studios": "training",
+    "sessions": "training",
+    "training-hours": "training",
+}
+
+# Internal figures are for the gateway's own views, never proxied to clients.
+PRIVATE_PREFIXES = ("internal",)
+
+
+def owner_of(path: str) -> str | None:
+    """The service that owns `/api/v1/<path>`, or None when no service does."""
+    first = path.strip("/").split("/", 1)[0]
+    if first in PRIVATE_PREFIXES:
+        return None
+    return ROUTE_TABLE.get(first)

@@ -1,0 +1,78 @@
+"""The gateway forwards public paths to their owner and keeps status, body and headers."""
+
+import httpx
+
+from gateway.app import create_app
+from tests.conftest import fetch
+
+PROBLEM = "application/problem+json"
+
+
+async def test_partnership_through_gateway(gateway, db_engine):
+    created = await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    assert created.status_code == 201
+    assert created.headers["location"] == "/api/v1/districts/110105"
+    assert created.headers["content-type"] == "application/json"
+    school = await gateway.post("/api/v1/schools", json={
+        "code": "S1", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "primary",
+        "locality": "urban"})
+    assert school.status_code == 201
+    listed = await gateway.get("/api/v1/schools", params={"district_code": "110105", "limit": 1})
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["name"] == "北京市朝阳区实验小学"
+    duplicate = await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    assert duplicate.status_code == 409
+    assert duplicate.headers["content-type"] == PROBLEM
+    assert await fetch(db_engine, "select code from partnership.districts") == [{"code": "110105"}]
+
+
+async def test_gateway_verifies_token_before_forwarding(gateway):
+    response = await gateway.get("/api/v1/schools", headers={"Authorization": "Bearer nonsense"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_unknown_and_internal_paths_are_404(gateway):
+    for path in ("/api/v1/nothing", "/api/v1/internal/partnership-stats"):
+        response = await gateway.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM
+
+
+async def test_upstream_down_is_503_problem(settings, token):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    dead = httpx.MockTransport(refuse)
+    app = create_app(settings, transports={"partnership": dead, "rotation": dead, "training": dead})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            response = await client.get("/api/v1/schools")
+            assert response.status_code == 503
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["upstream"] == "partnership"
+            # a GET is tried twice (one jittered retry): the second call reaches 3 failures
+            again = await client.get("/api/v1/schools")
+            assert again.json()["detail"] == "the partnership service is unavailable (ConnectError)"
+            shorted = await client.get("/api/v1/schools")
+            assert shorted.status_code == 503
+            assert shorted.json()["detail"] == "the partnership service is unavailable (circuit open)"
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["upstreams"] == {"partnership": "circuit_open", "rotation": "down",
+                                                 "training": "down"}
+
+
+async def test_merged_openapi_document(gateway):
+    response = await gateway.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ("/api/v1/districts", "/api/v1/schools/{code}", "/api/v1/pairings/{pairing_id}/activate",
+                 "/api/v1/pairings/{pairing_id}/activities", "/api/v1/activities"):
+        assert path in paths
+    assert not any("/internal" in p for p in paths)
+    assert "SchoolRead" in response.json()["components"]["schemas"]
+    docs = await gateway.get("/docs")
+    assert docs.status_code == 200
+    assert "/api/v1/openapi.json" in docs.text
