@@ -1,0 +1,146 @@
+"""`spp`: run the platform (`up`), one process (`serve`), migrations, demo data and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from typing import Annotated, Optional
+
+import typer
+
+from services.common.settings import PROCESSES, Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="School partnership platform (学校结对帮扶平台).")
+
+
+def _database_url(settings: Settings) -> tuple[str, object | None]:
+    """The configured URL, or the embedded PostgreSQL's (started or attached) when none is set."""
+    if settings.database_url:
+        return settings.database_url, None
+    from services.common.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings.data_dir)
+    return server.start(), server
+
+
+@app.command()
+def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data")] = False,
+       ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0) -> None:
+    """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, and run all four processes."""
+    from services.common.auth import mint_token
+    from services.common.logging import configure_logging
+    from services.common.migrate import upgrade_all
+    from services.common.supervisor import ProcessGroup, process_env
+
+    settings = get_settings()
+    configure_logging("spp", "WARNING")
+    typer.echo("starting PostgreSQL …" if not settings.database_url else "using SPP_DATABASE_URL …")
+    url, server = _database_url(settings)
+    upgrade_all(settings.model_copy(update={"database_url": url}))
+    log_dir = settings.data_dir / "logs"
+    group = ProcessGroup(settings, process_env(settings, url), log_dir=log_dir)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        group.start_all()
+        group.wait_ready(timeout=ready_timeout)
+        token = mint_token(settings.jwt_secret, sub="developer", role="city_admin",
+                           ttl_seconds=settings.token_ttl_seconds)
+        gateway = group.url("gateway")
+        if demo:
+            from services.common.seed import seed_demo
+
+            counts = asyncio.run(seed_demo(gateway, token))
+            typer.echo(f"demo data: {counts}")
+        typer.echo(f"\nspp is up.\n  gateway:  {gateway}/api/v1\n  docs:     {gateway}/docs\n"
+                   f"  token (city_admin, {settings.token_ttl_seconds // 3600} h):\n    {token}\n"
+                   f"  try: curl -H 'Authorization: Bearer <token>' {gateway}/api/v1/districts\n"
+                   f"  logs:     {log_dir}/<process>.log\n"
+                   "Ctrl-C stops everything.", )
+        while not stop.wait(0.5):
+            exited = group.first_exited()
+            if exited:
+                typer.echo(f"{exited} exited; stopping everything", err=True)
+                break
+    finally:
+        group.stop_all()
+        if server is not None:
+            server.stop()
+        typer.echo("stopped.")
+
+
+@app.command()
+def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rotation or training")]) -> None:
+    """Run one process in the foreground (the container entry point)."""
+    import uvicorn
+
+    from services.common.logging import configure_logging
+    from services.common.supervisor import APP_FACTORIES
+
+    if process not in PROCESSES:
+        raise typer.BadParameter(f"choose one of {', '.join(PROCESSES)}")
+    settings = get_settings()
+    if process != "gateway" and not settings.database_url_of(process):
+        url, _ = _database_url(settings)
+        os.environ["SPP_DATABASE_URL"] = url
+        get_settings.cache_clear()
+    configure_logging(process, settings.log_level)
+    uvicorn.run(APP_FACTORIES[process], factory=True, host=settings.host, port=settings.port_of(process),
+                log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade every service schema to the newest revision."""
+    from services.common.migrate import upgrade_all
+
+    settings = get_settings()
+    url, server = _database_url(settings)
+    upgrade_all(settings.model_copy(update={"database_url": url}))
+    typer.echo("migrated: partnership, rotation, training")
+    if server is not None:
+        server.stop()
+
+
+@app.command()
+def seed(demo: Annotated[bool, typer.Option("--demo", help="Beijing's 16 districts and a few schools each")] = True,
+         gateway: Annotated[Optional[str], typer.Option(help="Gateway URL (default from settings)")] = None) -> None:
+    """Load demo data through the public API of a running platform (idempotent)."""
+    from services.common.auth import mint_token
+    from services.common.seed import seed_demo
+
+    settings = get_settings()
+    token = mint_token(settings.jwt_secret, sub="seed", role="city_admin", ttl_seconds=3600)
+    base = gateway or f"http://{settings.host}:{settings.gateway_port}"
+    typer.echo(f"demo data: {asyncio.run(seed_demo(base, token))}")
+
+
+@app.command()
+def token(role: Annotated[str, typer.Option(help="city_admin, district_admin, school_admin, viewer, integrator")] = "city_admin",
+          district: Annotated[Optional[list[str]], typer.Option("--district", help="District code (repeatable)")] = None,
+          school: Annotated[Optional[list[str]], typer.Option("--school", help="School code (repeatable)")] = None,
+          sub: Annotated[str, typer.Option(help="Subject")] = "developer",
+          ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 8 * 3600) -> None:
+    """Mint a bearer token signed with the configured secret."""
+    from services.common.auth import Role, mint_token
+
+    try:
+        Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"unknown role {role!r}") from None
+    settings = get_settings()
+    typer.echo(mint_token(settings.jwt_secret, sub=sub, role=role, districts=district or (),
+                          schools=school or (), ttl_seconds=ttl))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
