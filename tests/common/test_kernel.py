@@ -1,0 +1,113 @@
+"""The shared kernel's own rules: problem rendering, settings, cursors, breaker, tokens, persistence."""
+
+import subprocess
+import sys
+
+import httpx
+import jwt
+import pytest
+from fastapi import APIRouter
+from pydantic import ValidationError
+
+from services.common.app import create_service_app
+from services.common.embedded import EmbeddedPostgres
+from services.common.paging import InvalidCursor, decode_cursor, encode_cursor
+from services.common.settings import Settings
+from services.common.upstream import CircuitBreaker
+from tests.conftest import TEST_SECRET
+
+
+async def test_unexpected_failure_is_500_problem_with_request_id_and_no_trace(settings, token):
+    router = APIRouter()
+
+    @router.get("/boom")
+    async def boom() -> dict:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    app = create_service_app(process="probe", settings=settings, routers=[router], title="probe",
+                             description="", uses_database=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+        response = await client.get("/boom", headers={"x-request-id": "req-123"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body == {"type": "urn:spp:problem:internal", "title": "Internal error", "status": 500,
+                    "detail": "The request failed unexpectedly; quote the request id when reporting it.",
+                    "request_id": "req-123"}
+    assert "hunter2" not in response.text and "Traceback" not in response.text
+
+
+def test_production_refuses_the_development_secret():
+    with pytest.raises(ValidationError):
+        Settings(env="production")
+    with pytest.raises(ValidationError):
+        Settings(env="production", jwt_secret="short")
+    assert Settings(env="production", jwt_secret="x" * 32).jwt_secret == "x" * 32
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("SPP_GATEWAY_PORT", "9000")
+    monkeypatch.setenv("SPP_ROTATION_URL", "http://rotation:8002")
+    settings = Settings()
+    assert settings.gateway_port == 9000
+    assert settings.url_of("rotation") == "http://rotation:8002"
+    assert settings.url_of("training") == "http://127.0.0.1:8003"
+
+
+def test_cursor_round_trip_and_tamper():
+    from datetime import date
+    from uuid import UUID
+
+    uid = UUID("12345678-1234-5678-1234-567812345678")
+    cursor = encode_cursor([date(2024, 9, 1), uid, "朝阳"])
+    assert decode_cursor(cursor, [date.fromisoformat, UUID, str]) == [date(2024, 9, 1), uid, "朝阳"]
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor, [date.fromisoformat, UUID])
+    with pytest.raises(InvalidCursor):
+        decode_cursor("bm90IGpzb24", [str])
+
+
+def test_circuit_breaker_opens_and_half_opens():
+    now = [0.0]
+    breaker = CircuitBreaker(failures=3, cooldown=5.0, clock=lambda: now[0])
+    for _ in range(2):
+        breaker.record_failure()
+    assert breaker.state == "closed"
+    breaker.record_failure()
+    assert (breaker.state, breaker.allow()) == ("open", False)
+    now[0] = 5.0
+    assert (breaker.state, breaker.allow()) == ("half_open", True)
+    breaker.record_failure()  # the trial failed: open again for another cool-down
+    assert breaker.state == "open"
+    now[0] = 10.0
+    breaker.record_success()
+    assert breaker.state == "closed"
+
+
+def test_spp_token_mints_scoped_claims():
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.cli", "token", "--role", "district_admin",
+         "--district", "110105", "--district", "110119", "--sub", "王老师"],
+        capture_output=True, text=True, env={"SPP_JWT_SECRET": TEST_SECRET, "PATH": ""}, check=True)
+    claims = jwt.decode(result.stdout.strip(), TEST_SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["role"], claims["districts"], claims["schools"]) == (
+        "王老师", "district_admin", ["110105", "110119"], [])
+    bad = subprocess.run([sys.executable, "-m", "services.common.cli", "token", "--role", "root"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+
+
+def test_embedded_data_survives_a_restart(tmp_path):
+    first = EmbeddedPostgres(tmp_path / "data", database="keep")
+    first.start()
+    first._server.psql("\\c keep\ncreate table kept (name text); insert into kept values ('海淀区');")
+    first_pid = first._server.get_pid()
+    first.stop()
+    second = EmbeddedPostgres(tmp_path / "data", database="keep")
+    second.start()
+    try:
+        assert second._server.get_pid() != first_pid  # a new server process over the same data
+        assert "海淀区" in second._server.psql("\\c keep\nselect name from kept;")
+    finally:
+        second.stop()
