@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.routes import owner_of
+from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
 from services.common.context import request_id_var
-from services.common.errors import NotFound, problem_responses
+from services.common.errors import NotFound, Unprocessable, problem_responses
 from services.common.upstream import Upstream
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-match",
@@ -26,14 +26,19 @@ router = APIRouter()
 @router.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                   include_in_schema=False, responses=problem_responses(404, 503))
 async def proxy(path: str, request: Request) -> Response:
-    service = owner_of(path)
+    service = owner_of(path, request.query_params.get("service"))
     if service is None:
+        if path.strip("/") in PER_SERVICE_PREFIXES:
+            raise Unprocessable("name the service: ?service=partnership|rotation|training",
+                                slug="validation", extra={"errors": [
+                                    {"field": "query.service", "message": "required", "type": "missing"}]})
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
     authenticate(request.headers.get("authorization"), request.app.state.verifier)
     upstream: Upstream = request.app.state.upstreams[service]
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
-    response = await upstream.send(request.method, f"/v1/{path}", params=request.query_params.multi_items(),
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
+    response = await upstream.send(request.method, f"/v1/{path}", params=params,
                                    content=await request.body(), headers=headers)
     returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
     return Response(content=response.content, status_code=response.status_code, headers=returned)

@@ -23,9 +23,16 @@ ROUTE_TABLE: dict[str, str] = {
 PRIVATE_PREFIXES = ("internal",)
 
 
-def owner_of(path: str) -> str | None:
+# Resources every service has: the caller names the service (`?service=rotation`).
+PER_SERVICE_PREFIXES = ("changes",)
+SERVICES = ("partnership", "rotation", "training")
+
+
+def owner_of(path: str, service: str | None = None) -> str | None:
     """The service that owns `/api/v1/<path>`, or None when no service does."""
     first = path.strip("/").split("/", 1)[0]
     if first in PRIVATE_PREFIXES:
         return None
+    if first in PER_SERVICE_PREFIXES:
+        return service if service in SERVICES else None
     return ROUTE_TABLE.get(first)

@@ -6,11 +6,13 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
+from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.outbox import ChangePage, read_changes
 from services.common.paging import Page, PageDep, page_of
 from services.partnership import repository as repo
 from services.partnership import service, stats
@@ -60,15 +62,22 @@ async def list_districts(session: SessionDep, actor: CurrentUser, page: PageDep)
     return page_of([DistrictRead.model_validate(r) for r in rows], page, key=lambda d: [d.code])
 
 
-@districts.get("/{code}", response_model=DistrictRead, responses=problem_responses(403, 404))
-async def get_district(code: DistrictCodePath, session: SessionDep, actor: CurrentUser) -> DistrictRead:
-    return DistrictRead.model_validate(await service.get_district(session=session, code=code, actor=actor))
+NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
-@districts.patch("/{code}", response_model=DistrictRead, responses=problem_responses(403, 404))
+@districts.get("/{code}", response_model=DistrictRead, responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_district(code: DistrictCodePath, session: SessionDep, actor: CurrentUser, request: Request,
+                       response: Response):
+    district = await service.get_district(session=session, code=code, actor=actor)
+    return conditional(request, response, district.version) or DistrictRead.model_validate(district)
+
+
+@districts.patch("/{code}", response_model=DistrictRead, responses=problem_responses(403, 404, 412))
 async def update_district(code: DistrictCodePath, data: DistrictUpdate, session: SessionDep,
-                          actor: CurrentUser) -> DistrictRead:
-    district = await service.update_district(session=session, code=code, data=data, actor=actor)
+                          actor: CurrentUser, response: Response, if_match: IfMatch = None) -> DistrictRead:
+    district = await service.update_district(session=session, code=code, data=data, actor=actor,
+                                             expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(district.version)
     return DistrictRead.model_validate(district)
 
 
@@ -90,15 +99,20 @@ async def list_schools(session: SessionDep, actor: CurrentUser, page: PageDep,
     return page_of([SchoolRead.model_validate(r) for r in rows], page, key=lambda s: [s.code])
 
 
-@schools.get("/{code}", response_model=SchoolRead, responses=problem_responses(403, 404))
-async def get_school(code: str, session: SessionDep, actor: CurrentUser) -> SchoolRead:
-    return SchoolRead.model_validate(await service.get_school(session=session, code=code, actor=actor))
+@schools.get("/{code}", response_model=SchoolRead, responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_school(code: str, session: SessionDep, actor: CurrentUser, request: Request, response: Response):
+    school = await service.get_school(session=session, code=code, actor=actor)
+    return conditional(request, response, school.version) or SchoolRead.model_validate(school)
 
 
-@schools.patch("/{code}", response_model=SchoolRead, responses=problem_responses(403, 404))
-async def update_school(code: str, data: SchoolUpdate, session: SessionDep, actor: CurrentUser) -> SchoolRead:
-    return SchoolRead.model_validate(await service.update_school(session=session, code=code, data=data,
-                                                                 actor=actor))
+@schools.patch("/{code}", response_model=SchoolRead, responses=problem_responses(403, 404, 412),
+               summary="Correct a school; send If-Match with the ETag you read to avoid lost updates")
+async def update_school(code: str, data: SchoolUpdate, session: SessionDep, actor: CurrentUser,
+                        response: Response, if_match: IfMatch = None) -> SchoolRead:
+    school = await service.update_school(session=session, code=code, data=data, actor=actor,
+                                         expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(school.version)
+    return SchoolRead.model_validate(school)
 
 
 @pairings.post("", status_code=201, response_model=PairingRead, responses=problem_responses(403, 409),
@@ -120,18 +134,22 @@ async def list_pairings(session: SessionDep, actor: CurrentUser, page: PageDep,
     return page_of([PairingRead.model_validate(r) for r in rows], page, key=lambda p: [p.created_at, p.id])
 
 
-@pairings.get("/{pairing_id}", response_model=PairingRead, responses=problem_responses(403, 404))
-async def get_pairing(pairing_id: UUID, session: SessionDep, actor: CurrentUser) -> PairingRead:
-    return PairingRead.model_validate(await service.get_pairing(session=session, pairing_id=pairing_id,
-                                                                actor=actor))
+@pairings.get("/{pairing_id}", response_model=PairingRead,
+              responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_pairing(pairing_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                      response: Response):
+    pairing = await service.get_pairing(session=session, pairing_id=pairing_id, actor=actor)
+    return conditional(request, response, pairing.version) or PairingRead.model_validate(pairing)
 
 
 def _transition_route(action: str, summary: str) -> None:
     @pairings.post(f"/{{pairing_id}}/{action}", response_model=PairingRead,
-                   responses=problem_responses(403, 404, 409), summary=summary, name=f"{action}_pairing")
-    async def transition(pairing_id: UUID, session: SessionDep, actor: CurrentUser) -> PairingRead:
+                   responses=problem_responses(403, 404, 409, 412), summary=summary, name=f"{action}_pairing")
+    async def transition(pairing_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
+                         if_match: IfMatch = None) -> PairingRead:
         pairing = await service.transition_pairing(session=session, pairing_id=pairing_id, action=action,
-                                                   actor=actor)
+                                                   actor=actor, expected_version=expected_version(if_match))
+        response.headers["ETag"] = etag(pairing.version)
         return PairingRead.model_validate(pairing)
 
 
@@ -190,4 +208,17 @@ async def school_briefs(session: SessionDep, actor: CurrentUser,
     return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
 
 
-routers = [districts, schools, pairings, activities, internal]
+changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+
+@changes.get("", response_model=ChangePage, responses=problem_responses(403),
+             summary="The partnership change feed: resume from your saved cursor; nothing missed or repeated")
+async def change_feed(session: SessionDep, actor: CurrentUser,
+                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
+    if not actor.city_wide:
+        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
+    return await read_changes(session, "partnership", "partnership", after=after, limit=limit)
+
+
+routers = [districts, schools, pairings, activities, internal, changes]

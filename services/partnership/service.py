@@ -10,11 +10,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal, Role
 from services.common.clock import utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
+from services.common.etag import require_version
+from services.common.outbox import record_change
 from services.partnership import repository as repo
 from services.partnership.models import Activity, District, Pairing, School
 from services.partnership.schemas import (
     ActivityCreate,
+    ActivityRead,
     DistrictCreate,
+    DistrictRead,
+    PairingRead,
+    SchoolRead,
     DistrictUpdate,
     PairingCreate,
     PairingStatus,
@@ -40,6 +46,12 @@ TRANSITIONS: dict[str, tuple[set[PairingStatus], PairingStatus]] = {
 }
 
 
+async def _changed(session: AsyncSession, entity: str, key: str, op: str, state) -> None:
+    """Write the change feed row in the same transaction as the change (services/common/outbox.py)."""
+    await record_change(session, "partnership", entity=entity, key=key, op=op,
+                        state=state.model_dump(mode="json"))
+
+
 # Districts ---------------------------------------------------------------------------------
 
 async def create_district(*, session: AsyncSession, data: DistrictCreate, actor: Principal) -> District:
@@ -47,24 +59,28 @@ async def create_district(*, session: AsyncSession, data: DistrictCreate, actor:
     district = District(code=data.code, name=data.name)
     session.add(district)
     await session.flush()
+    await _changed(session, "district", district.code, "create", DistrictRead.model_validate(district))
     return district
 
 
-async def get_district(*, session: AsyncSession, code: str, actor: Principal) -> District:
-    district = await repo.get_district(session, code)
+async def get_district(*, session: AsyncSession, code: str, actor: Principal, lock: bool = False) -> District:
+    district = await session.get(District, code, with_for_update=lock or None)
     if district is None:
         raise NotFound(f"district {code} does not exist", slug="district-not-found")
     actor.require_read_in(code)
     return district
 
 
-async def update_district(*, session: AsyncSession, code: str, data: DistrictUpdate, actor: Principal) -> District:
+async def update_district(*, session: AsyncSession, code: str, data: DistrictUpdate, actor: Principal,
+                          expected_version: int | None = None) -> District:
     actor.require_city_admin()
-    district = await get_district(session=session, code=code, actor=actor)
+    district = await get_district(session=session, code=code, actor=actor, lock=True)
+    require_version(expected_version, district.version)
     district.name = data.name
     district.version += 1
     district.updated_at = utcnow()
     await session.flush()
+    await _changed(session, "district", district.code, "update", DistrictRead.model_validate(district))
     return district
 
 
@@ -85,20 +101,23 @@ async def create_school(*, session: AsyncSession, data: SchoolCreate, actor: Pri
     school = School(**data.model_dump())
     session.add(school)
     await session.flush()
+    await _changed(session, "school", school.code, "create", SchoolRead.model_validate(school))
     return school
 
 
-async def get_school(*, session: AsyncSession, code: str, actor: Principal) -> School:
-    school = await repo.get_school(session, code)
+async def get_school(*, session: AsyncSession, code: str, actor: Principal, lock: bool = False) -> School:
+    school = await session.get(School, code, with_for_update=lock or None)
     if school is None:
         raise NotFound(f"school {code} does not exist", slug="school-not-found")
     actor.require_read_in(school.district_code)
     return school
 
 
-async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate, actor: Principal) -> School:
-    school = await get_school(session=session, code=code, actor=actor)
+async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate, actor: Principal,
+                        expected_version: int | None = None) -> School:
+    school = await get_school(session=session, code=code, actor=actor, lock=True)
     actor.require_write_in(school.district_code)
+    require_version(expected_version, school.version)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "district_code" in changes and changes["district_code"] != school.district_code:
         actor.require_write_in(changes["district_code"])
@@ -108,6 +127,7 @@ async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate,
     school.version += 1
     school.updated_at = utcnow()
     await session.flush()
+    await _changed(session, "school", school.code, "update", SchoolRead.model_validate(school))
     return school
 
 
@@ -135,6 +155,7 @@ async def create_pairing(*, session: AsyncSession, data: PairingCreate, actor: P
     pairing = Pairing(id=uuid.uuid4(), **data.model_dump())
     session.add(pairing)
     await session.flush()  # the exclusion constraint decides overlaps here, also under races
+    await _changed(session, "pairing", str(pairing.id), "create", PairingRead.model_validate(pairing))
     return pairing
 
 
@@ -155,9 +176,10 @@ async def get_pairing(*, session: AsyncSession, pairing_id: UUID, actor: Princip
 
 
 async def transition_pairing(*, session: AsyncSession, pairing_id: UUID, action: str,
-                             actor: Principal) -> Pairing:
+                             actor: Principal, expected_version: int | None = None) -> Pairing:
     pairing = await get_pairing(session=session, pairing_id=pairing_id, actor=actor, lock="update")
     actor.require_write_in(*await _pairing_districts(session, pairing))
+    require_version(expected_version, pairing.version)
     allowed_from, target = TRANSITIONS[action]
     if pairing.status not in allowed_from:
         raise Conflict(f"cannot {action} a pairing that is {pairing.status}", slug="illegal-transition",
@@ -166,6 +188,7 @@ async def transition_pairing(*, session: AsyncSession, pairing_id: UUID, action:
     pairing.version += 1
     pairing.updated_at = utcnow()
     await session.flush()
+    await _changed(session, "pairing", str(pairing.id), "state", PairingRead.model_validate(pairing))
     return pairing
 
 
@@ -193,4 +216,5 @@ async def record_activity(*, session: AsyncSession, pairing_id: UUID, data: Acti
     activity = Activity(id=uuid.uuid4(), pairing_id=pairing.id, **data.model_dump())
     session.add(activity)
     await session.flush()
+    await _changed(session, "activity", str(activity.id), "create", ActivityRead.model_validate(activity))
     return activity

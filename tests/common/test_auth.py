@@ -21,7 +21,7 @@ async def test_no_token_401(partnership):
 
 
 async def test_bad_signature_401(partnership, token):
-    forged = jwt.encode(jwt.decode(token(), options={"verify_signature": False}), "another-secret-0123456789abcdef",
+    forged = jwt.encode(jwt.decode(token(), options={"verify_signature": False}), "another-secret-0123456789abcdef-0123",
                         algorithm="HS256")
     response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401

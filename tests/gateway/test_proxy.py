@@ -76,3 +76,13 @@ async def test_merged_openapi_document(gateway):
     docs = await gateway.get("/docs")
     assert docs.status_code == 200
     assert "/api/v1/openapi.json" in docs.text
+
+
+async def test_change_feed_by_service(gateway):
+    await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    page = await gateway.get("/api/v1/changes", params={"service": "partnership", "limit": 10})
+    assert page.status_code == 200
+    assert [(c["entity"], c["key"]) for c in page.json()["items"]] == [("district", "110105")]
+    missing = await gateway.get("/api/v1/changes")
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "query.service"

@@ -1,0 +1,83 @@
+"""The change feed: a transactional outbox per service schema, read without gaps or repeats.
+
+Every create, update, state change and delete writes a row into `<schema>.changes` in the same
+transaction as the change itself, stamped with the writing transaction's id (`xid8`). A reader
+only returns rows whose transaction id is below the oldest transaction still running
+(`pg_snapshot_xmin(pg_current_snapshot())`): those transactions have all finished, so no row can
+later appear below that line. Rows are ordered by (xid, seq) and the cursor is the last pair
+returned, so a consumer that resumes from its saved cursor misses nothing and sees nothing twice,
+even when transactions commit in another order than they began.
+
+Each service's migration creates its `changes` table with the same columns (see
+migrations/partnership/versions/0002_changes.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.paging import InvalidCursor
+
+
+class Change(BaseModel):
+    cursor: str = Field(description="Resume after this change by passing it as `after`")
+    seq: int
+    entity: str = Field(examples=["school"])
+    key: str = Field(description="The natural key (school code, staff_no, id)")
+    op: str = Field(description="create, update, state or delete")
+    state: dict[str, Any] | None = Field(description="The resource as it is after the change; null on delete")
+    changed_at: datetime
+
+
+class ChangePage(BaseModel):
+    service: str
+    items: list[Change]
+    next_cursor: str = Field(description="Save it and pass it as `after` next time (unchanged when empty)")
+
+
+async def record_change(session: AsyncSession, schema: str, *, entity: str, key: str, op: str,
+                        state: dict[str, Any] | None) -> None:
+    await session.execute(
+        text(f"INSERT INTO {schema}.changes (entity, key, op, state) "
+             "VALUES (:entity, :key, :op, CAST(:state AS jsonb))"),
+        {"entity": entity, "key": key, "op": op,
+         "state": None if state is None else json.dumps(state, ensure_ascii=False, default=str)},
+    )
+
+
+def _encode(xid: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{xid}:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return (0, 0)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        xid, seq = (int(part) for part in raw.split(":"))
+        return xid, seq
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("the change cursor is not one this API issued", extra={
+            "errors": [{"field": "query.after", "message": "invalid cursor", "type": "value_error"}]}) from exc
+
+
+async def read_changes(session: AsyncSession, schema: str, service: str, *, after: str | None,
+                       limit: int) -> ChangePage:
+    xid, seq = _decode(after)
+    rows = (await session.execute(text(f"""
+        SELECT seq, xid::text AS xid, entity, key, op, state, changed_at
+        FROM {schema}.changes
+        WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+          AND (xid, seq) > (CAST(:xid AS text)::xid8, :seq)
+        ORDER BY xid, seq
+        LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit})).mappings().all()
+    items = [Change(cursor=_encode(int(r["xid"]), r["seq"]), seq=r["seq"], entity=r["entity"], key=r["key"],
+                    op=r["op"], state=r["state"], changed_at=r["changed_at"]) for r in rows]
+    return ChangePage(service=service, items=items, next_cursor=items[-1].cursor if items else _encode(xid, seq))
