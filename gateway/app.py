@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 
 from gateway import openapi, proxy
+from gateway.idempotency import IdempotencyStore
+from gateway.ratelimit import RateLimitMiddleware
 from services.common.app import create_service_app
 from services.common.settings import SERVICES, Settings, get_settings
 
@@ -30,14 +34,21 @@ def view_routers() -> list:
 
 def create_app(settings: Settings | None = None, *,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
     async def init(app: FastAPI) -> None:
         app.state.openapi_cache = {}
+        app.state.idempotency = IdempotencyStore(
+            app.state.session_factory, ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            wait_seconds=settings.upstream_timeout * 2 + 1)
 
     app = create_service_app(
-        process="gateway", settings=settings or get_settings(),
+        process="gateway", settings=settings,
         # Views first: their paths are more specific than the catch-all proxy route.
         routers=[*view_routers(), openapi.router, proxy.router],
         title="spp — school partnership platform", description=DESCRIPTION,
-        uses_database=False, upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False,
+        upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False, is_gateway=True,
     )
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from gateway.idempotency import STORED_HEADERS, IdempotencyStore, StoredResponse, fingerprint
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
 from services.common.context import request_id_var
@@ -33,12 +34,41 @@ async def proxy(path: str, request: Request) -> Response:
                                 slug="validation", extra={"errors": [
                                     {"field": "query.service", "message": "required", "type": "missing"}]})
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
-    authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    principal = authenticate(request.headers.get("authorization"), request.app.state.verifier)
     upstream: Upstream = request.app.state.upstreams[service]
+    body = await request.body()
+    key = request.headers.get("idempotency-key")
+    if request.method == "POST" and key is not None:
+        return await _idempotent(request, upstream, path, body, principal.sub, key)
+    return await _forward(request, upstream, path, body)
+
+
+async def _idempotent(request: Request, upstream: Upstream, path: str, body: bytes, subject: str,
+                      key: str) -> Response:
+    store: IdempotencyStore = request.app.state.idempotency
+    print_ = fingerprint(request.method, path, str(request.query_params), body)
+    stored = await store.claim(subject, key, print_)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status,
+                        headers={**stored.headers, "Idempotent-Replayed": "true"})
+    try:
+        response = await _forward(request, upstream, path, body)
+    except BaseException:
+        await store.release(subject, key)
+        raise
+    if response.status_code >= 500:
+        await store.release(subject, key)  # nothing happened; a retry should run again
+    else:
+        headers = {k: v for k, v in response.headers.items() if k in STORED_HEADERS}
+        await store.complete(subject, key, StoredResponse(response.status_code, headers, response.body))
+    return response
+
+
+async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
     response = await upstream.send(request.method, f"/v1/{path}", params=params,
-                                   content=await request.body(), headers=headers)
+                                   content=body, headers=headers)
     returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
     return Response(content=response.content, status_code=response.status_code, headers=returned)

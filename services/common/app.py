@@ -47,7 +47,7 @@ class ServiceToken:
         return self._token
 
 
-def _health_router(process: str, uses_database: bool) -> APIRouter:
+def _health_router(process: str, uses_database: bool, report_upstreams: bool) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/livez", summary="The process is up")
@@ -69,7 +69,7 @@ def _health_router(process: str, uses_database: bool) -> APIRouter:
         if uses_database:
             checks["database"] = "ok"
         upstreams: dict[str, Upstream] = getattr(request.app.state, "upstreams", {})
-        if upstreams and not uses_database:
+        if upstreams and report_upstreams:
             checks["upstreams"] = await _upstream_states(upstreams)
         return JSONResponse(checks)
 
@@ -115,7 +115,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                        upstreams: Sequence[str] = (),
                        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
                        extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
-                       docs: bool = True, openapi_prefix: str = "") -> FastAPI:
+                       docs: bool = True, is_gateway: bool = False) -> FastAPI:
+    """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz."""
     metrics = Metrics(process)
 
     @asynccontextmanager
@@ -128,7 +129,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             engine = create_engine(url, settings)
             app.state.engine = engine
             app.state.session_factory = create_session_factory(engine)
-        token = ServiceToken(settings, process) if uses_database else None
+        token = None if is_gateway else ServiceToken(settings, process)
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         if extra_lifespan is not None:
             await extra_lifespan(app)
@@ -149,7 +150,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.include_router(_health_router(process, uses_database))
+    app.include_router(_health_router(process, uses_database, report_upstreams=is_gateway))
     for router in routers:
         app.include_router(router)
     return app

@@ -85,7 +85,7 @@ def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rot
     if process not in PROCESSES:
         raise typer.BadParameter(f"choose one of {', '.join(PROCESSES)}")
     settings = get_settings()
-    if process != "gateway" and not settings.database_url_of(process):
+    if not settings.database_url_of(process):
         url, _ = _database_url(settings)
         os.environ["SPP_DATABASE_URL"] = url
         get_settings.cache_clear()

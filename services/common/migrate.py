@@ -11,6 +11,8 @@ import migrations
 from services.common.settings import SERVICES, Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
+# Each service's schema, plus the gateway's own (stored Idempotency-Key responses).
+SCHEMAS = (*SERVICES, "gateway")
 
 
 def alembic_config(service: str, url: str) -> Config:
@@ -22,7 +24,7 @@ def alembic_config(service: str, url: str) -> Config:
 
 def upgrade_all(settings: Settings, revision: str = "head") -> None:
     """Blocking (Alembic drives its own event loop): call from a thread in async code."""
-    for service in SERVICES:
+    for service in SCHEMAS:
         url = settings.database_url_of(service)
         if not url:
             raise RuntimeError("no database URL: set SPP_DATABASE_URL or run through `spp up`")
@@ -30,5 +32,5 @@ def upgrade_all(settings: Settings, revision: str = "head") -> None:
 
 
 def downgrade_all(settings: Settings, revision: str = "base") -> None:
-    for service in reversed(SERVICES):
+    for service in reversed(SCHEMAS):
         command.downgrade(alembic_config(service, settings.database_url_of(service) or ""), revision)

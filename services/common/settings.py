@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     partnership_database_url: str | None = None
     rotation_database_url: str | None = None
     training_database_url: str | None = None
+    gateway_database_url: str | None = None
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
     data_dir: Path = Path(".spp")
 
     jwt_secret: str = DEVELOPMENT_SECRET
