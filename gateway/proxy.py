@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from gateway.exports import export_format, export_list, is_exportable
 from gateway.idempotency import STORED_HEADERS, IdempotencyStore, StoredResponse, fingerprint
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
@@ -67,6 +68,10 @@ async def _idempotent(request: Request, upstream: Upstream, path: str, body: byt
 async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
+    if request.method == "GET" and is_exportable(path):
+        fmt = export_format(request)
+        if fmt is not None:
+            return await export_list(request, upstream, path, headers, fmt)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
     response = await upstream.send(request.method, f"/v1/{path}", params=params,
                                    content=body, headers=headers)

@@ -1,0 +1,157 @@
+"""Spreadsheet exports for people who live in Excel: CSV (UTF-8 with BOM) and XLSX, Chinese headers.
+
+`?format=csv|xlsx` or an `Accept` of `text/csv` / the XLSX media type chooses. Lists are read from
+the owning service page by page (500 a page) up to a bound, then rendered off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from fastapi import Request, Response
+
+from services.common.errors import Unprocessable
+from services.common.upstream import Upstream
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_ROWS = 100_000
+
+HEADERS: dict[str, str] = {
+    # pairings
+    "id": "编号", "lead_school_code": "帮扶学校代码", "partner_school_code": "受援学校代码", "program": "项目名称",
+    "start_date": "开始日期", "end_date": "结束日期", "goals": "结对目标", "status": "状态",
+    "created_at": "创建时间", "updated_at": "更新时间",
+    # rotations
+    "staff_id": "教师编号", "staff_no": "工号", "staff_name": "姓名", "from_school_code": "派出学校代码",
+    "to_school_code": "接收学校代码", "mode": "交流方式", "plan_id": "轮岗计划编号",
+    "from_district_code": "派出区县代码", "to_district_code": "接收区县代码",
+    # studio members
+    "studio_id": "工作室编号", "joined_on": "加入日期", "left_on": "离开日期", "role": "角色", "name": "名称",
+    # schools, staff, activities
+    "code": "代码", "stage": "学段", "locality": "城乡类别", "primary_enrollment": "小学在校生数",
+    "junior_enrollment": "初中在校生数", "senior_enrollment": "高中在校生数", "home_school_code": "任职学校代码",
+    "section": "任教学段", "subject": "学科", "backbone_level": "骨干级别", "in_post_since": "现岗位起始日期",
+    "retirement_date": "退休日期", "kind": "类型", "date": "日期", "title": "标题",
+    "teacher_participants": "教师参与人次", "student_participants": "学生参与人次", "pairing_id": "结对编号",
+    # overview
+    "district_code": "区县代码", "district_name": "区县名称",
+}
+
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "status": {"proposed": "拟结对", "active": "进行中", "suspended": "已暂停", "ended": "已结束",
+               "planned": "计划中", "approved": "已批准", "completed": "已完成", "withdrawn": "已撤回"},
+    "mode": {"full_time": "全职交流", "part_time": "兼职交流", "subject_guidance": "学科指导"},
+    "locality": {"urban": "城区", "township": "镇区", "rural": "乡村"},
+    "stage": {"primary": "小学", "junior": "初中", "nine_year": "九年一贯制", "senior": "高中",
+              "complete_secondary": "完全中学", "twelve_year": "十二年一贯制"},
+    "backbone_level": {"none": "无", "school": "校级骨干", "district": "区级骨干", "municipal": "市级骨干",
+                       "special_grade": "特级教师"},
+}
+
+# Which public list paths can be exported (first segment → whether the path qualifies).
+EXPORTABLE = ("pairings", "rotations", "activities", "schools", "staff")
+
+
+def export_format(request: Request) -> str | None:
+    chosen = request.query_params.get("format")
+    if chosen is not None:
+        if chosen not in ("csv", "xlsx", "json"):
+            raise Unprocessable("format must be csv, xlsx or json", slug="validation", extra={
+                "errors": [{"field": "query.format", "message": "csv, xlsx or json", "type": "enum"}]})
+        return None if chosen == "json" else chosen
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept:
+        return "csv"
+    if XLSX in accept:
+        return "xlsx"
+    return None
+
+
+def is_exportable(path: str) -> bool:
+    parts = path.strip("/").split("/")
+    if len(parts) == 1:
+        return parts[0] in EXPORTABLE
+    return len(parts) == 3 and parts[0] == "studios" and parts[2] == "members"
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and not isinstance(value, (dict, list)):
+                columns.append(key)
+    return columns
+
+
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, str):
+        return VALUE_LABELS.get(column, {}).get(value, value)
+    return value
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    columns = list(columns or _columns(rows))
+    header = [HEADERS.get(c, c) for c in columns]
+    return header, [[_cell(c, row.get(c)) for c in columns] for row in rows]
+
+
+def render_csv(header: list[str], body: Iterable[list[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
+
+
+def render_xlsx(header: list[str], body: Iterable[list[Any]], sheet: str) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(title=sheet[:31])
+    worksheet.append(header)
+    for row in body:
+        worksheet.append([str(v) if not isinstance(v, (int, float, date)) else v for v in row])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+async def spreadsheet(rows: Sequence[dict[str, Any]], fmt: str, name: str,
+                      columns: Sequence[str] | None = None) -> Response:
+    header, body = table(rows, columns)
+    if fmt == "csv":
+        content, media = await asyncio.to_thread(render_csv, header, body), "text/csv; charset=utf-8"
+    else:
+        content, media = await asyncio.to_thread(render_xlsx, header, body, name), XLSX
+    return Response(content, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+async def export_list(request: Request, upstream: Upstream, path: str, headers: dict[str, str],
+                      fmt: str) -> Response:
+    """Follow the service's cursor to the end (bounded) and answer one spreadsheet."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("format", "limit", "cursor")]
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page_params = [*params, ("limit", "500")] + ([("cursor", cursor)] if cursor else [])
+        response = await upstream.send("GET", f"/v1/{path}", params=page_params,
+                                       headers={**headers, "accept": "application/json"})
+        if response.status_code != 200:
+            return Response(response.content, status_code=response.status_code,
+                            media_type=response.headers.get("content-type"))
+        page = response.json()
+        rows.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor or len(rows) >= MAX_ROWS:
+            break
+    return await spreadsheet(rows[:MAX_ROWS], fmt, path.strip("/").replace("/", "-"))
