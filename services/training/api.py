@@ -1,0 +1,291 @@
+"""Training HTTP routes: thin — authenticate, parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.common.auth import CurrentUser, Principal
+from services.common.db import SessionDep
+from services.common.errors import Forbidden, problem_responses
+from services.common.paging import Page, PageDep, page_of
+from services.training import ledger, service, stats
+from services.training import repository as repo
+from services.training.clients import RotationClient
+from services.training.config import TrainingRules, today, window_start
+from services.training.schemas import (
+    AttendanceRead,
+    AttendanceUpdate,
+    CompletedStaff,
+    MembershipCreate,
+    MembershipLeave,
+    MembershipRead,
+    SessionCreate,
+    SessionRead,
+    SessionUpdate,
+    StaffMemberships,
+    StudioCreate,
+    StudioKind,
+    StudioRead,
+    StudioStats,
+    StudioStatus,
+    TrainingCompletion,
+    TrainingCompletionQuery,
+    TrainingHoursCreate,
+    TrainingHoursRead,
+    TrainingSummary,
+)
+
+
+def _rotation(request: Request) -> RotationClient:
+    return request.app.state.rotation
+
+
+def _rules(request: Request) -> TrainingRules:
+    return request.app.state.training_rules
+
+
+RotationDep = Annotated[RotationClient, Depends(_rotation)]
+RulesDep = Annotated[TrainingRules, Depends(_rules)]
+DistrictFilter = Annotated[str | None, Query(pattern=r"^[1-8][0-9]{5}$", description="GB/T 2260 district code")]
+IfMatch = Annotated[str | None, Header(description='ETag from a previous read, e.g. "3"')]
+
+studios = APIRouter(prefix="/v1/studios", tags=["studios"])
+sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+hours = APIRouter(prefix="/v1/training-hours", tags=["training hours"])
+internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+# Studios ---------------------------------------------------------------------------------------
+
+@studios.post("", status_code=201, response_model=StudioRead, responses=problem_responses(403, 503),
+              summary="Open a studio (the host must be a staff member known to rotation)")
+async def create_studio(data: StudioCreate, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+                        response: Response) -> StudioRead:
+    studio = await service.create_studio(session=session, data=data, actor=actor, rotation=rotation)
+    response.headers["Location"] = f"/api/v1/studios/{studio.id}"
+    _etag(response, studio.version)
+    return StudioRead.model_validate(studio)
+
+
+@studios.get("", response_model=Page[StudioRead], responses=problem_responses(),
+             summary="List studios of the districts you may read")
+async def list_studios(session: SessionDep, actor: CurrentUser, page: PageDep,
+                       district_code: DistrictFilter = None, kind: StudioKind | None = None,
+                       status: StudioStatus | None = None,
+                       host_staff_id: UUID | None = None) -> Page[StudioRead]:
+    rows = await repo.list_studios(session, page=page, only=actor.readable_districts(),
+                                   district_code=district_code, kind=kind, status=status,
+                                   host_staff_id=host_staff_id)
+    return page_of([StudioRead.model_validate(r) for r in rows], page, key=lambda s: [s.start_date, s.id])
+
+
+@studios.get("/{studio_id}", response_model=StudioRead, responses=problem_responses(403, 404))
+async def get_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StudioRead:
+    studio = await service.get_studio(session=session, studio_id=studio_id, actor=actor)
+    _etag(response, studio.version)
+    return StudioRead.model_validate(studio)
+
+
+@studios.post("/{studio_id}/close", response_model=StudioRead, responses=problem_responses(403, 404, 409),
+              summary="Close an active studio (no new members or sessions afterwards)")
+async def close_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StudioRead:
+    studio = await service.close_studio(session=session, studio_id=studio_id, actor=actor)
+    _etag(response, studio.version)
+    return StudioRead.model_validate(studio)
+
+
+@studios.post("/{studio_id}/members", status_code=201, response_model=MembershipRead,
+              responses=problem_responses(403, 404, 409, 503),
+              summary="Add a member (409 when full, already a member, or the host)")
+async def join_studio(studio_id: UUID, data: MembershipCreate, session: SessionDep, actor: CurrentUser,
+                      rotation: RotationDep, response: Response) -> MembershipRead:
+    membership = await service.join_studio(session=session, studio_id=studio_id, data=data, actor=actor,
+                                           rotation=rotation)
+    response.headers["Location"] = f"/api/v1/studios/{studio_id}/members/{membership.staff_id}"
+    return MembershipRead.model_validate(membership)
+
+
+@studios.get("/{studio_id}/members", response_model=Page[MembershipRead], responses=problem_responses(403, 404),
+             summary="Memberships of a studio (current=true: only those who have not left)")
+async def list_members(studio_id: UUID, session: SessionDep, actor: CurrentUser, page: PageDep,
+                       current: bool | None = None) -> Page[MembershipRead]:
+    await service.get_studio(session=session, studio_id=studio_id, actor=actor)
+    rows = await repo.list_members(session, studio_id=studio_id, page=page, current=current)
+    return page_of([MembershipRead.model_validate(r) for r in rows], page, key=lambda m: [m.joined_on, m.id])
+
+
+@studios.get("/{studio_id}/members/{staff_id}", response_model=MembershipRead,
+             responses=problem_responses(403, 404), summary="A staff member's latest membership of the studio")
+async def get_membership(studio_id: UUID, staff_id: UUID, session: SessionDep, actor: CurrentUser) -> MembershipRead:
+    membership = await service.get_membership(session=session, studio_id=studio_id, staff_id=staff_id,
+                                              actor=actor)
+    return MembershipRead.model_validate(membership)
+
+
+@studios.post("/{studio_id}/members/{staff_id}/leave", response_model=MembershipRead,
+              responses=problem_responses(403, 404, 409), summary="Record that a member left on `left_on`")
+async def leave_studio(studio_id: UUID, staff_id: UUID, data: MembershipLeave, session: SessionDep,
+                       actor: CurrentUser) -> MembershipRead:
+    membership = await service.leave_studio(session=session, studio_id=studio_id, staff_id=staff_id, data=data,
+                                            actor=actor)
+    return MembershipRead.model_validate(membership)
+
+
+@studios.post("/{studio_id}/sessions", status_code=201, response_model=SessionRead,
+              responses=problem_responses(403, 404, 409),
+              summary="Schedule a session (its date, in China Standard Time, inside the studio's cycle)")
+async def create_session(studio_id: UUID, data: SessionCreate, session: SessionDep, actor: CurrentUser,
+                         response: Response) -> SessionRead:
+    record = await service.create_session(session=session, studio_id=studio_id, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/sessions/{record.id}"
+    _etag(response, record.version)
+    return SessionRead.model_validate(record)
+
+
+@studios.get("/{studio_id}/sessions", response_model=Page[SessionRead], responses=problem_responses(403, 404))
+async def list_sessions(studio_id: UUID, session: SessionDep, actor: CurrentUser,
+                        page: PageDep) -> Page[SessionRead]:
+    await service.get_studio(session=session, studio_id=studio_id, actor=actor)
+    rows = await repo.list_sessions(session, studio_id=studio_id, page=page)
+    return page_of([SessionRead.model_validate(r) for r in rows], page, key=lambda s: [s.starts_at, s.id])
+
+
+# Sessions and attendance -----------------------------------------------------------------------
+
+@sessions.get("/{session_id}", response_model=SessionRead, responses=problem_responses(403, 404))
+async def get_session(session_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> SessionRead:
+    record, _ = await service.get_session(session=session, session_id=session_id, actor=actor)
+    _etag(response, record.version)
+    return SessionRead.model_validate(record)
+
+
+@sessions.patch("/{session_id}", response_model=SessionRead, responses=problem_responses(403, 404, 409, 412),
+                summary="Change hours, title or start (the attendees' credits follow)")
+async def update_session(session_id: UUID, data: SessionUpdate, session: SessionDep, actor: CurrentUser,
+                         response: Response, if_match: IfMatch = None) -> SessionRead:
+    record = await service.update_session(session=session, session_id=session_id, data=data, actor=actor,
+                                          if_match=if_match)
+    _etag(response, record.version)
+    return SessionRead.model_validate(record)
+
+
+@sessions.get("/{session_id}/attendance", response_model=AttendanceRead, responses=problem_responses(403, 404))
+async def get_attendance(session_id: UUID, session: SessionDep, actor: CurrentUser) -> AttendanceRead:
+    record, _ = await service.get_session(session=session, session_id=session_id, actor=actor)
+    return await service.attendance(session=session, record=record)
+
+
+@sessions.put("/{session_id}/attendance", response_model=AttendanceRead, responses=problem_responses(403, 404),
+              summary="Replace the attendance list; each attendee is credited the session's hours once")
+async def replace_attendance(session_id: UUID, data: AttendanceUpdate, session: SessionDep,
+                             actor: CurrentUser) -> AttendanceRead:
+    return await service.replace_attendance(session=session, session_id=session_id, data=data, actor=actor)
+
+
+# The training-hours ledger ---------------------------------------------------------------------
+
+@hours.post("", status_code=201, response_model=TrainingHoursRead,
+            responses={200: {"model": TrainingHoursRead, "description": "An identical replay: the stored credit"},
+                       **problem_responses(403, 409, 503)},
+            summary="Record an external credit, once per (source, reference)")
+async def record_credit(data: TrainingHoursCreate, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+                        response: Response) -> TrainingHoursRead:
+    credit, created = await ledger.record_credit(session=session, data=data, actor=actor, rotation=rotation)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/api/v1/training-hours/{credit.id}"
+    return TrainingHoursRead.model_validate(credit)
+
+
+@hours.get("", response_model=Page[TrainingHoursRead], responses=problem_responses(403, 503),
+           summary="Ledger rows, by earned_on (staff_id is required unless you read city-wide)")
+async def list_credits(session: SessionDep, actor: CurrentUser, rotation: RotationDep, page: PageDep,
+                       staff_id: UUID | None = None, source: str | None = None,
+                       earned_from: Annotated[date | None, Query(alias="from")] = None,
+                       earned_to: Annotated[date | None, Query(alias="to")] = None) -> Page[TrainingHoursRead]:
+    if staff_id is None:
+        if not actor.city_wide:
+            raise Forbidden("give staff_id: the whole ledger needs a city-wide role", slug="district-scope")
+    else:
+        await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
+    rows = await repo.list_credits(session, page=page, staff_id=staff_id, source=source,
+                                   earned_from=earned_from, earned_to=earned_to)
+    return page_of([TrainingHoursRead.model_validate(r) for r in rows], page, key=lambda c: [c.earned_on, c.id])
+
+
+@hours.get("/summary", response_model=TrainingSummary, responses=problem_responses(403, 503),
+           summary="Hours in the 5-year window up to as_of against the 360-hour bar (design.md §4.5)")
+async def training_summary(staff_id: UUID, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+                           rules: RulesDep,
+                           as_of: Annotated[date | None, Query(description="Defaults to today in China")] = None,
+                           ) -> TrainingSummary:
+    await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
+    return await ledger.summary(session=session, staff_id=staff_id, as_of=as_of or today(), rules=rules)
+
+
+@hours.get("/{credit_id}", response_model=TrainingHoursRead, responses=problem_responses(403, 404, 503))
+async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser,
+                     rotation: RotationDep) -> TrainingHoursRead:
+    return TrainingHoursRead.model_validate(
+        await ledger.get_credit(session=session, credit_id=credit_id, actor=actor, rotation=rotation))
+
+
+# Internal figures for the gateway (docs/internal-api.md → Training) -----------------------------
+
+def _require_city_wide(actor: Principal) -> None:
+    if not actor.city_wide:
+        raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
+
+
+@internal.get("/completed-staff", response_model=CompletedStaff, responses=problem_responses(403),
+              summary="Staff whose credited hours in the window reach the threshold (design.md §4.5)")
+async def completed_staff(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep) -> CompletedStaff:
+    # The ledger does not know districts: the gateway intersects this with each district's staff.
+    _require_city_wide(actor)
+    ids = await stats.completed_staff(session, after=window_start(as_of, rules.window_years), as_of=as_of,
+                                      threshold=rules.hours_threshold)
+    return CompletedStaff(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                          staff_ids=ids)
+
+
+@internal.post("/training-completion", response_model=TrainingCompletion, responses=problem_responses(),
+               summary="How many of the given staff completed (design.md §4.5)")
+async def training_completion(data: TrainingCompletionQuery, session: SessionDep, actor: CurrentUser,
+                              rules: RulesDep) -> TrainingCompletion:
+    # Any authenticated caller: the answer is two counts over ids the caller already holds.
+    staff, completed = await stats.training_completion(
+        session, staff_ids=data.staff_ids, after=window_start(data.as_of, rules.window_years), as_of=data.as_of,
+        threshold=rules.hours_threshold)
+    return TrainingCompletion(as_of=data.as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                              staff=staff, completed=completed)
+
+
+@internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
+              summary="Studios, sessions in the academic year and hours they credited, per studio district")
+async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
+                       actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
+    if district_code is None:
+        _require_city_wide(actor)
+    else:
+        actor.require_read_in(district_code)
+    period_from, period_to = stats.academic_year(academic_year)
+    rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
+                                    district_code=district_code)
+    return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)
+
+
+@internal.get("/staff/{staff_id}/memberships", response_model=StaffMemberships, responses=problem_responses(),
+              summary="Studios a staff member hosts or belongs to (for the staff profile)")
+async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentUser) -> StaffMemberships:
+    # Any authenticated caller: the gateway checks the caller may read the staff profile.
+    return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))
+
+
+routers = [studios, sessions, hours, internal]

@@ -1,0 +1,51 @@
+"""The training rules' two numbers (design.md §4.5), configurable without touching the kernel.
+
+`SPP_TRAINING_HOURS_THRESHOLD` (default 360: the national continuing-education bar) and
+`SPP_TRAINING_WINDOW_YEARS` (default 5: the bar holds in each 5-year cycle). They live here rather
+than in `services.common.settings` because only this service reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Sessions are dated by their calendar day in China Standard Time; the migration's generated
+# column `sessions.session_date` uses the same zone (keep the two in step).
+SESSION_TIMEZONE = "Asia/Shanghai"
+# The same zone as a fixed offset (no DST since 1991), so no tz database is needed in Python.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+# The ledger source reserved for credits the service derives from studio attendance.
+STUDIO_SESSION_SOURCE = "studio_session"
+
+
+class TrainingRules(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPP_TRAINING_", extra="ignore")
+
+    hours_threshold: Decimal = Field(default=Decimal("360"), gt=0)
+    window_years: int = Field(default=5, ge=1, le=50)
+
+
+@lru_cache
+def get_rules() -> TrainingRules:
+    return TrainingRules()
+
+
+def window_start(as_of: date, years: int) -> date:
+    """The exclusive lower bound of the window `as_of − years < earned_on ≤ as_of`.
+
+    A 29 February `as_of` maps to 28 February, as PostgreSQL's `date - interval 'N years'` does.
+    """
+    try:
+        return as_of.replace(year=as_of.year - years)
+    except ValueError:  # 29 February into a common year
+        return as_of.replace(year=as_of.year - years, day=28)
+
+
+def today() -> date:
+    """Today's date in China, the default `as_of` of the ledger's summary."""
+    return datetime.now(CHINA_STANDARD_TIME).date()

@@ -1,0 +1,89 @@
+"""Aggregate SQL the gateway calls (docs/internal-api.md → Training): one query per figure, for
+one district or all of them; PostgreSQL does the counting and summing."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy import bindparam, text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.training.repository import UUIDS
+from services.training.schemas import DistrictStudioStats, StaffMembership
+
+
+def academic_year(year: int) -> tuple[date, date]:
+    """Academic year Y runs 1 September Y to 31 August Y+1, inclusive (design.md §4.3)."""
+    return date(year, 9, 1), date(year + 1, 8, 31)
+
+
+async def completed_staff(session: AsyncSession, *, after: date, as_of: date, threshold: Decimal) -> list[UUID]:
+    """Staff whose credits with `after < earned_on ≤ as_of` total at least the threshold (§4.5)."""
+    rows = await session.execute(text("""
+        SELECT staff_id FROM training.training_hours
+        WHERE earned_on > :after AND earned_on <= :as_of
+        GROUP BY staff_id HAVING sum(hours) >= :threshold
+        ORDER BY staff_id
+    """), {"after": after, "as_of": as_of, "threshold": threshold})
+    return [row.staff_id for row in rows]
+
+
+async def training_completion(session: AsyncSession, *, staff_ids: list[UUID], after: date, as_of: date,
+                              threshold: Decimal) -> tuple[int, int]:
+    """The same rule for a given set of staff: (distinct staff given, of whom completed)."""
+    row = (await session.execute(text("""
+        WITH given AS (SELECT DISTINCT staff_id FROM unnest(:ids) AS g(staff_id)),
+        totals AS (
+            SELECT staff_id, sum(hours) AS hours FROM training.training_hours
+            WHERE staff_id = ANY(:ids) AND earned_on > :after AND earned_on <= :as_of
+            GROUP BY staff_id)
+        SELECT count(*) AS staff, count(*) FILTER (WHERE totals.hours >= :threshold) AS completed
+        FROM given LEFT JOIN totals USING (staff_id)
+    """).bindparams(bindparam("ids", type_=UUIDS)),
+        {"ids": staff_ids, "after": after, "as_of": as_of, "threshold": threshold})).one()
+    return row.staff, row.completed
+
+
+async def studio_stats(session: AsyncSession, *, period_from: date, period_to: date,
+                       district_code: str | None) -> list[DistrictStudioStats]:
+    """Per studio district: its studios, their sessions dated in the period (China Standard Time),
+    and the hours those sessions credited (Σ session hours × attendees). One row per district with
+    a studio; a filtered district without studios answers one row of zeros."""
+    rows = await session.execute(text("""
+        WITH per_session AS (
+            SELECT s.id, s.studio_id, s.hours * count(a.staff_id) AS credited
+            FROM training.sessions s LEFT JOIN training.attendance a ON a.session_id = s.id
+            WHERE s.session_date BETWEEN :period_from AND :period_to
+            GROUP BY s.id),
+        per_studio AS (
+            SELECT st.district_code, st.id,
+                   count(ps.id) AS sessions, coalesce(sum(ps.credited), 0) AS hours
+            FROM training.studios st LEFT JOIN per_session ps ON ps.studio_id = st.id
+            WHERE (CAST(:district_code AS text) IS NULL OR st.district_code = :district_code)
+            GROUP BY st.district_code, st.id)
+        SELECT district_code, count(*) AS studios, coalesce(sum(sessions), 0) AS sessions,
+               coalesce(sum(hours), 0) AS hours
+        FROM per_studio GROUP BY district_code ORDER BY district_code
+    """), {"period_from": period_from, "period_to": period_to, "district_code": district_code})
+    result = [DistrictStudioStats(district_code=r.district_code, studios=r.studios, sessions=r.sessions,
+                                  hours=r.hours) for r in rows]
+    if district_code is not None and not result:
+        result = [DistrictStudioStats(district_code=district_code, studios=0, sessions=0, hours=Decimal(0))]
+    return result
+
+
+async def staff_memberships(session: AsyncSession, *, staff_id: UUID) -> list[StaffMembership]:
+    """Studios the staff member hosts (for the studio's cycle) or belongs to, oldest first."""
+    rows = await session.execute(text("""
+        SELECT st.id AS studio_id, st.name AS studio_name, st.kind, st.district_code, st.status AS studio_status,
+               st.start_date AS joined_on, NULL::date AS left_on, 'host' AS role
+        FROM training.studios st WHERE st.host_staff_id = :staff_id
+        UNION ALL
+        SELECT st.id, st.name, st.kind, st.district_code, st.status, m.joined_on, m.left_on, 'member'
+        FROM training.memberships m JOIN training.studios st ON st.id = m.studio_id
+        WHERE m.staff_id = :staff_id
+        ORDER BY joined_on, studio_id
+    """), {"staff_id": staff_id})
+    return [StaffMembership.model_validate(dict(r._mapping)) for r in rows]

@@ -1,0 +1,125 @@
+"""Figures for the gateway (docs/internal-api.md → Training), computed by SQL aggregates."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import fetch
+from tests.training import factories as f
+
+
+class TestCompletion:
+    async def test_completed_staff_and_completion_counts(self, training, world, auth, db_engine):
+        done, almost, outside = (s["id"] for s in world.staff[:3])
+        await f.credit(training, done, hours="300", earned_on="2021-01-01", reference="C-1")
+        await f.credit(training, done, hours="60", earned_on="2025-06-30", reference="C-2")
+        await f.credit(training, almost, hours="359.5", earned_on="2024-01-01", reference="C-3")
+        await f.credit(training, outside, hours="400", earned_on="2020-06-30", reference="C-4")  # lower edge: out
+
+        response = await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"})
+        assert response.status_code == 200
+        assert response.json() == {"as_of": "2025-06-30", "threshold": "360", "window_years": 5, "staff_ids": [done]}
+
+        body = {"as_of": "2025-06-30", "staff_ids": [done, almost, outside, world.staff[3]["id"], done]}
+        completion = await training.post("/v1/internal/training-completion", json=body)
+        assert completion.status_code == 200
+        assert (completion.json()["staff"], completion.json()["completed"]) == (4, 1)
+        empty = await training.post("/v1/internal/training-completion", json={"as_of": "2025-06-30", "staff_ids": []})
+        assert (empty.json()["staff"], empty.json()["completed"]) == (0, 0)
+
+        scoped = auth("district_admin", districts=("110119",))
+        assert (await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"},
+                                   headers=scoped)).status_code == 403
+        assert (await training.post("/v1/internal/training-completion", json=body, headers=scoped)).status_code == 200
+
+    async def test_threshold_and_window_are_configurable(self, settings, rotation_app, token, world, training):
+        import httpx
+
+        from services.training.app import create_app
+        from services.training.config import TrainingRules
+        from tests.conftest import asgi
+
+        teacher = world.staff[0]["id"]
+        await f.credit(training, teacher, hours="100", earned_on="2023-01-01", reference="R-1")
+        app = create_app(settings, transports={"rotation": asgi(rotation_app)},
+                         rules=TrainingRules(hours_threshold="90", window_years=3))
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
+                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                summary = (await client.get("/v1/training-hours/summary",
+                                            params={"staff_id": teacher, "as_of": "2025-12-31"})).json()
+                assert (summary["threshold"], summary["window_start"], summary["met"]) == ("90", "2022-12-31", True)
+                later = (await client.get("/v1/internal/completed-staff", params={"as_of": "2026-01-01"})).json()
+                assert later["staff_ids"] == [] and later["window_years"] == 3
+
+    async def test_python_window_matches_postgresql(self, db_engine):
+        from datetime import date
+
+        from services.training.config import window_start
+
+        for as_of in (date(2028, 2, 29), date(2025, 6, 30), date(2024, 3, 1)):
+            rows = await fetch(db_engine, "select (cast(:d as date) - interval '5 years')::date as start", d=as_of)
+            assert rows == [{"start": window_start(as_of, 5)}]
+
+
+class TestStudioStats:
+    async def test_per_district_for_the_academic_year(self, training, world, auth):
+        yanqing = await f.studio(training, host_staff_id=world.host["id"], district_code="110119")
+        await f.studio(training, host_staff_id=world.host["id"], district_code="110119", name="名班主任工作室",
+                       kind="famous_head_teacher")
+        haidian = await f.studio(training, host_staff_id=world.host["id"], district_code="110108",
+                                 name="海淀区名校长工作室", kind="famous_principal")
+        for member in world.staff[:3]:
+            await f.member(training, yanqing["id"], member["id"])
+        await f.member(training, haidian["id"], world.staff[3]["id"])
+        # Academic year 2024: 1 Sept 2024 – 31 Aug 2025 (dates in China Standard Time).
+        first = await f.session(training, yanqing["id"], hours="3.5", starts_at="2024-09-01T08:00:00+08:00")
+        last = await f.session(training, yanqing["id"], hours="2", starts_at="2025-08-31T15:00:00Z")  # 23:00 CST
+        next_year = await f.session(training, yanqing["id"], hours="4", starts_at="2025-08-31T16:00:00Z")  # 1 Sept
+        await f.session(training, yanqing["id"], hours="1.5", starts_at="2024-10-01T09:00:00+08:00")  # nobody came
+        await f.attend(training, first["id"], [s["id"] for s in world.staff[:3]])     # 3 × 3.5 = 10.5
+        await f.attend(training, last["id"], [world.staff[0]["id"]])                  # 1 × 2 = 2
+        await f.attend(training, next_year["id"], [world.staff[0]["id"]])             # next year
+        h = await f.session(training, haidian["id"], hours="0.5", starts_at="2025-03-01T09:00:00+08:00")
+        await f.attend(training, h["id"], [world.staff[3]["id"]])
+
+        response = await training.get("/v1/internal/studio-stats", params={"academic_year": 2024})
+        assert response.status_code == 200
+        assert response.json()["districts"] == [
+            {"district_code": "110108", "studios": 1, "sessions": 1, "hours": "0.5"},
+            {"district_code": "110119", "studios": 2, "sessions": 3, "hours": "12.5"},
+        ]
+        one = await training.get("/v1/internal/studio-stats", params={"academic_year": 2025, "district_code": "110119"},
+                                 headers=auth("district_admin", districts=("110119",)))
+        assert one.json()["districts"] == [{"district_code": "110119", "studios": 2, "sessions": 1, "hours": "4"}]
+        none = await training.get("/v1/internal/studio-stats", params={"academic_year": 2024, "district_code": "110105"})
+        assert none.json()["districts"] == [{"district_code": "110105", "studios": 0, "sessions": 0, "hours": "0"}]
+        scoped = auth("viewer", districts=("110119",))
+        assert (await training.get("/v1/internal/studio-stats", params={"academic_year": 2024},
+                                   headers=scoped)).status_code == 403
+        assert (await training.get("/v1/internal/studio-stats", params={"academic_year": 2024,
+                                   "district_code": "110108"}, headers=scoped)).status_code == 403
+
+
+class TestStaffMemberships:
+    async def test_hosted_and_joined_studios(self, training, world):
+        studio = await f.studio(training, host_staff_id=world.host["id"])
+        other = await f.studio(training, host_staff_id=world.staff[5]["id"], name="赵敏名师工作室",
+                               district_code="110108", start_date="2025-09-01", end_date="2028-08-31")
+        await f.member(training, studio["id"], world.staff[0]["id"], joined_on="2024-09-10")
+        await training.post(f"/v1/studios/{studio['id']}/members/{world.staff[0]['id']}/leave",
+                            json={"left_on": "2025-06-30"})
+        await f.member(training, other["id"], world.staff[0]["id"], joined_on="2025-09-01")
+
+        member = await training.get(f"/v1/internal/staff/{world.staff[0]['id']}/memberships")
+        assert member.status_code == 200
+        assert [(i["studio_name"], i["role"], i["joined_on"], i["left_on"]) for i in member.json()["items"]] == [
+            ("李华名师工作室", "member", "2024-09-10", "2025-06-30"),
+            ("赵敏名师工作室", "member", "2025-09-01", None)]
+        host = await training.get(f"/v1/internal/staff/{world.host['id']}/memberships")
+        assert host.json()["items"] == [{
+            "studio_id": studio["id"], "studio_name": "李华名师工作室", "kind": "famous_teacher",
+            "district_code": "110119", "studio_status": "active", "joined_on": "2024-09-01", "left_on": None,
+            "role": "host"}]
+        nobody = await training.get(f"/v1/internal/staff/{uuid.uuid4()}/memberships")
+        assert nobody.json() == {"items": []}
