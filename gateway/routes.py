@@ -23,6 +23,9 @@ ROUTE_TABLE: dict[str, str] = {
 PRIVATE_PREFIXES = ("internal",)
 
 
+# Bulk imports: the kind (or an import id's "<kind>." prefix) names the owner.
+IMPORT_KINDS = {"schools": "partnership", "staff": "rotation", "training-hours": "training"}
+
 # Resources every service has: the caller names the service (`?service=rotation`).
 PER_SERVICE_PREFIXES = ("changes",)
 SERVICES = ("partnership", "rotation", "training")
@@ -35,4 +38,7 @@ def owner_of(path: str, service: str | None = None) -> str | None:
         return None
     if first in PER_SERVICE_PREFIXES:
         return service if service in SERVICES else None
+    if first == "imports":
+        parts = path.strip("/").split("/")
+        return IMPORT_KINDS.get(parts[1].split(".", 1)[0]) if len(parts) == 2 else None
     return ROUTE_TABLE.get(first)

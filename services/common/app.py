@@ -148,7 +148,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     app.state.verifier = verifier_from_settings(settings)
     app.state.process = process
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       import_max_bytes=settings.max_import_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_health_router(process, uses_database, report_upstreams=is_gateway))
     for router in routers:

@@ -81,14 +81,15 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses bodies above the limit with 413, by declared length or by counting the stream."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, import_max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.import_max = import_max_bytes or max_bytes
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps({
             "type": "urn:spp:problem:body-too-large", "title": "Request body too large", "status": 413,
-            "detail": f"the body exceeds {self.max_bytes} bytes", "request_id": request_id_var.get(),
+            "detail": f"the body exceeds {limit} bytes", "request_id": request_id_var.get(),
         }).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()),
@@ -99,14 +100,16 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Bulk imports carry whole files; every other body is a single resource.
+        limit = self.import_max if "/imports" in scope.get("path", "") else self.default_max
         for name, value in scope.get("headers") or []:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
+                if declared > limit:
+                    await self._reject(send, limit)
                     return
         received = 0
         started = False
@@ -116,7 +119,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge()
             return message
 
@@ -130,7 +133,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)
 
 
 class _TooLarge(Exception):

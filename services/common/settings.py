@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(default=3, ge=1)
     breaker_cooldown: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_import_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Body limit of /imports")
+    import_sync_rows: int = Field(default=5000, ge=0, description="Larger imports run as a job (202)")
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout: float = Field(default=2.0, gt=0)

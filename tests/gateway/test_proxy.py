@@ -92,3 +92,25 @@ async def test_change_feed_by_service(gateway):
     missing = await gateway.get("/api/v1/changes")
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["field"] == "query.service"
+
+
+async def test_imports_route_by_kind_and_id(gateway):
+    await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    body = "学校代码,学校名称,区县代码,学段,城乡类别\nS1,某校,110105,小学,城区\n".encode("gb18030")
+    created = await gateway.post("/api/v1/imports/schools", content=body, headers={"content-type": "text/csv"})
+    assert created.status_code == 200
+    assert created.json()["inserted"] == 1
+    report = await gateway.get(created.headers["location"])
+    assert (report.status_code, report.json()["status"]) == (200, "completed")
+    assert (await gateway.post("/api/v1/imports/bogus", content=b"x")).status_code == 404
+
+
+async def test_import_bodies_may_exceed_the_single_resource_limit(gateway):
+    big = b"code,name\n" + b"X," + b"x" * (1024 * 1024 + 100) + b"\n"
+    imported = await gateway.post("/api/v1/imports/schools", params={"dry_run": "true"}, content=big,
+                                  headers={"content-type": "text/csv"})
+    # the body was accepted and read (not 413); its one giant field is refused as a bad file
+    assert imported.status_code == 422
+    assert imported.json()["type"] == "urn:spp:problem:bad-file"
+    single = await gateway.post("/api/v1/schools", content=big, headers={"content-type": "application/json"})
+    assert single.status_code == 413
