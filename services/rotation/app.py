@@ -11,8 +11,12 @@ from services.common.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, *,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    from services.rotation.api import routers
+
     return create_service_app(
-        process="rotation", settings=settings or get_settings(), routers=[],
-        title="spp rotation service", description="Teacher and cadre rotation (交流轮岗).",
+        process="rotation", settings=settings or get_settings(), routers=routers,
+        title="spp rotation service",
+        description="Teacher and cadre rotation (干部教师交流轮岗): the staff registry, district policies, "
+                    "rotation plans and rotations.",
         upstreams=["partnership"], transports=transports,
     )

@@ -1,0 +1,281 @@
+"""Rotation HTTP routes: thin — authenticate, parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from services.common.auth import CurrentUser, Principal
+from services.common.db import SessionDep
+from services.common.errors import Forbidden, PreconditionFailed, problem_responses
+from services.common.paging import Page, PageDep, page_of
+from services.rotation import service, stats
+from services.rotation.clients import PartnershipDep
+from services.rotation.schemas import (
+    AcademicYear,
+    ActiveStaff,
+    BackbonePlacement,
+    PlanAddRotation,
+    PlanCreate,
+    PlanRead,
+    PolicyRead,
+    PolicyWrite,
+    RotationCreate,
+    RotationRead,
+    RotationStats,
+    RotationStatus,
+    RotationUpdate,
+    SchoolStaff,
+    StaffCreate,
+    StaffRead,
+    StaffStatus,
+    StaffUpdate,
+    TransitionRead,
+    TransitionRequest,
+)
+
+DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"])]
+DistrictFilter = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="GB/T 2260 district code")]
+IfMatch = Annotated[str | None, Header(description="ETag from a GET; 412 when the resource changed since")]
+
+staff = APIRouter(prefix="/v1/staff", tags=["staff"])
+policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"])
+rotations = APIRouter(prefix="/v1/rotations", tags=["rotations"])
+plans = APIRouter(prefix="/v1/rotation-plans", tags=["rotation plans"])
+internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names; None when absent or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise PreconditionFailed("If-Match must be an ETag this API issued", slug="version-mismatch")
+    return int(value)
+
+
+# Staff ---------------------------------------------------------------------------------------
+
+@staff.post("", status_code=201, response_model=StaffRead, responses=problem_responses(403, 409, 503),
+            summary="Register a teacher or cadre (409 on a duplicate staff_no, 422 on an unknown school)")
+async def create_staff(data: StaffCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
+                       response: Response) -> StaffRead:
+    member = await service.create_staff(session=session, partnership=partnership, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/staff/{member.id}"
+    response.headers["ETag"] = _etag(member.version)
+    return StaffRead.model_validate(member)
+
+
+@staff.get("", response_model=Page[StaffRead], responses=problem_responses(403),
+           summary="Staff of the districts you may read")
+async def list_staff(session: SessionDep, actor: CurrentUser, page: PageDep, district_code: DistrictFilter = None,
+                     home_school_code: str | None = None,
+                     eligible_for_year: Annotated[int | None, Query(
+                         ge=1900, le=2999, description="Only staff eligible on 1 Sept of this year "
+                                                       "(design.md §4.3, with the district's policy)")] = None,
+                     status: StaffStatus | None = None) -> Page[StaffRead]:
+    rows = await service.list_staff(session=session, actor=actor, page=page, district_code=district_code,
+                                    home_school_code=home_school_code, eligible_for_year=eligible_for_year,
+                                    status=status)
+    return page_of([StaffRead.model_validate(r) for r in rows], page, key=lambda s: [s.staff_no])
+
+
+@staff.get("/{staff_id}", response_model=StaffRead, responses=problem_responses(403, 404))
+async def get_staff(staff_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StaffRead:
+    member = await service.get_staff(session=session, staff_id=staff_id, actor=actor)
+    response.headers["ETag"] = _etag(member.version)
+    return StaffRead.model_validate(member)
+
+
+@staff.patch("/{staff_id}", response_model=StaffRead, responses=problem_responses(403, 404, 412, 503),
+             summary="Correct a staff record (a new home school is checked and refreshes the district)")
+async def update_staff(staff_id: UUID, data: StaffUpdate, session: SessionDep, actor: CurrentUser,
+                       partnership: PartnershipDep, response: Response, if_match: IfMatch = None) -> StaffRead:
+    member = await service.update_staff(session=session, partnership=partnership, staff_id=staff_id, data=data,
+                                        actor=actor, expected_version=_expected_version(if_match))
+    response.headers["ETag"] = _etag(member.version)
+    return StaffRead.model_validate(member)
+
+
+# Policies ------------------------------------------------------------------------------------
+
+@policies.get("/{district_code}", response_model=PolicyRead, responses=problem_responses(403),
+              summary="A district's rotation policy (the defaults when never set)")
+async def get_policy(district_code: DistrictCodePath, session: SessionDep, actor: CurrentUser) -> PolicyRead:
+    return await service.get_policy(session=session, district_code=district_code, actor=actor)
+
+
+@policies.put("/{district_code}", response_model=PolicyRead, responses=problem_responses(403, 503),
+              summary="Set a district's rotation policy (omitted fields take their defaults)")
+async def put_policy(district_code: DistrictCodePath, data: PolicyWrite, session: SessionDep, actor: CurrentUser,
+                     partnership: PartnershipDep) -> PolicyRead:
+    return await service.put_policy(session=session, partnership=partnership, district_code=district_code,
+                                    data=data, actor=actor)
+
+
+# Rotations -----------------------------------------------------------------------------------
+
+@rotations.post("", status_code=201, response_model=RotationRead, responses=problem_responses(403, 409, 503),
+                summary="Plan a rotation (409 when it overlaps another of the person's rotations)")
+async def create_rotation(data: RotationCreate, session: SessionDep, actor: CurrentUser,
+                          partnership: PartnershipDep, response: Response) -> RotationRead:
+    rotation = await service.create_rotation(session=session, partnership=partnership, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/rotations/{rotation.id}"
+    response.headers["ETag"] = _etag(rotation.version)
+    return RotationRead.model_validate(rotation)
+
+
+@rotations.get("", response_model=Page[RotationRead], responses=problem_responses(403),
+               summary="Rotations out of or into the districts you may read")
+async def list_rotations(session: SessionDep, actor: CurrentUser, page: PageDep,
+                         district_code: Annotated[str | None, Query(
+                             pattern=r"^[0-9]{6}$", description="From or to a school of this district")] = None,
+                         staff_id: UUID | None = None, status: RotationStatus | None = None,
+                         academic_year: Annotated[int | None, Query(
+                             ge=1900, le=2999, description="Starting 1 Sept Y – 31 Aug Y+1")] = None,
+                         school_code: Annotated[str | None, Query(description="From or to this school")] = None,
+                         plan_id: UUID | None = None) -> Page[RotationRead]:
+    rows = await service.list_rotations(session=session, actor=actor, page=page, district_code=district_code,
+                                        staff_id=staff_id, status=status, academic_year=academic_year,
+                                        school_code=school_code, plan_id=plan_id)
+    return page_of([RotationRead.model_validate(r) for r in rows], page, key=lambda r: [r.start_date, r.id])
+
+
+@rotations.get("/{rotation_id}", response_model=RotationRead, responses=problem_responses(403, 404))
+async def get_rotation(rotation_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> RotationRead:
+    rotation = await service.get_rotation(session=session, rotation_id=rotation_id, actor=actor)
+    response.headers["ETag"] = _etag(rotation.version)
+    return RotationRead.model_validate(rotation)
+
+
+@rotations.patch("/{rotation_id}", response_model=RotationRead,
+                 responses=problem_responses(403, 404, 409, 412),
+                 summary="Change the dates of a planned or approved rotation (409 on overlap)")
+async def update_rotation(rotation_id: UUID, data: RotationUpdate, session: SessionDep, actor: CurrentUser,
+                          response: Response, if_match: IfMatch = None) -> RotationRead:
+    rotation = await service.update_rotation(session=session, rotation_id=rotation_id, data=data, actor=actor,
+                                             expected_version=_expected_version(if_match))
+    response.headers["ETag"] = _etag(rotation.version)
+    return RotationRead.model_validate(rotation)
+
+
+@rotations.get("/{rotation_id}/history", response_model=Page[TransitionRead], responses=problem_responses(403, 404),
+               summary="Every transition: who (token sub), when, from, to and the comment")
+async def rotation_history(rotation_id: UUID, session: SessionDep, actor: CurrentUser,
+                           page: PageDep) -> Page[TransitionRead]:
+    rows = await service.rotation_history(session=session, rotation_id=rotation_id, actor=actor, page=page)
+    return page_of([TransitionRead.model_validate(r) for r in rows], page, key=lambda t: [t.id])
+
+
+def _transition_route(action: str, summary: str) -> None:
+    @rotations.post(f"/{{rotation_id}}/{action}", response_model=RotationRead,
+                    responses=problem_responses(403, 404, 409), summary=summary, name=f"{action}_rotation")
+    async def transition(rotation_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
+                         body: TransitionRequest | None = None) -> RotationRead:
+        rotation = await service.transition_rotation(session=session, rotation_id=rotation_id, action=action,
+                                                     actor=actor, comment=body.comment if body else None)
+        response.headers["ETag"] = _etag(rotation.version)
+        return RotationRead.model_validate(rotation)
+
+
+_transition_route("approve", "Approve a planned rotation")
+_transition_route("activate", "Start an approved rotation")
+_transition_route("complete", "Complete an active rotation")
+_transition_route("withdraw", "Withdraw a rotation that is not completed (frees its dates)")
+
+
+# Plans ---------------------------------------------------------------------------------------
+
+@plans.post("", status_code=201, response_model=PlanRead, responses=problem_responses(403, 409, 503),
+            summary="Open a district's rotation plan for an academic year")
+async def create_plan(data: PlanCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
+                      response: Response) -> PlanRead:
+    plan = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
+    response.headers["Location"] = f"/api/v1/rotation-plans/{plan.id}"
+    return await service.plan_read(session, plan)
+
+
+@plans.get("", response_model=Page[PlanRead], responses=problem_responses(403))
+async def list_plans(session: SessionDep, actor: CurrentUser, page: PageDep, district_code: DistrictFilter = None,
+                     academic_year: Annotated[int | None, Query(ge=1900, le=2999)] = None) -> Page[PlanRead]:
+    rows = await service.list_plans(session=session, actor=actor, page=page, district_code=district_code,
+                                    academic_year=academic_year)
+    return page_of([PlanRead.model_validate(r) for r in rows], page, key=lambda p: [p.id])
+
+
+@plans.get("/{plan_id}", response_model=PlanRead, responses=problem_responses(403, 404),
+           summary="A plan with its rotations counted by status (list them with GET /rotations?plan_id=)")
+async def get_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser) -> PlanRead:
+    plan = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
+    return await service.plan_read(session, plan)
+
+
+@plans.post("/{plan_id}/rotations", response_model=PlanRead, responses=problem_responses(403, 404, 409),
+            summary="Put a rotation of the plan's district and academic year into a draft plan")
+async def add_to_plan(plan_id: UUID, data: PlanAddRotation, session: SessionDep, actor: CurrentUser) -> PlanRead:
+    plan = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
+    return await service.plan_read(session, plan)
+
+
+@plans.post("/{plan_id}/approve", response_model=PlanRead, responses=problem_responses(403, 404, 409),
+            summary="Approve every planned rotation of the plan at once, or none (409 lists the failures)")
+async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser,
+                       body: TransitionRequest | None = None) -> PlanRead:
+    plan = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
+                                      comment=body.comment if body else None)
+    return await service.plan_read(session, plan)
+
+
+# Internal figures (docs/internal-api.md → Rotation) -----------------------------------------
+
+def _require_scope(actor: Principal, district_code: str | None) -> None:
+    """A district filter needs read access there; all districts need a city-wide reader."""
+    if district_code is None:
+        if not actor.city_wide:
+            raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
+    else:
+        actor.require_read_in(district_code)
+
+
+@internal.get("/rotation-stats", response_model=RotationStats, responses=problem_responses(403),
+              summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
+async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year: AcademicYear,
+                         district_code: DistrictFilter = None) -> RotationStats:
+    _require_scope(actor, district_code)
+    return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
+
+
+@internal.get("/backbone-placement", response_model=BackbonePlacement, responses=problem_responses(403),
+              summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
+async def backbone_placement(session: SessionDep, actor: CurrentUser, as_of: date,
+                             district_code: DistrictFilter = None) -> BackbonePlacement:
+    _require_scope(actor, district_code)
+    return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
+
+
+@internal.get("/active-staff", response_model=ActiveStaff, responses=problem_responses(403),
+              summary="Ids of active staff by home district")
+async def active_staff(session: SessionDep, actor: CurrentUser, district_code: DistrictFilter = None) -> ActiveStaff:
+    _require_scope(actor, district_code)
+    return await stats.active_staff(session, district_code=district_code)
+
+
+@internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),
+              summary="Active staff of a home school and the backbone teachers working there on a date")
+async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str, as_of: date) -> SchoolStaff:
+    if not actor.city_wide:
+        district = await stats.school_district(session, school_code=school_code)
+        if district is not None:
+            actor.require_read_in(district)
+    return await stats.school_staff(session, school_code=school_code, as_of=as_of)
+
+
+routers = [staff, policies, rotations, plans, internal]

@@ -1,0 +1,52 @@
+"""The typed client of the partnership service: the school registry is checked over HTTP.
+
+A tolerant reader: it declares only the fields rotation uses and ignores the rest, so partnership
+can add fields freely. Every failure other than "no such school" is `UpstreamUnavailable` (503),
+which the caller raises before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.common.errors import UpstreamUnavailable
+from services.common.upstream import Upstream
+
+
+class SchoolRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: str
+    name: str
+    district_code: str
+
+
+class PartnershipClient:
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+
+    async def school(self, code: str) -> SchoolRef | None:
+        """The school with this code, or None when the registry does not know it."""
+        body = await self._upstream.get_json(f"/v1/schools/{quote(code, safe='')}", allow_404=True)
+        if body is None:
+            return None
+        try:
+            return SchoolRef.model_validate(body)
+        except ValidationError:
+            raise UpstreamUnavailable("the partnership service answered an unexpected school body",
+                                      slug="upstream-unavailable", extra={"upstream": "partnership"}) from None
+
+    async def district_exists(self, code: str) -> bool:
+        body = await self._upstream.get_json(f"/v1/districts/{quote(code, safe='')}", allow_404=True)
+        return body is not None
+
+
+def get_partnership(request: Request) -> PartnershipClient:
+    # A thin wrapper per request over the one long-lived upstream client made in the lifespan.
+    return PartnershipClient(request.app.state.upstreams["partnership"])
+
+
+PartnershipDep = Annotated[PartnershipClient, Depends(get_partnership)]

@@ -1,0 +1,158 @@
+"""Queries over the rotation tables. Takes and returns models; never commits."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.clock import utcnow
+from services.common.paging import PageParams, keyset
+from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
+from services.rotation.models import Rotation, RotationPlan, RotationPolicy, RotationTransition, Staff
+
+
+# Staff ---------------------------------------------------------------------------------------
+
+async def get_staff(session: AsyncSession, staff_id: UUID, *, lock: bool = False) -> Staff | None:
+    stmt = select(Staff).where(Staff.id == staff_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).scalars().first()
+
+
+async def list_staff(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
+                     district_code: str | None, home_school_code: str | None,
+                     eligible_for_year: int | None, status: str | None) -> list[Staff]:
+    stmt = select(Staff)
+    if only is not None:
+        stmt = stmt.where(Staff.home_district_code.in_(only))
+    if district_code:
+        stmt = stmt.where(Staff.home_district_code == district_code)
+    if home_school_code:
+        stmt = stmt.where(Staff.home_school_code == home_school_code)
+    if status:
+        stmt = stmt.where(Staff.status == status)
+    if eligible_for_year is not None:
+        stmt = (stmt.outerjoin(RotationPolicy, RotationPolicy.district_code == Staff.home_district_code)
+                .where(eligible_on(Staff, RotationPolicy, academic_year_start(eligible_for_year))))
+    return list((await session.exec(keyset(stmt, [Staff.staff_no], page))).scalars())
+
+
+async def eligible_staff_ids(session: AsyncSession, *, as_of: date, district_code: str | None = None) -> list[UUID]:
+    """Ids of the staff eligible on `as_of` (design.md §4.3), one query for a district or all."""
+    stmt = (select(Staff.id)
+            .outerjoin(RotationPolicy, RotationPolicy.district_code == Staff.home_district_code)
+            .where(eligible_on(Staff, RotationPolicy, as_of)))
+    if district_code:
+        stmt = stmt.where(Staff.home_district_code == district_code)
+    return list((await session.exec(stmt.order_by(Staff.id))).scalars())
+
+
+# Policies ------------------------------------------------------------------------------------
+
+async def get_policy(session: AsyncSession, district_code: str, *, lock: bool = False) -> RotationPolicy | None:
+    stmt = select(RotationPolicy).where(RotationPolicy.district_code == district_code)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).scalars().first()
+
+
+# Rotations -----------------------------------------------------------------------------------
+
+async def get_rotation(session: AsyncSession, rotation_id: UUID, *, lock: bool = False) -> Rotation | None:
+    stmt = select(Rotation).where(Rotation.id == rotation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).scalars().first()
+
+
+async def list_rotations(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
+                         district_code: str | None, staff_id: UUID | None, status: str | None,
+                         academic_year: int | None, school_code: str | None,
+                         plan_id: UUID | None) -> list[Rotation]:
+    stmt = select(Rotation)
+    if only is not None:
+        stmt = stmt.where(or_(Rotation.from_district_code.in_(only), Rotation.to_district_code.in_(only)))
+    if district_code:
+        stmt = stmt.where(or_(Rotation.from_district_code == district_code,
+                              Rotation.to_district_code == district_code))
+    if school_code:
+        stmt = stmt.where(or_(Rotation.from_school_code == school_code, Rotation.to_school_code == school_code))
+    if staff_id:
+        stmt = stmt.where(Rotation.staff_id == staff_id)
+    if status:
+        stmt = stmt.where(Rotation.status == status)
+    if plan_id:
+        stmt = stmt.where(Rotation.plan_id == plan_id)
+    if academic_year is not None:
+        first, last = academic_year_bounds(academic_year)
+        stmt = stmt.where(Rotation.start_date.between(first, last))
+    return list((await session.exec(keyset(stmt, [Rotation.start_date, Rotation.id], page))).scalars())
+
+
+async def add_transition(session: AsyncSession, *, rotation_id: UUID, from_status: str | None,
+                         to_status: str, actor: str, comment: str | None) -> None:
+    await session.execute(insert(RotationTransition).values(
+        rotation_id=rotation_id, from_status=from_status, to_status=to_status, actor=actor,
+        occurred_at=utcnow(), comment=comment))
+
+
+async def list_transitions(session: AsyncSession, *, rotation_id: UUID, page: PageParams) -> list[RotationTransition]:
+    stmt = select(RotationTransition).where(RotationTransition.rotation_id == rotation_id)
+    return list((await session.exec(keyset(stmt, [RotationTransition.id], page))).scalars())
+
+
+# Plans ---------------------------------------------------------------------------------------
+
+async def get_plan(session: AsyncSession, plan_id: UUID, *, lock: bool = False) -> RotationPlan | None:
+    stmt = select(RotationPlan).where(RotationPlan.id == plan_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).scalars().first()
+
+
+async def list_plans(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
+                     district_code: str | None, academic_year: int | None) -> list[RotationPlan]:
+    stmt = select(RotationPlan)
+    if only is not None:
+        stmt = stmt.where(RotationPlan.district_code.in_(only))
+    if district_code:
+        stmt = stmt.where(RotationPlan.district_code == district_code)
+    if academic_year is not None:
+        stmt = stmt.where(RotationPlan.academic_year == academic_year)
+    return list((await session.exec(keyset(stmt, [RotationPlan.id], page))).scalars())
+
+
+async def plan_counts(session: AsyncSession, plan_id: UUID) -> dict[str, int]:
+    """Rotations of a plan by status, counted by PostgreSQL."""
+    stmt = (select(Rotation.status, func.count()).where(Rotation.plan_id == plan_id)
+            .group_by(Rotation.status))
+    return {status: n for status, n in (await session.exec(stmt)).all()}
+
+
+async def planned_rotations_of_plan(session: AsyncSession, plan_id: UUID) -> list[tuple[Rotation, Staff]]:
+    """The plan's planned rotations with their staff, locked so nothing moves under the approval."""
+    stmt = (select(Rotation, Staff).join(Staff, Staff.id == Rotation.staff_id)
+            .where(Rotation.plan_id == plan_id, Rotation.status == "planned")
+            .order_by(Rotation.start_date, Rotation.id)
+            .with_for_update(of=Rotation))
+    return [(r, s) for r, s in (await session.exec(stmt)).all()]
+
+
+async def approve_planned_of_plan(session: AsyncSession, *, plan_id: UUID, actor: str,
+                                  comment: str | None) -> list[UUID]:
+    """planned → approved for every planned rotation of the plan, with one history row each."""
+    now = utcnow()
+    result = await session.execute(
+        update(Rotation).where(Rotation.plan_id == plan_id, Rotation.status == "planned")
+        .values(status="approved", version=Rotation.version + 1, updated_at=now)
+        .returning(Rotation.id).execution_options(synchronize_session=False))
+    ids = list(result.scalars())
+    if ids:
+        await session.execute(insert(RotationTransition), [
+            {"rotation_id": rid, "from_status": "planned", "to_status": "approved", "actor": actor,
+             "occurred_at": now, "comment": comment} for rid in ids])
+    return ids

@@ -1,0 +1,306 @@
+"""Request and response models of the rotation API (glossary: design.md §3; contract: api.md → Rotation)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+DistrictCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]{5}$")]
+SchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Years = Annotated[int, Field(ge=0, le=60)]
+# Rates within 0..1, at most four decimals; JSON numbers and decimal strings are both accepted and
+# the answer is always a decimal string, so no float rounding creeps into the figures.
+Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
+AcademicYear = Annotated[int, Field(ge=1900, le=2999, description="Start year: 2024 means 1 Sept 2024 – 31 Aug 2025")]
+
+
+class StaffRole(StrEnum):
+    teacher = "teacher"
+    principal = "principal"
+    vice_principal = "vice_principal"
+    middle_manager = "middle_manager"
+
+
+CADRE_ROLES = frozenset({StaffRole.principal, StaffRole.vice_principal, StaffRole.middle_manager})
+
+
+class Section(StrEnum):
+    primary = "primary"
+    junior = "junior"
+    senior = "senior"
+
+
+class BackboneLevel(StrEnum):
+    none = "none"
+    school = "school"
+    district = "district"
+    municipal = "municipal"
+    special_grade = "special_grade"
+
+
+# "County-level and above backbone" (县级以上骨干), design.md §3.
+COUNTY_AND_ABOVE = (BackboneLevel.district, BackboneLevel.municipal, BackboneLevel.special_grade)
+
+
+class StaffStatus(StrEnum):
+    active = "active"
+    retired = "retired"
+    left = "left"
+
+
+class RotationMode(StrEnum):
+    full_time = "full_time"
+    part_time = "part_time"
+    subject_guidance = "subject_guidance"
+
+
+class RotationStatus(StrEnum):
+    planned = "planned"
+    approved = "approved"
+    active = "active"
+    completed = "completed"
+    withdrawn = "withdrawn"
+
+
+class PlanStatus(StrEnum):
+    draft = "draft"
+    approved = "approved"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Staff ---------------------------------------------------------------------------------------
+
+class StaffCreate(Strict):
+    staff_no: StaffNo = Field(examples=["T20180001"], description="Number in the source system; unique")
+    name: Name = Field(examples=["张伟"])
+    home_school_code: SchoolCode = Field(examples=["11010501"])
+    role: StaffRole
+    section: Section
+    subject: Subject | None = Field(default=None, examples=["数学"])
+    backbone_level: BackboneLevel = BackboneLevel.none
+    in_post_since: date = Field(description="At this school (teachers) or in this post (cadres) since")
+    retirement_date: date | None = None
+
+
+class StaffUpdate(Strict):
+    """Corrections. A changed home school is checked against the registry and refreshes the
+    stored district; `retirement_date` and `subject` may be cleared with an explicit null."""
+
+    name: Name | None = None
+    home_school_code: SchoolCode | None = None
+    role: StaffRole | None = None
+    section: Section | None = None
+    subject: Subject | None = None
+    backbone_level: BackboneLevel | None = None
+    in_post_since: date | None = None
+    retirement_date: date | None = None
+    status: StaffStatus | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> "StaffUpdate":
+        nullable = {"subject", "retirement_date"}
+        for name in self.model_fields_set - nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class StaffRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    staff_no: str
+    name: str
+    home_school_code: str
+    home_district_code: str
+    role: StaffRole
+    section: Section
+    subject: str | None
+    backbone_level: BackboneLevel
+    in_post_since: date
+    retirement_date: date | None
+    status: StaffStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# Policies ------------------------------------------------------------------------------------
+
+class PolicyWrite(Strict):
+    """The whole policy; an omitted field takes its default (api.md → Rotation)."""
+
+    min_years_teacher: Years = 6
+    min_years_cadre: Years = 6
+    retirement_exempt_years: Years = 5
+    target_rate: Rate = Decimal("0.10")
+    target_backbone_share: Rate = Decimal("0.20")
+
+
+class PolicyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    district_code: str
+    min_years_teacher: int
+    min_years_cadre: int
+    retirement_exempt_years: int
+    target_rate: Decimal
+    target_backbone_share: Decimal
+    is_default: bool = Field(default=False, description="True when the district never set a policy")
+    version: int = 0
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+DEFAULT_POLICY = PolicyWrite()
+
+
+# Rotations -----------------------------------------------------------------------------------
+
+class RotationCreate(Strict):
+    staff_id: UUID
+    to_school_code: SchoolCode
+    mode: RotationMode
+    start_date: date
+    end_date: date
+    plan_id: UUID | None = Field(default=None, description="Put the rotation into this district plan")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "RotationCreate":
+        if self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
+
+
+class RotationUpdate(Strict):
+    """Date changes, allowed while the rotation is planned or approved."""
+
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> "RotationUpdate":
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class RotationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    staff_id: UUID
+    plan_id: UUID | None
+    from_school_code: str
+    from_district_code: str
+    to_school_code: str
+    to_district_code: str
+    mode: RotationMode
+    start_date: date
+    end_date: date
+    status: RotationStatus
+    created_by: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransitionRequest(Strict):
+    comment: Comment | None = Field(default=None, examples=["区教委2024年第3次会议审议通过"])
+
+
+class TransitionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    rotation_id: UUID
+    from_status: RotationStatus | None = Field(description="null for the creation entry")
+    to_status: RotationStatus
+    actor: str = Field(description="The `sub` of the token that made the change")
+    occurred_at: datetime
+    comment: str | None
+
+
+# Plans ---------------------------------------------------------------------------------------
+
+class PlanCreate(Strict):
+    district_code: DistrictCode = Field(examples=["110105"])
+    academic_year: AcademicYear = Field(examples=[2024])
+    title: Name = Field(examples=["朝阳区2024学年干部教师交流轮岗计划"])
+
+
+class PlanAddRotation(Strict):
+    rotation_id: UUID
+
+
+class PlanRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    district_code: str
+    academic_year: int
+    title: str
+    status: PlanStatus
+    created_by: str
+    approved_by: str | None
+    approved_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    rotations: int = Field(default=0, description="Rotations in the plan")
+    rotations_by_status: dict[RotationStatus, int] = Field(default_factory=dict)
+
+
+# Internal figures for the gateway (docs/internal-api.md → Rotation) -------------------------
+
+class StatsDefaults(BaseModel):
+    target_rate: Decimal
+    target_backbone_share: Decimal
+
+
+class DistrictRotationStats(BaseModel):
+    district_code: str
+    eligible: int
+    rotated: int
+    backbone_rotated: int
+    rotation_rate: Decimal | None = Field(description="rotated / eligible, 4 decimals; null when eligible = 0")
+    backbone_share: Decimal | None = Field(description="backbone_rotated / rotated, 4 decimals; null when 0")
+    target_rate: Decimal
+    target_backbone_share: Decimal
+
+
+class RotationStats(BaseModel):
+    academic_year: int
+    defaults: StatsDefaults
+    districts: list[DistrictRotationStats]
+
+
+class PlacementItem(BaseModel):
+    school_code: str
+    district_code: str
+    section: Section
+    backbone: int
+
+
+class BackbonePlacement(BaseModel):
+    as_of: date
+    items: list[PlacementItem]
+
+
+class ActiveStaff(BaseModel):
+    districts: dict[str, list[UUID]]
+
+
+class SchoolStaff(BaseModel):
+    school_code: str
+    as_of: date
+    staff: int
+    backbone_by_section: dict[Section, int]

@@ -1,0 +1,174 @@
+"""Rotation figures for the gateway (design.md §4.3, §4.4, §4.6; docs/internal-api.md → Rotation).
+
+Every figure is one SQL aggregate for one district or all districts at once, so the city view costs
+the same number of calls however many districts there are; nothing is counted in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Numeric, bindparam, cast, distinct, func, literal_column, select, text, union
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
+from services.rotation.models import Rotation, RotationPolicy, Staff
+from services.rotation.schemas import (
+    COUNTY_AND_ABOVE,
+    DEFAULT_POLICY,
+    ActiveStaff,
+    BackbonePlacement,
+    DistrictRotationStats,
+    PlacementItem,
+    RotationStats,
+    SchoolStaff,
+    Section,
+    StatsDefaults,
+)
+
+# §4.3: a rotation counts when it starts inside the academic year and is neither withdrawn nor
+# still planned.
+COUNTED_STATUSES = ("approved", "active", "completed")
+_COUNTY = tuple(level.value for level in COUNTY_AND_ABOVE)
+
+
+def _decimal(value: Decimal) -> Any:
+    return literal_column(str(value), Numeric)
+
+
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """numerator / denominator to 4 decimals, NULL when the denominator is 0 (api.md: rates are null)."""
+    return func.round(cast(numerator, Numeric) / func.nullif(denominator, 0), 4)
+
+
+async def rotation_stats(session: AsyncSession, *, academic_year: int, district_code: str | None) -> RotationStats:
+    """Eligible on 1 Sept Y, rotated and backbone-rotated in the year, per district (by the staff's
+    home district). One row per district that has staff or a policy."""
+    s, p, r = Staff.__table__.c, RotationPolicy.__table__.c, Rotation.__table__.c
+    staff_t, policy_t, rotation_t = Staff.__table__, RotationPolicy.__table__, Rotation.__table__
+    first, last = academic_year_bounds(academic_year)
+
+    staff_districts = select(s.home_district_code.label("district_code"))
+    policy_districts = select(p.district_code.label("district_code"))
+    if district_code:
+        staff_districts = staff_districts.where(s.home_district_code == district_code)
+        policy_districts = policy_districts.where(p.district_code == district_code)
+    districts = union(staff_districts, policy_districts).cte("districts")
+
+    eligible = (select(s.home_district_code.label("district_code"), func.count().label("n"))
+                .select_from(staff_t.outerjoin(policy_t, p.district_code == s.home_district_code))
+                .where(eligible_on(s, p, academic_year_start(academic_year)))
+                .group_by(s.home_district_code).cte("eligible"))
+
+    # Rotated staff count whether or not they were eligible (§4.3); distinct people, not rotations.
+    rotated = (select(s.home_district_code.label("district_code"),
+                      func.count(distinct(s.id)).label("rotated"),
+                      func.count(distinct(s.id)).filter(s.backbone_level.in_(_COUNTY)).label("backbone"))
+               .select_from(staff_t.join(rotation_t, r.staff_id == s.id))
+               .where(r.status.in_(COUNTED_STATUSES), r.start_date.between(first, last))
+               .group_by(s.home_district_code).cte("rotated"))
+
+    n_eligible = func.coalesce(eligible.c.n, 0)
+    n_rotated = func.coalesce(rotated.c.rotated, 0)
+    n_backbone = func.coalesce(rotated.c.backbone, 0)
+    stmt = (select(districts.c.district_code, n_eligible.label("eligible"), n_rotated.label("rotated"),
+                   n_backbone.label("backbone_rotated"),
+                   _ratio(n_rotated, n_eligible).label("rotation_rate"),
+                   _ratio(n_backbone, n_rotated).label("backbone_share"),
+                   func.coalesce(p.target_rate, _decimal(DEFAULT_POLICY.target_rate)).label("target_rate"),
+                   func.coalesce(p.target_backbone_share,
+                                 _decimal(DEFAULT_POLICY.target_backbone_share)).label("target_backbone_share"))
+            .select_from(districts
+                         .outerjoin(eligible, eligible.c.district_code == districts.c.district_code)
+                         .outerjoin(rotated, rotated.c.district_code == districts.c.district_code)
+                         .outerjoin(policy_t, p.district_code == districts.c.district_code))
+            .order_by(districts.c.district_code))
+    rows = (await session.execute(stmt)).mappings().all()
+    return RotationStats(
+        academic_year=academic_year,
+        defaults=StatsDefaults(target_rate=DEFAULT_POLICY.target_rate,
+                               target_backbone_share=DEFAULT_POLICY.target_backbone_share),
+        districts=[DistrictRotationStats.model_validate(dict(row)) for row in rows],
+    )
+
+
+# §4.6: a teacher on an `active` `full_time` rotation whose (inclusive) dates contain D works at the
+# receiving school; otherwise at the home school. Only active staff count. The exclusion constraint
+# guarantees at most one such rotation per person on any day.
+_WORKPLACE = """
+    SELECT s.id, s.section,
+           coalesce(r.to_school_code, s.home_school_code) AS school_code,
+           coalesce(r.to_district_code, s.home_district_code) AS district_code
+    FROM rotation.staff s
+    LEFT JOIN rotation.rotations r
+           ON r.staff_id = s.id AND r.status = 'active' AND r.mode = 'full_time'
+          AND :as_of BETWEEN r.start_date AND r.end_date
+    WHERE s.status = 'active' AND s.role = 'teacher' AND s.backbone_level IN :county
+"""
+
+_PLACEMENT = text(f"""
+WITH workplace AS ({_WORKPLACE})
+SELECT school_code, district_code, section, count(DISTINCT id) AS backbone
+FROM workplace
+WHERE CAST(:district AS varchar) IS NULL OR district_code = CAST(:district AS varchar)
+GROUP BY school_code, district_code, section
+ORDER BY school_code, section
+""").bindparams(bindparam("county", expanding=True))
+
+
+async def backbone_placement(session: AsyncSession, *, as_of: date, district_code: str | None) -> BackbonePlacement:
+    """County-level-and-above backbone teachers by the school (and section) where they work on D."""
+    rows = (await session.execute(_PLACEMENT, {"as_of": as_of, "district": district_code,
+                                               "county": list(_COUNTY)})).mappings().all()
+    return BackbonePlacement(as_of=as_of, items=[PlacementItem.model_validate(dict(row)) for row in rows])
+
+
+_ACTIVE_STAFF = text("""
+SELECT home_district_code AS district_code, array_agg(id ORDER BY id) AS ids
+FROM rotation.staff
+WHERE status = 'active'
+  AND (CAST(:district AS varchar) IS NULL OR home_district_code = CAST(:district AS varchar))
+GROUP BY home_district_code
+ORDER BY home_district_code
+""")
+
+
+async def active_staff(session: AsyncSession, *, district_code: str | None) -> ActiveStaff:
+    rows = (await session.execute(_ACTIVE_STAFF, {"district": district_code})).all()
+    return ActiveStaff(districts={row.district_code: list(row.ids) for row in rows})
+
+
+_SCHOOL_STAFF = text(f"""
+WITH workplace AS ({_WORKPLACE})
+SELECT
+    (SELECT count(*) FROM rotation.staff WHERE status = 'active' AND home_school_code = :school) AS staff,
+    count(DISTINCT w.id) FILTER (WHERE w.section = 'primary') AS n_primary,
+    count(DISTINCT w.id) FILTER (WHERE w.section = 'junior') AS n_junior,
+    count(DISTINCT w.id) FILTER (WHERE w.section = 'senior') AS n_senior
+FROM workplace w
+WHERE w.school_code = :school
+""").bindparams(bindparam("county", expanding=True))
+
+_SCHOOL_DISTRICT = text("""
+SELECT home_district_code AS district_code FROM rotation.staff WHERE home_school_code = :school
+UNION
+SELECT to_district_code FROM rotation.rotations WHERE to_school_code = :school
+LIMIT 1
+""")
+
+
+async def school_district(session: AsyncSession, *, school_code: str) -> str | None:
+    """The school's district as known from local records (staff or rotations), for scoping."""
+    return (await session.execute(_SCHOOL_DISTRICT, {"school": school_code})).scalar()
+
+
+async def school_staff(session: AsyncSession, *, school_code: str, as_of: date) -> SchoolStaff:
+    """Active staff with this home school, and the county-level-and-above backbone teachers who work
+    there on `as_of` (the §4.6 placement, so the school profile agrees with the balance view)."""
+    row = (await session.execute(_SCHOOL_STAFF, {"school": school_code, "as_of": as_of,
+                                                 "county": list(_COUNTY)})).one()
+    return SchoolStaff(school_code=school_code, as_of=as_of, staff=row.staff,
+                       backbone_by_section={Section.primary: row.n_primary, Section.junior: row.n_junior,
+                                            Section.senior: row.n_senior})
