@@ -1,0 +1,89 @@
+"""`GET /api/v1/city/overview`: every district against the national bars, for city-wide roles.
+
+Built from the services' all-districts aggregates (no `district_code`), so it costs the same
+seven upstream calls whether the city has one district or sixteen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter, Request
+
+from gateway.clients import PartnershipClient, RotationClient, SchoolBrief, TrainingClient
+from gateway.views import compose
+from gateway.views.district import AcademicYearQuery, AsOfQuery
+from gateway.views.schemas import CityDistrictRow, CityOverview
+from services.common.auth import CurrentUser
+from services.common.errors import Forbidden, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["views"])
+
+
+@router.get("/city/overview", response_model=CityOverview, responses=problem_responses(403),
+            summary="Every district against the national bars (city-wide roles)",
+            description="One row per district with the `partnership`, `rotation`, `training` and `balance` "
+                        "blocks of the district overview (same rules, rounding and nulls), from a bounded "
+                        "number of upstream calls whatever the number of districts. A service that cannot "
+                        "be reached leaves its blocks null in every row and is named in `degraded`.")
+async def city_overview(request: Request, principal: CurrentUser, academic_year: AcademicYearQuery = None,
+                        as_of: AsOfQuery = None) -> CityOverview:
+    if not principal.city_wide:
+        raise Forbidden("the city overview needs a city-wide role", slug="role")
+    period = compose.resolve_period(as_of, academic_year)
+    partnership = PartnershipClient.of(request)
+    rotation = RotationClient.of(request)
+    training = TrainingClient.of(request)
+    settled = await compose.settle({
+        "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
+                                         period_to=period.period_to),
+        "schools": partnership.schools(),
+        "rotation": rotation.stats(academic_year=period.academic_year),
+        "placement": rotation.placement(as_of=period.as_of),
+        "active": rotation.active_staff(),
+        "completed": training.completed_staff(as_of=period.as_of),
+        "studios": training.studio_stats(academic_year=period.academic_year),
+    })
+
+    # Districts: the registry's, or, with partnership down, every district another service knows.
+    names: dict[str, str | None] = {}
+    partnership_rows = {}
+    if settled.ok("partnership"):
+        partnership_rows = {row.district_code: row for row in settled.get("partnership")}
+        names = {code: row.name for code, row in partnership_rows.items()}
+    else:
+        known: set[str] = set()
+        if settled.ok("rotation"):
+            known |= {row.district_code for row in settled.get("rotation").districts}
+        if settled.ok("active"):
+            known |= set(settled.get("active").districts)
+        if settled.ok("studios"):
+            known |= {row.district_code for row in settled.get("studios").districts}
+        names = dict.fromkeys(sorted(known))
+
+    schools_by_district: dict[str, list[SchoolBrief]] = defaultdict(list)
+    for school in settled.get("schools") or []:
+        schools_by_district[school.district_code].append(school)
+    placement = settled.get("placement").counts() if settled.ok("placement") else None
+    completed = set(settled.get("completed").staff_ids) if settled.ok("completed") else None
+    active = settled.get("active").districts if settled.ok("active") else None
+
+    rows = []
+    for code, name in names.items():
+        training_block = None
+        if settled.ok("studios", "completed"):
+            completion = None
+            if active is not None:
+                staff = set(active.get(code, []))
+                completion = (len(staff), len(staff & completed))
+            training_block = compose.training_block(settled.get("studios").row(code), completion)
+        rows.append(CityDistrictRow(
+            code=code, name=name,
+            partnership=compose.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
+            rotation=compose.rotation_block(settled.get("rotation").row(code)) if settled.ok("rotation") else None,
+            training=training_block,
+            balance=(compose.balance_summary(schools_by_district.get(code, []), placement)
+                     if settled.ok("schools") and placement is not None else None)))
+    return CityOverview(academic_year=period.academic_year, period_from=period.period_from,
+                        period_to=period.period_to, as_of=period.as_of, districts=rows,
+                        degraded=settled.degraded())

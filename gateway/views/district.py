@@ -1,0 +1,100 @@
+"""`GET /api/v1/districts/{code}/overview`: where a district stands against the national bars.
+
+Partnership, rotation and training figures and the backbone balance (design.md §4), composed
+from the services' internal figures called concurrently. A service that cannot be reached costs
+only its part (null, named in `degraded`); the answer stays 200.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from gateway.clients import PartnershipClient, RotationClient, TrainingClient
+from gateway.views import compose
+from gateway.views.schemas import DistrictOverview, DistrictRef
+from services.common.auth import CurrentUser
+from services.common.errors import NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["views"])
+
+DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"],
+                                       description="GB/T 2260 district code")]
+AcademicYearQuery = Annotated[int | None, Query(
+    ge=1900, le=2998, description="Start year: 2024 means 1 Sept 2024 – 31 Aug 2025; defaults to the "
+                                  "academic year containing as_of", examples=[2024])]
+AsOfQuery = Annotated[date | None, Query(description="Date of the coverage, eligibility and balance "
+                                                     "figures; defaults to today (China Standard Time)")]
+
+OVERVIEW_DESCRIPTION = """
+One call tells a district where it stands against the national bars (design.md §4):
+
+* `partnership` — §4.1 coverage of township and rural schools on `as_of`, §4.2 activities dated in
+  the academic year (by kind too);
+* `rotation` — §4.3 rotation rate for the academic year, §4.4 backbone share, with the district's
+  policy targets and whether they are met;
+* `training` — §4.5 completion of the 360-hour bar on `as_of` among active staff, studio figures
+  for the academic year;
+* `balance` — §4.6 backbone balance on `as_of` per section (primary, junior).
+
+Rates are rounded half up to 4 decimals, `mean` and `cv` to 6 decimals, and only at presentation:
+the arithmetic is exact. A rate is null when its denominator is 0; `cv` is null when the mean is 0.
+When a service cannot be reached its part is null and its name is in `degraded` (status 200);
+`balance` needs both partnership (enrollment) and rotation (placement).
+"""
+
+
+@router.get("/districts/{code}/overview", response_model=DistrictOverview,
+            responses=problem_responses(403, 404), summary="A district against the national bars",
+            description=OVERVIEW_DESCRIPTION)
+async def district_overview(code: DistrictCodePath, request: Request, principal: CurrentUser,
+                            academic_year: AcademicYearQuery = None, as_of: AsOfQuery = None) -> DistrictOverview:
+    principal.require_read_in(code)
+    period = compose.resolve_period(as_of, academic_year)
+    partnership = PartnershipClient.of(request)
+    rotation = RotationClient.of(request)
+    training = TrainingClient.of(request)
+
+    async def completion() -> tuple[int, int]:
+        # §4.5: active staff of the district (rotation) of whom completed (training). The list of
+        # every completed staff member needs a city-wide role, so ask about this district's staff.
+        active = await rotation.active_staff(district_code=code)
+        staff_ids = active.districts.get(code, [])
+        if not staff_ids:
+            return 0, 0
+        answer = await training.completion(as_of=period.as_of, staff_ids=staff_ids)
+        return len(set(staff_ids)), answer.completed
+
+    settled = await compose.settle({
+        "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
+                                         period_to=period.period_to, district_code=code),
+        "schools": partnership.schools(code),
+        "rotation": rotation.stats(academic_year=period.academic_year, district_code=code),
+        "placement": rotation.placement(as_of=period.as_of, district_code=code),
+        "studios": training.studio_stats(academic_year=period.academic_year, district_code=code),
+        "completion": completion(),
+    })
+
+    name = None
+    partnership_block = None
+    if settled.ok("partnership"):
+        rows = [row for row in settled.get("partnership") if row.district_code == code]
+        if not rows:
+            raise NotFound(f"district {code} does not exist", slug="district-not-found")
+        name = rows[0].name
+        partnership_block = compose.partnership_block(rows[0])
+    rotation_block = (compose.rotation_block(settled.get("rotation").row(code))
+                      if settled.ok("rotation") else None)
+    training_block = None
+    if settled.ok("studios") and settled.failed_calls.get("completion") != "training":
+        training_block = compose.training_block(settled.get("studios").row(code), settled.get("completion"))
+    balance_block = None
+    if settled.ok("schools", "placement"):
+        balance_block = compose.balance_summary(settled.get("schools"), settled.get("placement").counts())
+    return DistrictOverview(
+        district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
+        period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,
+        partnership=partnership_block, rotation=rotation_block, training=training_block,
+        balance=balance_block, degraded=settled.degraded())

@@ -1,0 +1,310 @@
+"""Response and request models of the composed views (api.md → Cross-service views).
+
+Counts are integers; every rate sits next to its numerator and denominator (the adjacent count
+fields) and is null when the denominator is 0. Rates are rounded half up to 4 decimals, and the
+balance figures (`mean`, `cv`, `per_100`) to 6 decimals, only when presented: the arithmetic
+behind them is exact (design.md §4). Training hours are decimal strings, as in the training API.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Rate = Annotated[float | None, Field(ge=0, description="Rounded half up to 4 decimals; null when the denominator is 0")]
+Figure = Annotated[float | None, Field(description="Rounded half up to 6 decimals")]
+Hours = Annotated[str, Field(description="Decimal string, exact (e.g. \"1440\", \"2.5\")", examples=["1440"])]
+Degraded = Annotated[list[str], Field(
+    description="Services whose part could not be had; their part is null and the status stays 200",
+    examples=[["training"]])]
+
+
+class DistrictRef(BaseModel):
+    code: str = Field(examples=["110105"])
+    name: str | None = Field(examples=["朝阳区"], description="null only when the partnership service is down")
+
+
+class ActivityTotals(BaseModel):
+    activities: int
+    teacher_participations: int
+    student_participations: int
+
+
+class PartnershipBlock(BaseModel):
+    """design.md §4.1 (coverage on `as_of`) and §4.2 (activities within the academic year)."""
+
+    township_rural_schools: int = Field(description="Township and rural schools of the district")
+    covered_schools: int = Field(description="…that are the partner school of a pairing active on as_of")
+    coverage_rate: Rate = Field(description="covered_schools / township_rural_schools")
+    active_pairings: int = Field(description="Pairings active on as_of with a school of the district on either side")
+    activities: int
+    teacher_participations: int
+    student_participations: int
+    by_kind: dict[str, ActivityTotals] = Field(default_factory=dict, description="The activity totals by activity kind")
+
+
+class RotationBlock(BaseModel):
+    """design.md §4.3–4.4 for the academic year."""
+
+    eligible: int = Field(description="Staff eligible on 1 Sept of the academic year (district policy)")
+    rotated: int = Field(description="Distinct staff with a rotation starting in the year, not planned or withdrawn")
+    rotation_rate: Rate = Field(description="rotated / eligible")
+    backbone_rotated: int = Field(description="Rotated staff who are county-level-and-above backbone")
+    backbone_share: Rate = Field(description="backbone_rotated / rotated")
+    target_rate: float = Field(description="The district policy's target (national bar 0.10)")
+    target_backbone_share: float = Field(description="The district policy's target (national bar 0.20)")
+    meets_target_rate: bool | None = Field(
+        description="rotation_rate ≥ target_rate, decided exactly; null when undefined")
+    meets_target_backbone_share: bool | None = Field(description="backbone_share ≥ target_backbone_share")
+
+
+class TrainingBlock(BaseModel):
+    """design.md §4.5. `staff`, `completed` and `completion_rate` need the rotation service (who is
+    active staff of the district); they are null, with "rotation" in `degraded`, when it is down."""
+
+    staff: int | None = Field(description="Active staff of the district (home school)")
+    completed: int | None = Field(description="…with ≥ 360 credited hours in the 5 years up to as_of")
+    completion_rate: Rate = Field(description="completed / staff (national bar 1.0)")
+    studios: int = Field(description="Studios whose district is this district")
+    sessions: int = Field(description="Their sessions starting within the academic year")
+    hours: Hours = Field(description="Hours those sessions credited (session hours × attendees)")
+
+
+class SectionSummary(BaseModel):
+    """design.md §4.6 for one section; schools with no enrollment in the section are left out."""
+
+    school_count: int = Field(description="Schools with enrollment in the section")
+    enrollment: int = Field(description="P: their students in the section")
+    backbone: int = Field(description="County-level-and-above backbone teachers working there on as_of")
+    mean: Figure = Field(description="X̄ = ΣP_i·X_i / P = 100 × backbone / enrollment; null when P = 0")
+    cv: Figure = Field(description="S / X̄ (enrollment-weighted); null when X̄ = 0 or P = 0")
+    target_cv: float = Field(description="National bar (2017): primary 0.50, junior 0.45")
+    meets_target_cv: bool | None = Field(description="cv ≤ target_cv, decided exactly; null when cv is null")
+    schools_below_one: int = Field(description="Schools with X_i < 1 backbone teacher per 100 students")
+
+
+class BalanceSummary(BaseModel):
+    primary: SectionSummary
+    junior: SectionSummary
+
+
+class DistrictOverview(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "district": {"code": "110105", "name": "朝阳区"}, "academic_year": 2024,
+        "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+        "partnership": {"township_rural_schools": 2, "covered_schools": 1, "coverage_rate": 0.5,
+                        "active_pairings": 1, "activities": 2, "teacher_participations": 12,
+                        "student_participations": 40, "by_kind": {}},
+        "rotation": {"eligible": 3, "rotated": 1, "rotation_rate": 0.3333, "backbone_rotated": 1,
+                     "backbone_share": 1.0, "target_rate": 0.1, "target_backbone_share": 0.2,
+                     "meets_target_rate": True, "meets_target_backbone_share": True},
+        "training": None,
+        "balance": {"primary": {"school_count": 2, "enrollment": 500, "backbone": 3, "mean": 0.6, "cv": 1.224745,
+                                "target_cv": 0.5, "meets_target_cv": False, "schools_below_one": 1},
+                    "junior": {"school_count": 0, "enrollment": 0, "backbone": 0, "mean": None, "cv": None,
+                               "target_cv": 0.45, "meets_target_cv": None, "schools_below_one": 0}},
+        "degraded": ["training"],
+    }]})
+
+    district: DistrictRef
+    academic_year: int = Field(description="Start year: 2024 means 1 Sept 2024 – 31 Aug 2025")
+    period_from: date
+    period_to: date
+    as_of: date
+    partnership: PartnershipBlock | None
+    rotation: RotationBlock | None
+    training: TrainingBlock | None
+    balance: BalanceSummary | None = Field(description="Needs partnership (enrollment) and rotation (placement)")
+    degraded: Degraded
+
+
+class CityDistrictRow(BaseModel):
+    code: str
+    name: str | None
+    partnership: PartnershipBlock | None
+    rotation: RotationBlock | None
+    training: TrainingBlock | None
+    balance: BalanceSummary | None
+
+
+class CityOverview(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "academic_year": 2024, "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+        "districts": [{"code": "110105", "name": "朝阳区", "partnership": None, "rotation": None,
+                       "training": None, "balance": None}],
+        "degraded": ["partnership", "rotation", "training"]}]})
+
+    academic_year: int
+    period_from: date
+    period_to: date
+    as_of: date
+    districts: list[CityDistrictRow]
+    degraded: Degraded
+
+
+# Balance -------------------------------------------------------------------------------------
+
+class SchoolBalance(BaseModel):
+    code: str
+    name: str
+    enrollment: int = Field(description="P_i: students in the section")
+    backbone: int = Field(description="B_i: county-level-and-above backbone teachers working here on as_of")
+    per_100: float = Field(description="X_i = 100·B_i/P_i, rounded half up to 6 decimals")
+
+
+class SectionBalance(SectionSummary):
+    schools: list[SchoolBalance]
+
+
+class DistrictBalance(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "district": {"code": "110105", "name": "朝阳区"}, "as_of": "2025-03-01",
+        "primary": {"school_count": 2, "enrollment": 500, "backbone": 3, "mean": 0.6, "cv": 1.224745,
+                    "target_cv": 0.5, "meets_target_cv": False, "schools_below_one": 1,
+                    "schools": [
+                        {"code": "S1", "name": "朝阳实验小学", "enrollment": 200, "backbone": 3, "per_100": 1.5},
+                        {"code": "S2", "name": "朝阳乡村小学", "enrollment": 300, "backbone": 0, "per_100": 0.0}]},
+        "junior": {"school_count": 0, "enrollment": 0, "backbone": 0, "mean": None, "cv": None, "target_cv": 0.45,
+                   "meets_target_cv": None, "schools_below_one": 0, "schools": []}}]})
+
+    district: DistrictRef
+    as_of: date
+    primary: SectionBalance
+    junior: SectionBalance
+
+
+SchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class WhatIfMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff_id: UUID
+    to_school_code: SchoolCode = Field(examples=["11011901"])
+
+
+class WhatIfRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "as_of": "2025-03-01",
+        "moves": [{"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "to_school_code": "S2"}]}]})
+
+    as_of: date | None = Field(default=None, description="Defaults to today (China Standard Time)")
+    moves: list[WhatIfMove] = Field(max_length=500, description="Each staff member at most once")
+
+
+class MoveEffect(BaseModel):
+    staff_id: UUID
+    name: str
+    section: str
+    from_school_code: str = Field(description="Where the staff member works on as_of (§4.6)")
+    to_school_code: str
+    counts_as_backbone: bool = Field(description="Active county-level-and-above backbone teacher of the primary "
+                                                 "or junior section: only these change the balance")
+
+
+class WhatIfAnswer(BaseModel):
+    before: DistrictBalance
+    after: DistrictBalance
+    moves: list[MoveEffect]
+
+
+# Profiles ------------------------------------------------------------------------------------
+
+class StaffRecordOut(BaseModel):
+    id: UUID
+    staff_no: str
+    name: str
+    home_school_code: str
+    home_district_code: str | None
+    role: str
+    section: str
+    subject: str | None
+    backbone_level: str
+    in_post_since: date | None
+    retirement_date: date | None
+    status: str
+
+
+class RotationOut(BaseModel):
+    id: UUID
+    staff_id: UUID
+    from_school_code: str
+    from_district_code: str | None
+    to_school_code: str
+    to_district_code: str | None
+    mode: str
+    start_date: date
+    end_date: date
+    status: str
+    current: bool = Field(description="active, and its dates contain as_of")
+
+
+class MembershipOut(BaseModel):
+    studio_id: UUID
+    studio_name: str
+    kind: str
+    district_code: str | None
+    joined_on: date
+    left_on: date | None
+    role: str
+    current: bool = Field(description="Joined on or before as_of and not left before it")
+
+
+class TrainingHoursOut(BaseModel):
+    window_years: int
+    window_start: date | None = Field(description="Exclusive")
+    total_hours: Hours
+    by_source: dict[str, str]
+    threshold: Hours
+    met: bool
+
+
+class StaffProfile(BaseModel):
+    as_of: date
+    staff: StaffRecordOut
+    working_at: str = Field(description="School where the staff member works on as_of (§4.6)")
+    rotations: list[RotationOut] | None
+    memberships: list[MembershipOut] | None
+    training_hours: TrainingHoursOut | None
+    degraded: Degraded
+
+
+class SchoolOut(BaseModel):
+    code: str
+    name: str
+    district_code: str
+    stage: str
+    locality: str
+    primary_enrollment: int
+    junior_enrollment: int
+    senior_enrollment: int
+
+
+class PairingOut(BaseModel):
+    id: UUID
+    lead_school_code: str
+    partner_school_code: str
+    program: str
+    start_date: date
+    end_date: date
+    status: str
+    role: str = Field(description="This school's side: lead or partner")
+    active: bool = Field(description="status active and as_of within its dates")
+
+
+class SchoolStaffOut(BaseModel):
+    staff: int = Field(description="Active staff whose home school this is")
+    backbone_by_section: dict[str, int] = Field(
+        description="County-level-and-above backbone teachers working here on as_of, by section")
+
+
+class SchoolProfile(BaseModel):
+    as_of: date
+    school: SchoolOut
+    pairings: list[PairingOut] | None
+    rotations_in: list[RotationOut] | None
+    rotations_out: list[RotationOut] | None
+    staff: SchoolStaffOut | None
+    degraded: Degraded
