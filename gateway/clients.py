@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import Request
@@ -308,10 +309,10 @@ class PartnershipClient(ServiceClient):
     service = "partnership"
 
     async def district(self, code: str) -> DistrictBrief | None:
-        return await self._get_or_none(DistrictBrief, f"/v1/districts/{code}")
+        return await self._get_or_none(DistrictBrief, f"/v1/districts/{quote(code, safe='')}")
 
     async def school(self, code: str) -> SchoolBrief | None:
-        return await self._get_or_none(SchoolBrief, f"/v1/schools/{code}")
+        return await self._get_or_none(SchoolBrief, f"/v1/schools/{quote(code, safe='')}")
 
     async def schools(self, district_code: str | None = None) -> list[SchoolBrief]:
         body = await self._request("GET", "/v1/internal/schools", params=_params(district_code=district_code))

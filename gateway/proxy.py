@@ -73,7 +73,11 @@ async def _forward(request: Request, upstream: Upstream, path: str, body: bytes)
         if fmt is not None:
             return await export_list(request, upstream, path, headers, fmt)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
-    response = await upstream.send(request.method, f"/v1/{path}", params=params,
+    # The raw path keeps the caller's percent-encoding: a decoded code may hold characters
+    # (control bytes, '/', '?') that must not be re-read as URL syntax on the way upstream.
+    raw_path = request.scope.get("raw_path", b"").decode("latin-1")
+    upstream_path = "/v1/" + raw_path.split("/api/v1/", 1)[1] if "/api/v1/" in raw_path else f"/v1/{path}"
+    response = await upstream.send(request.method, upstream_path, params=params,
                                    content=body, headers=headers)
     returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
     return Response(content=response.content, status_code=response.status_code, headers=returned)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from services.common.errors import UpstreamUnavailable
+from services.common.errors import Unprocessable, UpstreamUnavailable
 from services.common.middleware import Metrics
 
 
@@ -91,6 +91,8 @@ class Upstream:
             try:
                 response = await self.client.request(method, path, params=params, json=json,
                                                      content=content, headers=request_headers)
+            except httpx.InvalidURL as exc:
+                raise Unprocessable(f"the request path cannot be forwarded: {exc}", slug="invalid-path") from None
             except httpx.TimeoutException:
                 # A timeout already spent the caller's budget: do not retry it.
                 self.breaker.record_failure()
@@ -114,10 +116,15 @@ class Upstream:
 
     async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
                        allow_404: bool = False) -> Any:
-        """GET a JSON body; 404 gives None when allowed; any other non-2xx is unavailability."""
+        """GET a JSON body. With `allow_404`, "no such resource" gives None — a 404, or a redirect
+        (a path that names no resource at all, such as an empty code). Anything else that is not a
+        2xx JSON answer means the upstream cannot be relied on."""
         response = await self.send("GET", path, params=params, headers=headers)
-        if allow_404 and response.status_code == 404:
+        if allow_404 and (response.status_code == 404 or 300 <= response.status_code < 400):
             return None
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:
             raise self._unavailable(f"answered {response.status_code}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise self._unavailable("answered a body that is not JSON") from None
