@@ -39,7 +39,7 @@ HEADERS: dict[str, str] = {
     "retirement_date": "退休日期", "kind": "类型", "date": "日期", "title": "标题",
     "teacher_participants": "教师参与人次", "student_participants": "学生参与人次", "pairing_id": "结对编号",
     # overview
-    "district_code": "区县代码", "district_name": "区县名称",
+    "district_code": "区县代码", "district_name": "区县名称", "block": "类别", "metric": "指标", "value": "数值",
 }
 
 VALUE_LABELS: dict[str, dict[str, str]] = {
@@ -52,6 +52,40 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "backbone_level": {"none": "无", "school": "校级骨干", "district": "区级骨干", "municipal": "市级骨干",
                        "special_grade": "特级教师"},
 }
+
+BLOCK_LABELS = {"partnership": "手拉手结对", "rotation": "交流轮岗", "training": "培训研修",
+                "primary": "小学校际均衡", "junior": "初中校际均衡"}
+METRIC_LABELS = {
+    "township_rural_schools": "镇区和乡村学校数", "covered_schools": "已结对覆盖学校数", "coverage_rate": "结对覆盖率",
+    "active_pairings": "有效结对数", "activities": "结对活动次数", "teacher_participations": "教师参与人次",
+    "student_participations": "学生参与人次", "eligible": "应交流人数", "rotated": "已交流人数",
+    "rotation_rate": "交流轮岗比例", "backbone_rotated": "交流县级以上骨干教师人数", "backbone_share": "骨干教师占比",
+    "target_rate": "交流比例目标", "target_backbone_share": "骨干占比目标", "meets_target_rate": "交流比例达标",
+    "meets_target_backbone_share": "骨干占比达标", "staff": "在岗教职工数", "completed": "五年360学时达标人数",
+    "completion_rate": "学时达标率", "studios": "名师工作室数", "sessions": "研修活动次数", "hours": "研修学时",
+    "school_count": "学校数", "enrollment": "在校生数", "backbone": "县级以上骨干教师数",
+    "mean": "每百名学生县级以上骨干教师数", "cv": "校际差异系数", "target_cv": "差异系数标准",
+    "meets_target_cv": "差异系数达标", "schools_below_one": "每百名学生骨干教师数低于1的学校数",
+}
+
+
+def overview_rows(overview: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overview as (类别, 指标, 数值) rows; a part that could not be had says so."""
+    rows: list[dict[str, Any]] = []
+    blocks = [("partnership", overview.get("partnership")), ("rotation", overview.get("rotation")),
+              ("training", overview.get("training"))]
+    balance = overview.get("balance")
+    blocks += [(section, (balance or {}).get(section) if balance else None) for section in ("primary", "junior")]
+    for block, values in blocks:
+        if values is None:
+            rows.append({"block": BLOCK_LABELS[block], "metric": "（数据暂不可用）", "value": None})
+            continue
+        for key, value in values.items():
+            if isinstance(value, (dict, list)):
+                continue
+            rows.append({"block": BLOCK_LABELS[block], "metric": METRIC_LABELS.get(key, key), "value": value})
+    return rows
+
 
 # Which public list paths can be exported (first segment → whether the path qualifies).
 EXPORTABLE = ("pairings", "rotations", "activities", "schools", "staff")

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from gateway.clients import PartnershipClient, RotationClient, TrainingClient
+from gateway.exports import XLSX, export_format, overview_rows, spreadsheet
 from gateway.views import compose
 from gateway.views.schemas import DistrictOverview, DistrictRef
 from services.common.auth import CurrentUser
@@ -47,11 +48,16 @@ When a service cannot be reached its part is null and its name is in `degraded` 
 
 
 @router.get("/districts/{code}/overview", response_model=DistrictOverview,
-            responses=problem_responses(403, 404), summary="A district against the national bars",
+            responses={**problem_responses(403, 404),
+                       200: {"content": {"text/csv": {}, XLSX: {}},
+                             "description": "The overview (JSON, or a CSV/XLSX sheet of 类别/指标/数值)"}}, summary="A district against the national bars",
             description=OVERVIEW_DESCRIPTION)
 async def district_overview(code: DistrictCodePath, request: Request, principal: CurrentUser,
-                            academic_year: AcademicYearQuery = None, as_of: AsOfQuery = None) -> DistrictOverview:
+                            academic_year: AcademicYearQuery = None, as_of: AsOfQuery = None,
+                            format: Annotated[str | None, Query(
+                                description="csv or xlsx for a spreadsheet (or send Accept: text/csv)")] = None):
     principal.require_read_in(code)
+    fmt = export_format(request)
     period = compose.resolve_period(as_of, academic_year)
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
@@ -93,8 +99,12 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     balance_block = None
     if settled.ok("schools", "placement"):
         balance_block = compose.balance_summary(settled.get("schools"), settled.get("placement").counts())
-    return DistrictOverview(
+    overview = DistrictOverview(
         district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
         period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,
         partnership=partnership_block, rotation=rotation_block, training=training_block,
         balance=balance_block, degraded=settled.degraded())
+    if fmt is not None:
+        return await spreadsheet(overview_rows(overview.model_dump(mode="json")), fmt,
+                                 f"overview-{code}-{period.academic_year}", columns=["block", "metric", "value"])
+    return overview

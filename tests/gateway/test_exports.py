@@ -63,3 +63,18 @@ async def test_bad_format_422_and_json_default(gateway):
     assert (await gateway.get("/api/v1/pairings", params={"format": "pdf"})).status_code == 422
     plain = await gateway.get("/api/v1/pairings")
     assert plain.headers["content-type"] == "application/json"
+
+
+async def test_district_overview_as_csv(gateway):
+    await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    await gateway.post("/api/v1/schools", json={"code": "R1", "name": "乡村小学", "district_code": "110105",
+                                                "stage": "primary", "locality": "rural", "primary_enrollment": 100})
+    response = await gateway.get("/api/v1/districts/110105/overview",
+                                 params={"academic_year": 2024, "as_of": "2025-03-01", "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == 'attachment; filename="overview-110105-2024.csv"'
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == ["类别", "指标", "数值"]
+    assert ["手拉手结对", "镇区和乡村学校数", "1"] in rows
+    assert ["手拉手结对", "结对覆盖率", "0.0"] in rows
+    assert ["小学校际均衡", "学校数", "1"] in rows
