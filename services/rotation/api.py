@@ -6,14 +6,21 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import CurrentUser, Principal
 from services.common.db import SessionDep
-from services.common.errors import Forbidden, PreconditionFailed, problem_responses
+from services.common.errors import Forbidden, problem_responses
+from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.import_api import get_import, handle_import, scope_of
+from services.common.imports import ImportMode, ImportReport
+from services.common.outbox import ChangePage, read_changes
 from services.common.paging import Page, PageDep, page_of
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
+from services.rotation.imports import STAFF_SCOPE_SQL, staff_spec
+from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
     ActiveStaff,
@@ -39,7 +46,6 @@ from services.rotation.schemas import (
 
 DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"])]
 DistrictFilter = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="GB/T 2260 district code")]
-IfMatch = Annotated[str | None, Header(description="ETag from a GET; 412 when the resource changed since")]
 
 staff = APIRouter(prefix="/v1/staff", tags=["staff"])
 policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"])
@@ -47,19 +53,7 @@ rotations = APIRouter(prefix="/v1/rotations", tags=["rotations"])
 plans = APIRouter(prefix="/v1/rotation-plans", tags=["rotation plans"])
 internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header names; None when absent or `*`."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed("If-Match must be an ETag this API issued", slug="version-mismatch")
-    return int(value)
+NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
 # Staff ---------------------------------------------------------------------------------------
@@ -70,7 +64,7 @@ async def create_staff(data: StaffCreate, session: SessionDep, actor: CurrentUse
                        response: Response) -> StaffRead:
     member = await service.create_staff(session=session, partnership=partnership, data=data, actor=actor)
     response.headers["Location"] = f"/api/v1/staff/{member.id}"
-    response.headers["ETag"] = _etag(member.version)
+    response.headers["ETag"] = etag(member.version)
     return StaffRead.model_validate(member)
 
 
@@ -88,11 +82,11 @@ async def list_staff(session: SessionDep, actor: CurrentUser, page: PageDep, dis
     return page_of([StaffRead.model_validate(r) for r in rows], page, key=lambda s: [s.staff_no])
 
 
-@staff.get("/{staff_id}", response_model=StaffRead, responses=problem_responses(403, 404))
-async def get_staff(staff_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StaffRead:
+@staff.get("/{staff_id}", response_model=StaffRead, responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_staff(staff_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                    response: Response):
     member = await service.get_staff(session=session, staff_id=staff_id, actor=actor)
-    response.headers["ETag"] = _etag(member.version)
-    return StaffRead.model_validate(member)
+    return conditional(request, response, member.version) or StaffRead.model_validate(member)
 
 
 @staff.patch("/{staff_id}", response_model=StaffRead, responses=problem_responses(403, 404, 412, 503),
@@ -100,25 +94,31 @@ async def get_staff(staff_id: UUID, session: SessionDep, actor: CurrentUser, res
 async def update_staff(staff_id: UUID, data: StaffUpdate, session: SessionDep, actor: CurrentUser,
                        partnership: PartnershipDep, response: Response, if_match: IfMatch = None) -> StaffRead:
     member = await service.update_staff(session=session, partnership=partnership, staff_id=staff_id, data=data,
-                                        actor=actor, expected_version=_expected_version(if_match))
-    response.headers["ETag"] = _etag(member.version)
+                                        actor=actor, expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(member.version)
     return StaffRead.model_validate(member)
 
 
 # Policies ------------------------------------------------------------------------------------
 
-@policies.get("/{district_code}", response_model=PolicyRead, responses=problem_responses(403),
-              summary="A district's rotation policy (the defaults when never set)")
-async def get_policy(district_code: DistrictCodePath, session: SessionDep, actor: CurrentUser) -> PolicyRead:
-    return await service.get_policy(session=session, district_code=district_code, actor=actor)
+@policies.get("/{district_code}", response_model=PolicyRead,
+              responses={**problem_responses(403), **NOT_MODIFIED},
+              summary="A district's rotation policy (the defaults when never set, ETag \"v0\")")
+async def get_policy(district_code: DistrictCodePath, session: SessionDep, actor: CurrentUser, request: Request,
+                     response: Response):
+    policy = await service.get_policy(session=session, district_code=district_code, actor=actor)
+    return conditional(request, response, policy.version) or policy
 
 
-@policies.put("/{district_code}", response_model=PolicyRead, responses=problem_responses(403, 503),
-              summary="Set a district's rotation policy (omitted fields take their defaults)")
+@policies.put("/{district_code}", response_model=PolicyRead, responses=problem_responses(403, 412, 503),
+              summary="Set a district's rotation policy (omitted fields take their defaults); send If-Match "
+                      "with the ETag you read to avoid lost updates")
 async def put_policy(district_code: DistrictCodePath, data: PolicyWrite, session: SessionDep, actor: CurrentUser,
-                     partnership: PartnershipDep) -> PolicyRead:
-    return await service.put_policy(session=session, partnership=partnership, district_code=district_code,
-                                    data=data, actor=actor)
+                     partnership: PartnershipDep, response: Response, if_match: IfMatch = None) -> PolicyRead:
+    policy = await service.put_policy(session=session, partnership=partnership, district_code=district_code,
+                                      data=data, actor=actor, expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(policy.version)
+    return policy
 
 
 # Rotations -----------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ async def create_rotation(data: RotationCreate, session: SessionDep, actor: Curr
                           partnership: PartnershipDep, response: Response) -> RotationRead:
     rotation = await service.create_rotation(session=session, partnership=partnership, data=data, actor=actor)
     response.headers["Location"] = f"/api/v1/rotations/{rotation.id}"
-    response.headers["ETag"] = _etag(rotation.version)
+    response.headers["ETag"] = etag(rotation.version)
     return RotationRead.model_validate(rotation)
 
 
@@ -149,11 +149,12 @@ async def list_rotations(session: SessionDep, actor: CurrentUser, page: PageDep,
     return page_of([RotationRead.model_validate(r) for r in rows], page, key=lambda r: [r.start_date, r.id])
 
 
-@rotations.get("/{rotation_id}", response_model=RotationRead, responses=problem_responses(403, 404))
-async def get_rotation(rotation_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> RotationRead:
+@rotations.get("/{rotation_id}", response_model=RotationRead,
+               responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_rotation(rotation_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                       response: Response):
     rotation = await service.get_rotation(session=session, rotation_id=rotation_id, actor=actor)
-    response.headers["ETag"] = _etag(rotation.version)
-    return RotationRead.model_validate(rotation)
+    return conditional(request, response, rotation.version) or RotationRead.model_validate(rotation)
 
 
 @rotations.patch("/{rotation_id}", response_model=RotationRead,
@@ -162,8 +163,8 @@ async def get_rotation(rotation_id: UUID, session: SessionDep, actor: CurrentUse
 async def update_rotation(rotation_id: UUID, data: RotationUpdate, session: SessionDep, actor: CurrentUser,
                           response: Response, if_match: IfMatch = None) -> RotationRead:
     rotation = await service.update_rotation(session=session, rotation_id=rotation_id, data=data, actor=actor,
-                                             expected_version=_expected_version(if_match))
-    response.headers["ETag"] = _etag(rotation.version)
+                                             expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(rotation.version)
     return RotationRead.model_validate(rotation)
 
 
@@ -177,12 +178,13 @@ async def rotation_history(rotation_id: UUID, session: SessionDep, actor: Curren
 
 def _transition_route(action: str, summary: str) -> None:
     @rotations.post(f"/{{rotation_id}}/{action}", response_model=RotationRead,
-                    responses=problem_responses(403, 404, 409), summary=summary, name=f"{action}_rotation")
+                    responses=problem_responses(403, 404, 409, 412), summary=summary, name=f"{action}_rotation")
     async def transition(rotation_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
-                         body: TransitionRequest | None = None) -> RotationRead:
+                         body: TransitionRequest | None = None, if_match: IfMatch = None) -> RotationRead:
         rotation = await service.transition_rotation(session=session, rotation_id=rotation_id, action=action,
-                                                     actor=actor, comment=body.comment if body else None)
-        response.headers["ETag"] = _etag(rotation.version)
+                                                     actor=actor, comment=body.comment if body else None,
+                                                     expected_version=expected_version(if_match))
+        response.headers["ETag"] = etag(rotation.version)
         return RotationRead.model_validate(rotation)
 
 
@@ -194,13 +196,20 @@ _transition_route("withdraw", "Withdraw a rotation that is not completed (frees 
 
 # Plans ---------------------------------------------------------------------------------------
 
+async def _plan_answer(session: AsyncSession, plan: RotationPlan, response: Response) -> PlanRead:
+    """The plan with its rotations counted; its ETag versions that whole answer (see get_plan)."""
+    read, version = await service.plan_view(session, plan)
+    response.headers["ETag"] = etag(version)
+    return read
+
+
 @plans.post("", status_code=201, response_model=PlanRead, responses=problem_responses(403, 409, 503),
             summary="Open a district's rotation plan for an academic year")
 async def create_plan(data: PlanCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
                       response: Response) -> PlanRead:
     plan = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
     response.headers["Location"] = f"/api/v1/rotation-plans/{plan.id}"
-    return await service.plan_read(session, plan)
+    return await _plan_answer(session, plan, response)
 
 
 @plans.get("", response_model=Page[PlanRead], responses=problem_responses(403))
@@ -211,27 +220,31 @@ async def list_plans(session: SessionDep, actor: CurrentUser, page: PageDep, dis
     return page_of([PlanRead.model_validate(r) for r in rows], page, key=lambda p: [p.id])
 
 
-@plans.get("/{plan_id}", response_model=PlanRead, responses=problem_responses(403, 404),
-           summary="A plan with its rotations counted by status (list them with GET /rotations?plan_id=)")
-async def get_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser) -> PlanRead:
+@plans.get("/{plan_id}", response_model=PlanRead, responses={**problem_responses(403, 404), **NOT_MODIFIED},
+           summary="A plan with its rotations counted by status (list them with GET /rotations?plan_id=)",
+           description="The ETag versions the whole answer: it changes when the plan or any of its rotations "
+                       "changes, so it is the plan's `version` plus its rotations' versions.")
+async def get_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, request: Request, response: Response):
     plan = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
-    return await service.plan_read(session, plan)
+    read, version = await service.plan_view(session, plan)
+    return conditional(request, response, version) or read
 
 
 @plans.post("/{plan_id}/rotations", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Put a rotation of the plan's district and academic year into a draft plan")
-async def add_to_plan(plan_id: UUID, data: PlanAddRotation, session: SessionDep, actor: CurrentUser) -> PlanRead:
+async def add_to_plan(plan_id: UUID, data: PlanAddRotation, session: SessionDep, actor: CurrentUser,
+                      response: Response) -> PlanRead:
     plan = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
-    return await service.plan_read(session, plan)
+    return await _plan_answer(session, plan, response)
 
 
 @plans.post("/{plan_id}/approve", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Approve every planned rotation of the plan at once, or none (409 lists the failures)")
-async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser,
+async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
                        body: TransitionRequest | None = None) -> PlanRead:
     plan = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
                                       comment=body.comment if body else None)
-    return await service.plan_read(session, plan)
+    return await _plan_answer(session, plan, response)
 
 
 # Internal figures (docs/internal-api.md → Rotation) -----------------------------------------
@@ -278,4 +291,50 @@ async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str
     return await stats.school_staff(session, school_code=school_code, as_of=as_of)
 
 
-routers = [staff, policies, rotations, plans, internal]
+# Change feed and bulk imports (government integration) -------------------------------------
+
+changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+
+@changes.get("", response_model=ChangePage, responses=problem_responses(403),
+             summary="The rotation change feed: resume from your saved cursor; nothing missed or repeated")
+async def change_feed(session: SessionDep, actor: CurrentUser,
+                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
+    if not actor.city_wide:
+        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
+    return await read_changes(session, "rotation", "rotation", after=after, limit=limit)
+
+
+imports = APIRouter(prefix="/v1/imports", tags=["imports"])
+IMPORT_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期\n"
+                            "T20180001,张伟,11010501,教师,小学,数学,区级,2015-09-01,\n"},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+
+
+@imports.post("/staff", response_model=ImportReport, openapi_extra=IMPORT_BODY,
+              responses={202: {"model": ImportReport, "description": "A large file: running as a job"},
+                         **problem_responses(403, 503)},
+              summary="Bulk import staff, upsert by staff_no (CSV in UTF-8/GB18030 with Chinese or English "
+                      "headers, or JSON); home schools are checked against the registry")
+async def import_staff(request: Request, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
+                       dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+                       mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
+                       ImportMode.all_or_nothing):
+    scope_of(actor, STAFF_SCOPE_SQL)  # refuse a role that may not import before asking partnership
+    # Every school's district in one call, before anything is staged: when partnership cannot
+    # answer this is 503 and nothing is written.
+    districts = await partnership.school_districts()
+    return await handle_import(request, session, actor, staff_spec(districts), mode=mode, dry_run=dry_run,
+                               scope_sql=STAFF_SCOPE_SQL)
+
+
+@imports.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
+             summary="An import's progress and per-row report")
+async def get_import_report(import_id: str, session: SessionDep, actor: CurrentUser) -> ImportReport:
+    return await get_import(session, actor, "rotation", import_id)
+
+
+routers = [staff, policies, rotations, plans, internal, changes, imports]

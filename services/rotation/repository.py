@@ -128,9 +128,19 @@ async def list_plans(session: AsyncSession, *, page: PageParams, only: frozenset
 
 async def plan_counts(session: AsyncSession, plan_id: UUID) -> dict[str, int]:
     """Rotations of a plan by status, counted by PostgreSQL."""
-    stmt = (select(Rotation.status, func.count()).where(Rotation.plan_id == plan_id)
-            .group_by(Rotation.status))
-    return {status: n for status, n in (await session.exec(stmt)).all()}
+    return (await plan_summary(session, plan_id))[0]
+
+
+async def plan_summary(session: AsyncSession, plan_id: UUID) -> tuple[dict[str, int], int]:
+    """Rotations of a plan by status, and the sum of their row versions (one query).
+
+    Rotations never leave a plan and every change bumps a rotation's version, so the sum grows
+    with every change to the plan's rotations: with the plan's own version it versions the
+    plan's representation (its counts) for the ETag."""
+    stmt = (select(Rotation.status, func.count(), func.sum(Rotation.version))
+            .where(Rotation.plan_id == plan_id).group_by(Rotation.status))
+    rows = (await session.exec(stmt)).all()
+    return {status: n for status, n, _ in rows}, sum(int(v) for _, _, v in rows)
 
 
 async def planned_rotations_of_plan(session: AsyncSession, plan_id: UUID) -> list[tuple[Rotation, Staff]]:
@@ -143,8 +153,9 @@ async def planned_rotations_of_plan(session: AsyncSession, plan_id: UUID) -> lis
 
 
 async def approve_planned_of_plan(session: AsyncSession, *, plan_id: UUID, actor: str,
-                                  comment: str | None) -> list[UUID]:
-    """planned → approved for every planned rotation of the plan, with one history row each."""
+                                  comment: str | None) -> list[Rotation]:
+    """planned → approved for every planned rotation of the plan, with one history row each;
+    returns the approved rotations as they now are."""
     now = utcnow()
     result = await session.execute(
         update(Rotation).where(Rotation.plan_id == plan_id, Rotation.status == "planned")
@@ -155,4 +166,8 @@ async def approve_planned_of_plan(session: AsyncSession, *, plan_id: UUID, actor
         await session.execute(insert(RotationTransition), [
             {"rotation_id": rid, "from_status": "planned", "to_status": "approved", "actor": actor,
              "occurred_at": now, "comment": comment} for rid in ids])
-    return ids
+    if not ids:
+        return []
+    stmt = (select(Rotation).where(Rotation.id.in_(ids)).order_by(Rotation.start_date, Rotation.id)
+            .execution_options(populate_existing=True))
+    return list((await session.exec(stmt)).scalars())

@@ -16,13 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
-from services.common.errors import (
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-    Unprocessable,
-    register_constraint,
-)
+from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
+from services.common.etag import require_version
+from services.common.outbox import record_change
 from services.common.paging import PageParams
 from services.rotation import repository as repo
 from services.rotation.clients import PartnershipClient, SchoolRef
@@ -37,9 +33,11 @@ from services.rotation.schemas import (
     PolicyRead,
     PolicyWrite,
     RotationCreate,
+    RotationRead,
     RotationStatus,
     RotationUpdate,
     StaffCreate,
+    StaffRead,
     StaffStatus,
     StaffUpdate,
 )
@@ -73,11 +71,9 @@ def _field_error(field: str, message: str, kind: str = "unknown_reference") -> d
     return {"errors": [{"field": field, "message": message, "type": kind}]}
 
 
-def _check_version(current: int, expected: int | None) -> None:
-    """ETag/If-Match (design.md §5): a stale writer gets 412 instead of overwriting."""
-    if expected is not None and expected != current:
-        raise PreconditionFailed(f"the resource is at version {current}, not {expected}",
-                                 slug="version-mismatch", extra={"version": current})
+async def _changed(session: AsyncSession, entity: str, key: str, op: str, state: Any) -> None:
+    """Write the change feed row in the same transaction as the change (services/common/outbox.py)."""
+    await record_change(session, "rotation", entity=entity, key=key, op=op, state=state.model_dump(mode="json"))
 
 
 async def _known_school(partnership: PartnershipClient, code: str, field: str) -> SchoolRef:
@@ -101,6 +97,7 @@ async def create_staff(*, session: AsyncSession, partnership: PartnershipClient,
     staff = Staff(**data.model_dump(), home_district_code=school.district_code)
     session.add(staff)
     await session.flush()  # uq_staff_staff_no decides duplicates, also under races
+    await _changed(session, "staff", staff.staff_no, "create", StaffRead.model_validate(staff))
     return staff
 
 
@@ -121,7 +118,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
         new_school = await _known_school(partnership, changes["home_school_code"], "home_school_code")
     staff = await get_staff(session=session, staff_id=staff_id, actor=actor, lock=True)
     actor.require_write_in(staff.home_district_code)
-    _check_version(staff.version, expected_version)
+    require_version(expected_version, staff.version)
     if new_school is not None and new_school.code != staff.home_school_code:
         # Moving someone to another district's school needs the right to write there too.
         actor.require_write_in(new_school.district_code)
@@ -131,6 +128,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
     staff.version += 1
     staff.updated_at = utcnow()
     await session.flush()
+    await _changed(session, "staff", staff.staff_no, "update", StaffRead.model_validate(staff))
     return staff
 
 
@@ -163,20 +161,41 @@ async def get_policy(*, session: AsyncSession, district_code: str, actor: Princi
 
 
 async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, district_code: str,
-                     data: PolicyWrite, actor: Principal) -> PolicyRead:
+                     data: PolicyWrite, actor: Principal, expected_version: int | None = None) -> PolicyRead:
+    """Set the whole policy. A district that never set one is at version 0 (its ETag `"v0"`)."""
     actor.require_write_in(district_code)
     if not await partnership.district_exists(district_code):
         raise Unprocessable(f"district {district_code} does not exist", slug="unknown-district",
                             extra=_field_error("path.district_code", "unknown district"))
     values = {**data.model_dump(), "updated_by": actor.sub, "updated_at": utcnow()}
-    # One statement, so two first PUTs for a district cannot collide on the primary key.
-    stmt = (pg_insert(RotationPolicy).values(district_code=district_code, created_at=values["updated_at"],
-                                             version=1, **values)
-            .on_conflict_do_update(index_elements=[RotationPolicy.district_code],
-                                   set_={**values, "version": RotationPolicy.version + 1})
-            .returning(RotationPolicy))
-    policy = (await session.execute(stmt.execution_options(populate_existing=True))).scalars().one()
-    return _policy_read(district_code, policy)
+    current = await repo.get_policy(session, district_code, lock=True)
+    require_version(expected_version, current.version if current is not None else 0)
+    if current is not None:
+        for field, value in values.items():
+            setattr(current, field, value)
+        current.version += 1
+        await session.flush()
+        policy = current
+    else:
+        # One statement, so two first PUTs for a district cannot collide on the primary key. With
+        # If-Match a concurrent first PUT wins and this one is stale (DO NOTHING, then 412).
+        stmt = pg_insert(RotationPolicy).values(district_code=district_code, created_at=values["updated_at"],
+                                                version=1, **values)
+        if expected_version is None:
+            stmt = stmt.on_conflict_do_update(index_elements=[RotationPolicy.district_code],
+                                              set_={**values, "version": RotationPolicy.version + 1})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[RotationPolicy.district_code])
+        stmt = stmt.returning(RotationPolicy).execution_options(populate_existing=True)
+        created = (await session.execute(stmt)).scalars().first()
+        if created is None:  # another first PUT committed since we looked: this If-Match is stale
+            raced = await repo.get_policy(session, district_code)
+            require_version(expected_version, raced.version if raced is not None else 1)
+        assert created is not None
+        policy = created
+    read = _policy_read(district_code, policy)
+    await _changed(session, "rotation_policy", district_code, "create" if policy.version == 1 else "update", read)
+    return read
 
 
 # Rotations -----------------------------------------------------------------------------------
@@ -248,6 +267,7 @@ async def create_rotation(*, session: AsyncSession, partnership: PartnershipClie
     await session.flush()  # ex_rotations_staff_overlap decides here, also under concurrent requests
     await repo.add_transition(session, rotation_id=rotation.id, from_status=None,
                               to_status=RotationStatus.planned, actor=actor.sub, comment=None)
+    await _changed(session, "rotation", str(rotation.id), "create", RotationRead.model_validate(rotation))
     return rotation
 
 
@@ -271,7 +291,7 @@ async def _writable_rotation(session: AsyncSession, rotation_id: UUID, actor: Pr
 async def update_rotation(*, session: AsyncSession, rotation_id: UUID, data: RotationUpdate, actor: Principal,
                           expected_version: int | None = None) -> Rotation:
     rotation = await _writable_rotation(session, rotation_id, actor)
-    _check_version(rotation.version, expected_version)
+    require_version(expected_version, rotation.version)
     if rotation.status not in EDITABLE:
         raise Conflict(f"dates can only change while a rotation is planned or approved; this one is "
                        f"{rotation.status}", slug="rotation-not-editable")
@@ -285,12 +305,14 @@ async def update_rotation(*, session: AsyncSession, rotation_id: UUID, data: Rot
     rotation.version += 1
     rotation.updated_at = utcnow()
     await session.flush()  # the same exclusion constraint refuses an overlapping date change
+    await _changed(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation))
     return rotation
 
 
 async def transition_rotation(*, session: AsyncSession, rotation_id: UUID, action: str, actor: Principal,
-                              comment: str | None = None) -> Rotation:
+                              comment: str | None = None, expected_version: int | None = None) -> Rotation:
     rotation = await _writable_rotation(session, rotation_id, actor)
+    require_version(expected_version, rotation.version)
     allowed_from, target = TRANSITIONS[action]
     if rotation.status not in allowed_from:
         raise Conflict(f"cannot {action} a rotation that is {rotation.status}", slug="illegal-transition",
@@ -308,6 +330,7 @@ async def transition_rotation(*, session: AsyncSession, rotation_id: UUID, actio
     await session.flush()
     await repo.add_transition(session, rotation_id=rotation.id, from_status=previous, to_status=target,
                               actor=actor.sub, comment=comment)
+    await _changed(session, "rotation", str(rotation.id), "state", RotationRead.model_validate(rotation))
     return rotation
 
 
@@ -327,11 +350,19 @@ async def list_rotations(*, session: AsyncSession, actor: Principal, page: PageP
 
 # Plans ---------------------------------------------------------------------------------------
 
-async def plan_read(session: AsyncSession, plan: RotationPlan) -> PlanRead:
-    counts = await repo.plan_counts(session, plan.id)
-    return PlanRead.model_validate(plan).model_copy(
+async def plan_view(session: AsyncSession, plan: RotationPlan) -> tuple[PlanRead, int]:
+    """The plan with its rotations counted, and the version of that representation for the ETag:
+    the plan's own version plus its rotations' versions, so a change to any rotation of the plan
+    (which changes the counts) changes the ETag too."""
+    counts, rotation_versions = await repo.plan_summary(session, plan.id)
+    read = PlanRead.model_validate(plan).model_copy(
         update={"rotations": sum(counts.values()),
                 "rotations_by_status": {RotationStatus(k): n for k, n in counts.items()}})
+    return read, plan.version + rotation_versions
+
+
+async def plan_read(session: AsyncSession, plan: RotationPlan) -> PlanRead:
+    return (await plan_view(session, plan))[0]
 
 
 async def create_plan(*, session: AsyncSession, partnership: PartnershipClient, data: PlanCreate,
@@ -343,6 +374,7 @@ async def create_plan(*, session: AsyncSession, partnership: PartnershipClient, 
     plan = RotationPlan(**data.model_dump(), created_by=actor.sub)
     session.add(plan)
     await session.flush()
+    await _changed(session, "rotation_plan", str(plan.id), "create", await plan_read(session, plan))
     return plan
 
 
@@ -383,6 +415,7 @@ async def add_to_plan(*, session: AsyncSession, plan_id: UUID, data: PlanAddRota
     rotation.version += 1
     rotation.updated_at = utcnow()
     await session.flush()
+    await _changed(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation))
     return plan
 
 
@@ -403,11 +436,14 @@ async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal
     if failures:
         raise Conflict(f"{len(failures)} rule(s) fail; no rotation of the plan was approved",
                        slug="plan-rules", extra={"failures": failures})
-    await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)
+    approved = await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)
+    for rotation in approved:
+        await _changed(session, "rotation", str(rotation.id), "state", RotationRead.model_validate(rotation))
     plan.status = PlanStatus.approved
     plan.approved_by = actor.sub
     plan.approved_at = utcnow()
     plan.version += 1
     plan.updated_at = plan.approved_at
     await session.flush()
+    await _changed(session, "rotation_plan", str(plan.id), "state", await plan_read(session, plan))
     return plan

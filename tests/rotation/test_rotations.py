@@ -191,13 +191,14 @@ class TestDateChanges:
         member = await f.staff(rotation)
         r = await f.rotation_of(rotation, member["id"], status="approved")
         response = await rotation.patch(f"/v1/rotations/{r['id']}", json={"end_date": "2025-01-31"},
-                                        headers={"If-Match": '"2"'})
+                                        headers={"If-Match": '"v2"'})
         assert response.status_code == 200, response.text
-        assert response.headers["etag"] == '"3"'
+        assert response.headers["etag"] == '"v3"'
         assert (await fetch(db_engine, ROTATIONS))[0]["end_date"] == "2025-01-31"
         stale = await rotation.patch(f"/v1/rotations/{r['id']}", json={"end_date": "2025-02-28"},
-                                     headers={"If-Match": '"2"'})
+                                     headers={"If-Match": '"v2"'})
         assert stale.status_code == 412
+        assert stale.json()["current_etag"] == '"v3"'
         reversed_dates = await rotation.patch(f"/v1/rotations/{r['id']}", json={"start_date": "2025-03-01"})
         assert reversed_dates.status_code == 422
         assert (await fetch(db_engine, ROTATIONS))[0]["start_date"] == "2024-09-01"

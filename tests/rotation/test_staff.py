@@ -95,7 +95,7 @@ class TestReadStaff:
         member = await f.staff(rotation)
         response = await rotation.get(f"/v1/staff/{member['id']}")
         assert response.status_code == 200
-        assert response.headers["etag"] == '"1"'
+        assert response.headers["etag"] == '"v1"'
         assert response.json() == member
         missing = await rotation.get("/v1/staff/00000000-0000-0000-0000-000000000000")
         assert missing.status_code == 404
@@ -158,7 +158,7 @@ class TestUpdateStaff:
             "home_school_code": "11011901", "in_post_since": "2024-09-01", "backbone_level": "district"})
         assert response.status_code == 200, response.text
         assert response.json()["home_district_code"] == "110119"
-        assert response.headers["etag"] == '"2"'
+        assert response.headers["etag"] == '"v2"'
         rows = await fetch(db_engine, "select home_school_code, home_district_code, backbone_level, in_post_since, "
                                       "version from rotation.staff")
         assert rows[0]["home_school_code"] == "11011901"
@@ -192,10 +192,10 @@ class TestUpdateStaff:
         chaoyang_admin = auth("district_admin", districts=("110105",))
         assert (await rotation.patch(url, json={"home_school_code": "11011901"},
                                      headers=chaoyang_admin)).status_code == 403
-        stale = await rotation.patch(url, json={"name": "李强"}, headers={"If-Match": '"7"'})
+        stale = await rotation.patch(url, json={"name": "李强"}, headers={"If-Match": '"v7"'})
         assert stale.status_code == 412
-        assert stale.json()["type"] == "urn:spp:problem:version-mismatch"
-        fresh = await rotation.patch(url, json={"name": "李强"}, headers={"If-Match": '"1"'})
+        assert stale.json()["type"] == "urn:spp:problem:stale-etag"
+        fresh = await rotation.patch(url, json={"name": "李强"}, headers={"If-Match": '"v1"'})
         assert fresh.status_code == 200
         assert await fetch(db_engine, "select name, home_district_code, version from rotation.staff") == [
             {"name": "李强", "home_district_code": "110105", "version": 2}]

@@ -1,0 +1,218 @@
+"""Bulk import of staff: GB18030 CSV with Chinese headers and labels, home schools checked against the
+partnership registry in one call, per-row report, both modes, upsert by staff_no, district scope."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from services.rotation.app import create_app
+from tests.conftest import asgi, fetch
+from tests.rotation import factories as f
+
+HEADER = "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期,备注\n"
+GOOD_AND_BAD = HEADER + (
+    "T001,王芳,11010501,教师,小学,语文,区级,2015-09-01,,\n"            # row 1: good
+    "T002,刘洋,11011901,校长,初中,,无,2018/9/1,2035年7月31日,\n"       # row 2: good (延庆, office dates)
+    "T003,陈静,99999999,教师,小学,数学,无,2016-09-01,,\n"              # row 3: unknown school
+    "T004,赵磊,11010502,保安,小学,数学,无,2016-09-01,,\n"              # row 4: bad role
+    "T001,王芳(重复),11010501,教师,小学,语文,无,2015-09-01,,\n"          # row 5: duplicate staff_no
+    "T005,孙丽,11010503,副校长,初中,英语,市级,2016-02-30,,\n"           # row 6: bad date
+)
+CSV_GB18030 = GOOD_AND_BAD.encode("gb18030")
+CSV = {"content-type": "text/csv"}
+STAFF = ("select staff_no, name, home_school_code, home_district_code, role, section, subject, backbone_level, "
+         "in_post_since::text, retirement_date::text, status, version from rotation.staff order by staff_no")
+FEED = "select entity, key, op, state from rotation.changes order by seq"
+
+
+def _errors(body: dict) -> list[tuple]:
+    return [(e["row"], e["field"], e["message"]) for e in body["errors"]]
+
+
+EXPECTED_ERRORS = [
+    (3, "home_school_code", "unknown school 99999999"),
+    (4, "role", "Input should be 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+    (5, "staff_no", "duplicate of row 1 in this file"),
+    (6, "in_post_since", "Input should be a valid date or datetime, day value is outside expected range"),
+]
+GOOD_ROWS = [
+    {"staff_no": "T001", "name": "王芳", "home_school_code": "11010501", "home_district_code": "110105",
+     "role": "teacher", "section": "primary", "subject": "语文", "backbone_level": "district",
+     "in_post_since": "2015-09-01", "retirement_date": None, "status": "active", "version": 1},
+    {"staff_no": "T002", "name": "刘洋", "home_school_code": "11011901", "home_district_code": "110119",
+     "role": "principal", "section": "junior", "subject": None, "backbone_level": "none",
+     "in_post_since": "2018-09-01", "retirement_date": "2035-07-31", "status": "active", "version": 1},
+]
+
+
+async def test_all_or_nothing_rejects_with_exact_report(partnership, rotation, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    response = await rotation.post("/v1/imports/staff", content=CSV_GB18030, headers=CSV)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == f.PROBLEM
+    body = response.json()
+    assert (body["import_status"], body["kind"], body["total_rows"], body["valid_rows"], body["rejected_rows"],
+            body["inserted"], body["updated"]) == ("rejected", "staff", 6, 2, 4, 0, 0)
+    assert _errors(body) == EXPECTED_ERRORS
+    assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 0}]
+    assert await fetch(db_engine, FEED) == []
+    assert response.headers["location"] == f"/api/v1/imports/{body['id']}"
+    assert body["id"].startswith("staff.")  # the gateway routes /imports/staff.* to rotation
+    saved = await rotation.get(f"/v1/imports/{body['id']}")
+    assert saved.status_code == 200
+    assert (saved.json()["status"], _errors(saved.json())) == ("rejected", EXPECTED_ERRORS)
+
+
+async def test_partial_keeps_good_rows_and_feeds_the_change_feed(partnership, rotation, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    response = await rotation.post("/v1/imports/staff", params={"mode": "partial"}, content=CSV_GB18030,
+                                   headers=CSV)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["inserted"], body["updated"], body["valid_rows"], body["rejected_rows"]) == (
+        "completed", 2, 0, 2, 4)
+    assert _errors(body) == EXPECTED_ERRORS
+    assert await fetch(db_engine, STAFF) == GOOD_ROWS
+    feed = await fetch(db_engine, FEED)
+    assert [(c["entity"], c["key"], c["op"]) for c in feed] == [("staff", "T001", "create"),
+                                                                ("staff", "T002", "create")]
+    assert (feed[1]["state"]["home_district_code"], feed[1]["state"]["role"]) == ("110119", "principal")
+    # Imported staff are ordinary staff: readable, with an ETag, and counted by district.
+    listed = (await rotation.get("/v1/staff", params={"district_code": "110119"})).json()["items"]
+    assert [s["staff_no"] for s in listed] == ["T002"]
+
+
+async def test_dry_run_writes_nothing(partnership, rotation, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    response = await rotation.post("/v1/imports/staff", params={"dry_run": "true", "mode": "partial"},
+                                   content=CSV_GB18030, headers=CSV)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["valid_rows"], body["inserted"]) == ("validated", 2, 0)
+    assert _errors(body) == EXPECTED_ERRORS
+    assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 0}]
+    assert await fetch(db_engine, FEED) == []
+
+
+async def test_upsert_by_staff_no_utf8_bom_english_headers(partnership, rotation, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    existing = await f.staff(rotation, staff_no="T001", name="王芳", subject="数学", retirement_date="2040-01-31")
+    status = await rotation.patch(f"/v1/staff/{existing['id']}", json={"status": "left"})
+    assert status.status_code == 200
+    body = ("\ufeffstaff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
+            "T001,王芳,11011901,teacher,junior,物理,municipal,2024-09-01\n"
+            "T009,周杰,11010502,middle_manager,primary,,,20200901\n").encode("utf-8")
+    response = await rotation.post("/v1/imports/staff", content=body, headers=CSV)
+    assert response.status_code == 200, response.text
+    assert (response.json()["inserted"], response.json()["updated"]) == (1, 1)
+    assert await fetch(db_engine, STAFF) == [
+        # Moved to a 延庆 school: the district is refreshed; the status is not a column of the file.
+        {"staff_no": "T001", "name": "王芳", "home_school_code": "11011901", "home_district_code": "110119",
+         "role": "teacher", "section": "junior", "subject": "物理", "backbone_level": "municipal",
+         "in_post_since": "2024-09-01", "retirement_date": None, "status": "left", "version": 3},
+        {"staff_no": "T009", "name": "周杰", "home_school_code": "11010502", "home_district_code": "110105",
+         "role": "middle_manager", "section": "primary", "subject": None, "backbone_level": "none",
+         "in_post_since": "2020-09-01", "retirement_date": None, "status": "active", "version": 1}]
+    same_id = await rotation.get(f"/v1/staff/{existing['id']}")
+    assert (same_id.json()["staff_no"], same_id.headers["etag"]) == ("T001", '"v3"')
+    feed = await fetch(db_engine, FEED)
+    assert [(c["key"], c["op"]) for c in feed] == [("T001", "create"), ("T001", "update"), ("T001", "update"),
+                                                   ("T009", "create")]
+    assert (feed[2]["state"]["version"], feed[2]["state"]["home_district_code"]) == (3, "110119")
+
+
+async def test_json_rows_and_district_scope(partnership, rotation, auth, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    await f.staff(rotation, staff_no="Y1", name="延庆老师", home_school_code="11011901")
+    rows = [
+        {"工号": "C1", "姓名": "朝阳一", "学校代码": "11010501", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        {"工号": "C2", "姓名": "延庆新", "学校代码": "11011901", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        # An existing 延庆 teacher may not be taken over into 朝阳 by a 朝阳 administrator.
+        {"工号": "Y1", "姓名": "延庆老师", "学校代码": "11010501", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+    ]
+    chaoyang = auth("district_admin", districts=("110105",))
+    response = await rotation.post("/v1/imports/staff", params={"mode": "partial"}, json=rows, headers=chaoyang)
+    assert response.status_code == 200, response.text
+    assert _errors(response.json()) == [(2, None, "outside your districts"), (3, None, "outside your districts")]
+    assert await fetch(db_engine, "select staff_no, home_district_code from rotation.staff order by staff_no") == [
+        {"staff_no": "C1", "home_district_code": "110105"}, {"staff_no": "Y1", "home_district_code": "110119"}]
+    report = response.json()["id"]
+    assert (await rotation.get(f"/v1/imports/{report}", headers=chaoyang)).status_code == 200
+    for role in ("viewer", "school_admin"):
+        refused = await rotation.post("/v1/imports/staff", json=rows, headers=auth(role))
+        assert refused.status_code == 403, role
+        assert (await rotation.get(f"/v1/imports/{report}", headers=auth(role))).status_code == 403
+    integrator = await rotation.post("/v1/imports/staff", json=rows, headers=auth("integrator"))
+    assert integrator.status_code == 200, integrator.text
+    assert (integrator.json()["inserted"], integrator.json()["updated"]) == (1, 2)
+
+
+async def test_partnership_down_is_503_and_nothing_written(settings, token, db_engine):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    app = create_app(settings, transports={"partnership": httpx.MockTransport(refuse)})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            response = await client.post("/v1/imports/staff", params={"mode": "partial"}, content=CSV_GB18030,
+                                         headers=CSV)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == f.PROBLEM
+    assert response.json()["upstream"] == "partnership"
+    for table in ("staff", "changes", "imports"):
+        assert await fetch(db_engine, f"select count(*) as n from rotation.{table}") == [{"n": 0}], table
+
+
+async def test_one_registry_call_however_many_rows(partnership, partnership_app, settings, token, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    calls: list[str] = []
+    inner = asgi(partnership_app)
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            return await inner.handle_async_request(request)
+
+    lines = "".join(f"B{i:03d},老师{i},{'11010501' if i % 2 else '11010502'},教师,小学,数学,无,2015-09-01,,\n"
+                    for i in range(40))
+    app = create_app(settings, transports={"partnership": Counting()})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            response = await client.post("/v1/imports/staff", content=(HEADER + lines).encode("gb18030"),
+                                         headers=CSV)
+    assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 40
+    assert calls == ["/v1/internal/schools"]
+    assert await fetch(db_engine, "select home_district_code, count(*) as n from rotation.staff "
+                                  "group by 1") == [{"home_district_code": "110105", "n": 40}]
+
+
+async def test_large_file_runs_as_a_job(partnership, rotation, rotation_app, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    rotation_app.state.settings = rotation_app.state.settings.model_copy(update={"import_sync_rows": 3})
+    lines = "".join(f"J{i},老师{i},11010501,教师,小学,数学,无,2015-09-01,,\n" for i in range(10))
+    response = await rotation.post("/v1/imports/staff", content=(HEADER + lines).encode(), headers=CSV)
+    assert response.status_code == 202
+    job = response.json()
+    assert (job["status"], job["total_rows"]) == ("running", 10)
+    for _ in range(100):
+        report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
+        if report["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (report["status"], report["inserted"], report["processed_rows"]) == ("completed", 10, 10)
+    assert await fetch(db_engine, "select count(*) as n from rotation.staff where home_district_code = '110105'"
+                       ) == [{"n": 10}]
+
+
+async def test_unknown_import_404(rotation):
+    missing = await rotation.get("/v1/imports/staff.nope")
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "urn:spp:problem:import-not-found"
