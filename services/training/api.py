@@ -6,12 +6,17 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.common.auth import CurrentUser, Principal
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
+from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.import_api import get_import, handle_import
+from services.common.imports import ImportMode, ImportReport
+from services.common.outbox import ChangePage, read_changes
 from services.common.paging import Page, PageDep, page_of
+from services.training import imports as training_imports
 from services.training import ledger, service, stats
 from services.training import repository as repo
 from services.training.clients import RotationClient
@@ -51,7 +56,6 @@ def _rules(request: Request) -> TrainingRules:
 RotationDep = Annotated[RotationClient, Depends(_rotation)]
 RulesDep = Annotated[TrainingRules, Depends(_rules)]
 DistrictFilter = Annotated[str | None, Query(pattern=r"^[1-8][0-9]{5}$", description="GB/T 2260 district code")]
-IfMatch = Annotated[str | None, Header(description='ETag from a previous read, e.g. "3"')]
 
 studios = APIRouter(prefix="/v1/studios", tags=["studios"])
 sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -59,8 +63,7 @@ hours = APIRouter(prefix="/v1/training-hours", tags=["training hours"])
 internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
+NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
 # Studios ---------------------------------------------------------------------------------------
@@ -71,7 +74,7 @@ async def create_studio(data: StudioCreate, session: SessionDep, actor: CurrentU
                         response: Response) -> StudioRead:
     studio = await service.create_studio(session=session, data=data, actor=actor, rotation=rotation)
     response.headers["Location"] = f"/api/v1/studios/{studio.id}"
-    _etag(response, studio.version)
+    response.headers["ETag"] = etag(studio.version)
     return StudioRead.model_validate(studio)
 
 
@@ -87,18 +90,20 @@ async def list_studios(session: SessionDep, actor: CurrentUser, page: PageDep,
     return page_of([StudioRead.model_validate(r) for r in rows], page, key=lambda s: [s.start_date, s.id])
 
 
-@studios.get("/{studio_id}", response_model=StudioRead, responses=problem_responses(403, 404))
-async def get_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StudioRead:
+@studios.get("/{studio_id}", response_model=StudioRead, responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                     response: Response):
     studio = await service.get_studio(session=session, studio_id=studio_id, actor=actor)
-    _etag(response, studio.version)
-    return StudioRead.model_validate(studio)
+    return conditional(request, response, studio.version) or StudioRead.model_validate(studio)
 
 
-@studios.post("/{studio_id}/close", response_model=StudioRead, responses=problem_responses(403, 404, 409),
-              summary="Close an active studio (no new members or sessions afterwards)")
-async def close_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> StudioRead:
-    studio = await service.close_studio(session=session, studio_id=studio_id, actor=actor)
-    _etag(response, studio.version)
+@studios.post("/{studio_id}/close", response_model=StudioRead, responses=problem_responses(403, 404, 409, 412),
+              summary="Close an active studio (no new members or sessions afterwards); If-Match optional")
+async def close_studio(studio_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
+                       if_match: IfMatch = None) -> StudioRead:
+    studio = await service.close_studio(session=session, studio_id=studio_id, actor=actor,
+                                        expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(studio.version)
     return StudioRead.model_validate(studio)
 
 
@@ -146,7 +151,7 @@ async def create_session(studio_id: UUID, data: SessionCreate, session: SessionD
                          response: Response) -> SessionRead:
     record = await service.create_session(session=session, studio_id=studio_id, data=data, actor=actor)
     response.headers["Location"] = f"/api/v1/sessions/{record.id}"
-    _etag(response, record.version)
+    response.headers["ETag"] = etag(record.version)
     return SessionRead.model_validate(record)
 
 
@@ -160,11 +165,12 @@ async def list_sessions(studio_id: UUID, session: SessionDep, actor: CurrentUser
 
 # Sessions and attendance -----------------------------------------------------------------------
 
-@sessions.get("/{session_id}", response_model=SessionRead, responses=problem_responses(403, 404))
-async def get_session(session_id: UUID, session: SessionDep, actor: CurrentUser, response: Response) -> SessionRead:
+@sessions.get("/{session_id}", response_model=SessionRead,
+              responses={**problem_responses(403, 404), **NOT_MODIFIED})
+async def get_session(session_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                      response: Response):
     record, _ = await service.get_session(session=session, session_id=session_id, actor=actor)
-    _etag(response, record.version)
-    return SessionRead.model_validate(record)
+    return conditional(request, response, record.version) or SessionRead.model_validate(record)
 
 
 @sessions.patch("/{session_id}", response_model=SessionRead, responses=problem_responses(403, 404, 409, 412),
@@ -172,22 +178,31 @@ async def get_session(session_id: UUID, session: SessionDep, actor: CurrentUser,
 async def update_session(session_id: UUID, data: SessionUpdate, session: SessionDep, actor: CurrentUser,
                          response: Response, if_match: IfMatch = None) -> SessionRead:
     record = await service.update_session(session=session, session_id=session_id, data=data, actor=actor,
-                                          if_match=if_match)
-    _etag(response, record.version)
+                                          expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(record.version)
     return SessionRead.model_validate(record)
 
 
-@sessions.get("/{session_id}/attendance", response_model=AttendanceRead, responses=problem_responses(403, 404))
-async def get_attendance(session_id: UUID, session: SessionDep, actor: CurrentUser) -> AttendanceRead:
+@sessions.get("/{session_id}/attendance", response_model=AttendanceRead,
+              responses={**problem_responses(403, 404), **NOT_MODIFIED},
+              summary="The attendance list; its ETag is the session's (attendance is part of the session)")
+async def get_attendance(session_id: UUID, session: SessionDep, actor: CurrentUser, request: Request,
+                         response: Response):
     record, _ = await service.get_session(session=session, session_id=session_id, actor=actor)
-    return await service.attendance(session=session, record=record)
+    return conditional(request, response, record.version) or await service.attendance(session=session,
+                                                                                      record=record)
 
 
-@sessions.put("/{session_id}/attendance", response_model=AttendanceRead, responses=problem_responses(403, 404),
-              summary="Replace the attendance list; each attendee is credited the session's hours once")
+@sessions.put("/{session_id}/attendance", response_model=AttendanceRead,
+              responses=problem_responses(403, 404, 412),
+              summary="Replace the attendance list; each attendee is credited the session's hours once. "
+                      "If-Match (optional) is the session's ETag; a change bumps it")
 async def replace_attendance(session_id: UUID, data: AttendanceUpdate, session: SessionDep,
-                             actor: CurrentUser) -> AttendanceRead:
-    return await service.replace_attendance(session=session, session_id=session_id, data=data, actor=actor)
+                             actor: CurrentUser, response: Response, if_match: IfMatch = None) -> AttendanceRead:
+    result, version = await service.replace_attendance(session=session, session_id=session_id, data=data,
+                                                       actor=actor, expected_version=expected_version(if_match))
+    response.headers["ETag"] = etag(version)
+    return result
 
 
 # The training-hours ledger ---------------------------------------------------------------------
@@ -195,12 +210,14 @@ async def replace_attendance(session_id: UUID, data: AttendanceUpdate, session: 
 @hours.post("", status_code=201, response_model=TrainingHoursRead,
             responses={200: {"model": TrainingHoursRead, "description": "An identical replay: the stored credit"},
                        **problem_responses(403, 409, 503)},
-            summary="Record an external credit, once per (source, reference)")
+            summary="Record an external credit, once per (source, reference) (administrators; integrators "
+                    "use POST /v1/imports/training-hours)")
 async def record_credit(data: TrainingHoursCreate, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
                         response: Response) -> TrainingHoursRead:
     credit, created = await ledger.record_credit(session=session, data=data, actor=actor, rotation=rotation)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/api/v1/training-hours/{credit.id}"
+    response.headers["ETag"] = etag(credit.version)
     return TrainingHoursRead.model_validate(credit)
 
 
@@ -230,11 +247,12 @@ async def training_summary(staff_id: UUID, session: SessionDep, actor: CurrentUs
     return await ledger.summary(session=session, staff_id=staff_id, as_of=as_of or today(), rules=rules)
 
 
-@hours.get("/{credit_id}", response_model=TrainingHoursRead, responses=problem_responses(403, 404, 503))
-async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser,
-                     rotation: RotationDep) -> TrainingHoursRead:
-    return TrainingHoursRead.model_validate(
-        await ledger.get_credit(session=session, credit_id=credit_id, actor=actor, rotation=rotation))
+@hours.get("/{credit_id}", response_model=TrainingHoursRead,
+           responses={**problem_responses(403, 404, 503), **NOT_MODIFIED})
+async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+                     request: Request, response: Response):
+    credit = await ledger.get_credit(session=session, credit_id=credit_id, actor=actor, rotation=rotation)
+    return conditional(request, response, credit.version) or TrainingHoursRead.model_validate(credit)
 
 
 # Internal figures for the gateway (docs/internal-api.md → Training) -----------------------------
@@ -288,4 +306,48 @@ async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentU
     return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))
 
 
-routers = [studios, sessions, hours, internal]
+# The change feed and bulk imports (design.md §5: what integrators do) -----------------------------
+
+changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+
+@changes.get("", response_model=ChangePage, responses=problem_responses(403),
+             summary="The training change feed: resume from your saved cursor; nothing missed or repeated")
+async def change_feed(session: SessionDep, actor: CurrentUser,
+                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
+    if not actor.city_wide:
+        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
+    return await read_changes(session, "training", "training", after=after, limit=limit)
+
+
+imports = APIRouter(prefix="/v1/imports", tags=["imports"])
+IMPORT_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "教师编号,学时,取得日期,来源,凭证编号\n"
+                            "0b6f4a52-2f4e-4d7e-9a51-3c1f0e2d9a10,24,2024-11-08,市级平台,2024-PX-000317\n"},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+
+
+@imports.post("/training-hours", response_model=ImportReport, openapi_extra=IMPORT_BODY,
+              responses={202: {"model": ImportReport, "description": "A large file: running as a job"},
+                         **problem_responses(403, 503)},
+              summary="Bulk import external training hours, once per (source, reference) (CSV in "
+                      "UTF-8/GB18030 with Chinese or English headers, or JSON)")
+async def import_training_hours(request: Request, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+                                dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+                                mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
+                                ImportMode.all_or_nothing):
+    spec = await training_imports.prepare(body=await request.body(),
+                                          content_type=request.headers.get("content-type", "text/csv"),
+                                          actor=actor, rotation=rotation)
+    return await handle_import(request, session, actor, spec, mode=mode, dry_run=dry_run)
+
+
+@imports.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
+             summary="An import's progress and per-row report")
+async def get_import_report(import_id: str, session: SessionDep, actor: CurrentUser) -> ImportReport:
+    return await get_import(session, actor, "training", import_id)
+
+
+routers = [studios, sessions, hours, internal, changes, imports]

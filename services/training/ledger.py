@@ -19,6 +19,7 @@ from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable,
 from services.training import repository as repo
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE, TrainingRules, window_start
+from services.training.feed import credits_changed
 from services.training.models import TrainingHours
 from services.training.schemas import TrainingHoursCreate, TrainingSummary
 
@@ -26,9 +27,10 @@ register_constraint("uq_training_hours_source_reference", Conflict, "credit-mism
                     "a credit with this source and reference already exists")
 register_constraint("ck_training_hours_positive", Unprocessable, "invalid-hours", "hours must be positive")
 
-# Who may post external credits: administrators, and integrators, whose job is to bring in credits
-# recorded by other government systems (design.md §5: integrators run imports).
-CREDIT_WRITERS = {Role.city_admin, Role.district_admin, Role.integrator}
+# Who may post single external credits: administrators. Integrators bring credits recorded by other
+# government systems in through the bulk import (POST /v1/imports/training-hours) and write nothing
+# else (design.md §5: an integrator "reads, runs bulk imports and reads the change feed").
+CREDIT_WRITERS = {Role.city_admin, Role.district_admin}
 
 
 async def _staff(rotation: RotationClient, staff_id: UUID) -> StaffRef:
@@ -97,7 +99,10 @@ async def record_credit(*, session: AsyncSession, data: TrainingHoursCreate, act
                                               reference=data.reference)
     credit = await repo.credit_by_key(session, source=data.source, reference=data.reference)
     assert credit is not None  # inserted now, or by the concurrent winner that made us wait
-    return (credit, True) if created else (_same_credit(credit, data), False)
+    if created:
+        await credits_changed(session, "create", [credit])
+        return credit, True
+    return _same_credit(credit, data), False
 
 
 async def get_credit(*, session: AsyncSession, credit_id: UUID, actor: Principal,

@@ -131,41 +131,59 @@ async def attendees_not_members(session: AsyncSession, *, session_id: UUID) -> l
     return [row.staff_id for row in rows]
 
 
-async def replace_attendance(session: AsyncSession, *, session_id: UUID, staff_ids: list[UUID]) -> None:
+_CREDIT_COLUMNS = "id, staff_id, hours, earned_on, source, reference, session_id, created_at"
+
+
+async def replace_attendance(session: AsyncSession, *, session_id: UUID,
+                             staff_ids: list[UUID]) -> tuple[bool, list, list]:
     """Make the attendance list exactly `staff_ids` and the session's credits follow it.
 
-    Removed attendees lose their credit through `fk_training_hours_attendance ON DELETE CASCADE`;
-    new attendees get one credit each, keyed (`studio_session`, `<session_id>:<staff_id>`).
+    Removed attendees lose their credit (deleted here first, so the change feed can name them;
+    `fk_training_hours_attendance ON DELETE CASCADE` would do it otherwise); new attendees get one
+    credit each, keyed (`studio_session`, `<session_id>:<staff_id>`). Returns whether the list
+    changed, the removed credits (source, reference) and the created credits (all columns).
     """
     params = {"session_id": session_id, "ids": staff_ids, "source": STUDIO_SESSION_SOURCE}
-    await session.execute(text("""
+    removed_credits = (await session.execute(text(f"""
+        DELETE FROM training.training_hours
+        WHERE session_id = :session_id AND NOT (staff_id = ANY(:ids))
+        RETURNING {_CREDIT_COLUMNS}
+    """).bindparams(bindparam("ids", type_=UUIDS)), params)).all()
+    removed = (await session.execute(text("""
         DELETE FROM training.attendance
         WHERE session_id = :session_id AND NOT (staff_id = ANY(:ids))
-    """).bindparams(bindparam("ids", type_=UUIDS)), params)
-    await session.execute(text("""
+        RETURNING staff_id
+    """).bindparams(bindparam("ids", type_=UUIDS)), params)).all()
+    added = (await session.execute(text("""
         INSERT INTO training.attendance (session_id, staff_id)
         SELECT :session_id, staff_id FROM unnest(:ids) AS given(staff_id)
         ON CONFLICT (session_id, staff_id) DO NOTHING
-    """).bindparams(bindparam("ids", type_=UUIDS)), params)
-    await session.execute(text("""
+        RETURNING staff_id
+    """).bindparams(bindparam("ids", type_=UUIDS)), params)).all()
+    created_credits = (await session.execute(text(f"""
         INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference, session_id)
         SELECT gen_random_uuid(), a.staff_id, s.hours, s.session_date, :source,
                s.id::text || ':' || a.staff_id::text, s.id
         FROM training.attendance a JOIN training.sessions s ON s.id = a.session_id
         WHERE a.session_id = :session_id
+        ORDER BY a.staff_id
         ON CONFLICT (source, reference) DO NOTHING
-    """), params)
+        RETURNING {_CREDIT_COLUMNS}
+    """), params)).all()
+    return bool(removed or added), list(removed_credits), list(created_credits)
 
 
-async def sync_session_credits(session: AsyncSession, *, session_id: UUID) -> None:
-    """Give a session's credits the session's current hours and date (after a PATCH)."""
-    await session.execute(text("""
+async def sync_session_credits(session: AsyncSession, *, session_id: UUID) -> list:
+    """Give a session's credits the session's current hours and date (after a PATCH); returns the
+    credits that changed."""
+    return list((await session.execute(text("""
         UPDATE training.training_hours t
         SET hours = s.hours, earned_on = s.session_date, updated_at = now(), version = t.version + 1
         FROM training.sessions s
         WHERE s.id = :session_id AND t.session_id = s.id
           AND (t.hours <> s.hours OR t.earned_on <> s.session_date)
-    """), {"session_id": session_id})
+        RETURNING t.id, t.staff_id, t.hours, t.earned_on, t.source, t.reference, t.session_id, t.created_at
+    """), {"session_id": session_id})).all())
 
 
 async def attendance_of(session: AsyncSession, *, session_id: UUID) -> tuple[list[UUID], int, Decimal]:

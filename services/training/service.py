@@ -19,21 +19,25 @@ from services.common.clock import utcnow
 from services.common.errors import (
     Conflict,
     NotFound,
-    PreconditionFailed,
     Unprocessable,
     register_constraint,
 )
+from services.common.etag import require_version
 from services.training import repository as repo
 from services.training.clients import RotationClient
+from services.training.feed import changed, credits_changed
 from services.training.models import Membership, Session, Studio
 from services.training.schemas import (
     AttendanceRead,
     AttendanceUpdate,
     MembershipCreate,
     MembershipLeave,
+    MembershipRead,
     SessionCreate,
+    SessionRead,
     SessionUpdate,
     StudioCreate,
+    StudioRead,
     StudioStatus,
 )
 
@@ -56,14 +60,8 @@ async def require_known_staff(rotation: RotationClient, staff_id: UUID, field: s
                             extra=_field_error(field, "unknown staff member"))
 
 
-def check_if_match(if_match: str | None, version: int) -> None:
-    """Optimistic concurrency (design.md §5): a stale If-Match is 412, nothing is changed."""
-    if if_match is None:
-        return
-    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" not in tags and f'"{version}"' not in tags:
-        raise PreconditionFailed(f"the resource is at version {version}; reload it and retry",
-                                 slug="precondition-failed")
+def membership_key(membership: Membership) -> str:
+    return f"{membership.studio_id}:{membership.staff_id}"
 
 
 # Studios ---------------------------------------------------------------------------------------
@@ -76,6 +74,7 @@ async def create_studio(*, session: AsyncSession, data: StudioCreate, actor: Pri
     studio = Studio(id=uuid.uuid4(), **data.model_dump())
     session.add(studio)
     await session.flush()
+    await changed(session, "studio", str(studio.id), "create", StudioRead.model_validate(studio))
     return studio
 
 
@@ -93,10 +92,12 @@ async def _writable_studio(session: AsyncSession, studio_id: UUID, actor: Princi
     return studio
 
 
-async def close_studio(*, session: AsyncSession, studio_id: UUID, actor: Principal) -> Studio:
+async def close_studio(*, session: AsyncSession, studio_id: UUID, actor: Principal,
+                       expected_version: int | None = None) -> Studio:
     await _writable_studio(session, studio_id, actor)
     studio = await repo.get_studio(session, studio_id, lock="update")
     assert studio is not None  # studios are never deleted
+    require_version(expected_version, studio.version)  # checked with the row locked
     if studio.status != StudioStatus.active:
         raise Conflict("only an active studio can be closed", slug="illegal-transition",
                        extra={"status": studio.status})
@@ -104,6 +105,7 @@ async def close_studio(*, session: AsyncSession, studio_id: UUID, actor: Princip
     studio.closed_at = studio.updated_at = utcnow()
     studio.version += 1
     await session.flush()
+    await changed(session, "studio", str(studio.id), "state", StudioRead.model_validate(studio))
     return studio
 
 
@@ -135,6 +137,8 @@ async def join_studio(*, session: AsyncSession, studio_id: UUID, data: Membershi
                             joined_on=data.joined_on)
     session.add(membership)
     await session.flush()
+    await changed(session, "membership", membership_key(membership), "create",
+                  MembershipRead.model_validate(membership))
     return membership
 
 
@@ -166,6 +170,8 @@ async def leave_studio(*, session: AsyncSession, studio_id: UUID, staff_id: UUID
     membership.updated_at = utcnow()
     membership.version += 1
     await session.flush()
+    await changed(session, "membership", membership_key(membership), "state",
+                  MembershipRead.model_validate(membership))
     return membership
 
 
@@ -189,6 +195,7 @@ async def create_session(*, session: AsyncSession, studio_id: UUID, data: Sessio
     await session.flush()
     await session.refresh(record)  # as stored: session_date computed, starts_at in UTC
     _check_in_cycle(studio, record)  # a refusal rolls the insert back with the request
+    await changed(session, "session", str(record.id), "create", SessionRead.model_validate(record))
     return record
 
 
@@ -211,9 +218,9 @@ async def _locked_session(session: AsyncSession, session_id: UUID, actor: Princi
 
 
 async def update_session(*, session: AsyncSession, session_id: UUID, data: SessionUpdate, actor: Principal,
-                         if_match: str | None = None) -> Session:
+                         expected_version: int | None = None) -> Session:
     record, studio = await _locked_session(session, session_id, actor)
-    check_if_match(if_match, record.version)
+    require_version(expected_version, record.version)  # checked with the row locked
     changes = data.model_dump(exclude_unset=True)
     if not changes:
         return record
@@ -230,8 +237,9 @@ async def update_session(*, session: AsyncSession, session_id: UUID, data: Sessi
             raise Conflict("on the new date some attendees are not members of the studio; "
                            "correct the attendance first", slug="attendee-not-member",
                            extra={"staff_ids": [str(s) for s in strangers]})
+    await changed(session, "session", str(record.id), "update", SessionRead.model_validate(record))
     # The session's credits follow its hours and date (design: one credit per attendee).
-    await repo.sync_session_credits(session, session_id=session_id)
+    await credits_changed(session, "update", await repo.sync_session_credits(session, session_id=session_id))
     return record
 
 
@@ -244,8 +252,13 @@ async def attendance(*, session: AsyncSession, record: Session) -> AttendanceRea
 
 
 async def replace_attendance(*, session: AsyncSession, session_id: UUID, data: AttendanceUpdate,
-                             actor: Principal) -> AttendanceRead:
+                             actor: Principal, expected_version: int | None = None) -> tuple[AttendanceRead, int]:
+    """Returns the attendance as it now is and the session's version (its ETag).
+
+    The attendance list is part of the session: a change bumps the session's version, so a writer
+    holding an older ETag (of the session or of its attendance) gets 412."""
     record, _ = await _locked_session(session, session_id, actor)
+    require_version(expected_version, record.version)  # checked with the session row locked
     staff_ids = sorted(set(data.staff_ids))  # listing someone twice still credits them once
     # "Members of the studio": a membership covering the session's date, so a member who has
     # since left keeps their past sessions, and nobody is credited for a session before joining.
@@ -257,5 +270,14 @@ async def replace_attendance(*, session: AsyncSession, session_id: UUID, data: A
             slug="not-a-member", extra={"errors": [
                 {"field": f"body.staff_ids.{data.staff_ids.index(s)}", "message": f"{s} is not a member",
                  "type": "not_a_member"} for s in strangers]})
-    await repo.replace_attendance(session, session_id=session_id, staff_ids=staff_ids)
-    return await attendance(session=session, record=record)
+    was_changed, removed, created = await repo.replace_attendance(session, session_id=session_id,
+                                                                  staff_ids=staff_ids)
+    result = await attendance(session=session, record=record)
+    if was_changed:
+        record.version += 1
+        record.updated_at = utcnow()
+        await session.flush()
+        await changed(session, "attendance", str(record.id), "update", result)
+        await credits_changed(session, "delete", removed)
+        await credits_changed(session, "create", created)
+    return result, record.version

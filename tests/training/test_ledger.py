@@ -98,10 +98,12 @@ class TestExternalCredits:
         admin = await training.post("/v1/training-hours", json=_credit_body(yanqing_teacher, reference="A-1"),
                                     headers=auth("district_admin", districts=("110119",)))
         assert admin.status_code == 201
-        # Integrators bring in credits recorded by other government systems.
+        # Integrators bring credits in through the bulk import only (design.md §5: they write nothing else).
         imported = await training.post("/v1/training-hours", json=_credit_body(yanqing_teacher, reference="I-1"),
                                        headers=auth("integrator"))
-        assert imported.status_code == 201
+        assert imported.status_code == 403
+        assert [r["reference"] for r in await fetch(db_engine, "select reference from training.training_hours")
+                ] == ["A-1"]
 
 
 class TestLedgerReads:

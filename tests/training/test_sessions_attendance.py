@@ -150,8 +150,9 @@ class TestUpdateSession:
         await f.attend(training, session["id"], [world.staff[0]["id"], world.staff[1]["id"]])
         response = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "4.5", "title": "修订后的标题"})
         assert response.status_code == 200
-        assert (response.json()["hours"], response.json()["title"], response.json()["version"]) == ("4.5", "修订后的标题", 2)
-        assert response.headers["etag"] == '"2"'
+        # Version 1 at creation, 2 when the attendance changed, 3 now.
+        assert (response.json()["hours"], response.json()["title"], response.json()["version"]) == ("4.5", "修订后的标题", 3)
+        assert response.headers["etag"] == '"v3"'
         assert {r["hours"] for r in await _credits(db_engine)} == {Decimal("4.50")}
         attendance = await training.get(f"/v1/sessions/{session['id']}/attendance")
         assert attendance.json()["credited_hours"] == "9"
@@ -178,9 +179,9 @@ class TestUpdateSession:
 
     async def test_if_match_prevents_lost_updates(self, training, studio, db_engine):
         session = await f.session(training, studio["id"], hours="2")
-        stale = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "3"}, headers={"If-Match": '"7"'})
+        stale = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "3"}, headers={"If-Match": '"v7"'})
         assert stale.status_code == 412
-        fresh = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "3"}, headers={"If-Match": '"1"'})
+        fresh = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "3"}, headers={"If-Match": '"v1"'})
         assert fresh.status_code == 200
         assert await fetch(db_engine, "select hours, version from training.sessions") == [
             {"hours": Decimal("3.00"), "version": 2}]

@@ -21,7 +21,7 @@ class TestCreateStudio:
         assert response.status_code == 201, response.text
         body = response.json()
         assert response.headers["location"] == f"/api/v1/studios/{body['id']}"
-        assert response.headers["etag"] == '"1"'
+        assert response.headers["etag"] == '"v1"'
         assert body["name"] == "李华名师工作室" and body["status"] == "active" and body["capacity"] == 12
         rows = await fetch(db_engine, "select name, kind, host_staff_id::text as host, district_code, start_date::text"
                                       " as s, end_date::text as e, capacity, status from training.studios")

@@ -1,0 +1,263 @@
+"""Bulk import of external training hours: GB18030 CSV with Chinese headers, per-row report, both
+modes, dry run, idempotent by (source, reference), staff checked against rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from services.training.app import create_app
+from tests.conftest import asgi, fetch
+from tests.training import factories as f
+
+CSV = {"content-type": "text/csv"}
+URL = "/v1/imports/training-hours"
+GHOST = "6f1c2a9e-0000-4000-8000-000000000001"  # nobody rotation knows
+
+
+def _file(world) -> bytes:
+    a, b = world.staff[0]["id"], world.staff[1]["id"]
+    return (
+        "教师编号,姓名,学时,取得日期,来源,凭证编号,备注\n"
+        f"{a},王芳,24,2024-11-08,市级平台,PX-0001,\n"            # row 1: good
+        f"{b},张伟,2.5,2024年3月5日,市级平台,PX-0002,半天\n"       # row 2: good (a Chinese date)
+        f"{GHOST},无名,8,2024-05-01,市级平台,PX-0003,\n"          # row 3: unknown staff
+        f"{a},王芳,-4,2024-05-01,市级平台,PX-0004,\n"             # row 4: negative hours
+        f"{b},张伟,6,2024-06-01,市级平台,PX-0001,\n"              # row 5: (source, reference) of row 1 again
+        f"{a},王芳,6,2024-13-01,市级平台,PX-0005,\n"              # row 6: no 13th month
+        f"{a},王芳,3,2024-10-12,studio_session,X-1,\n"           # row 7: reserved source
+    ).encode("gb18030")
+
+
+def _errors(body):
+    return [(e["row"], e["field"]) for e in body["errors"]]
+
+
+async def _stored(db_engine):
+    return await fetch(db_engine, "select staff_id::text as staff_id, hours, earned_on::text as earned_on, source, "
+                                  "reference, session_id from training.training_hours order by reference")
+
+
+async def test_all_or_nothing_rejects_with_exact_report(training, world, db_engine):
+    response = await training.post(URL, content=_file(world), headers=CSV)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["import_status"], body["kind"], body["total_rows"], body["valid_rows"], body["rejected_rows"]) == (
+        "rejected", "training-hours", 7, 2, 5)
+    assert _errors(body) == [(3, "staff_id"), (4, "hours"), (5, "source"), (6, "earned_on"), (7, "source")]
+    messages = [e["message"] for e in body["errors"]]
+    assert messages[0] == f"unknown staff member {GHOST}"
+    assert messages[1] == "Input should be greater than 0"
+    assert messages[2] == "duplicate of row 1 in this file"
+    assert messages[4] == "Value error, source 'studio_session' is reserved for studio attendance"
+    assert await _stored(db_engine) == []
+    assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 0}]
+    assert body["id"].startswith("training-hours.")
+    assert response.headers["location"] == f"/api/v1/imports/{body['id']}"
+    saved = await training.get(f"/v1/imports/{body['id']}")
+    assert (saved.status_code, saved.json()["status"], _errors(saved.json())) == (200, "rejected", _errors(body))
+
+
+async def test_partial_keeps_the_good_rows_and_feeds_them(training, world, db_engine):
+    response = await training.post(URL, params={"mode": "partial"}, content=_file(world), headers=CSV)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["inserted"], body["updated"], body["rejected_rows"]) == ("completed", 2, 0, 5)
+    a, b = world.staff[0]["id"], world.staff[1]["id"]
+    assert await _stored(db_engine) == [
+        {"staff_id": a, "hours": Decimal("24.00"), "earned_on": "2024-11-08", "source": "市级平台",
+         "reference": "PX-0001", "session_id": None},
+        {"staff_id": b, "hours": Decimal("2.50"), "earned_on": "2024-03-05", "source": "市级平台",
+         "reference": "PX-0002", "session_id": None}]
+    feed = await fetch(db_engine, "select entity, key, op, state from training.changes order by seq")
+    assert [(c["entity"], c["key"], c["op"]) for c in feed] == [
+        ("training_credit", "市级平台:PX-0001", "create"), ("training_credit", "市级平台:PX-0002", "create")]
+    # The same shape as the single post's feed rows and its answer (hours as a string).
+    credit = (await training.get("/v1/training-hours", params={"staff_id": b})).json()["items"][0]
+    state = feed[1]["state"]
+    assert {k: v for k, v in state.items() if k != "created_at"} == {
+        k: v for k, v in credit.items() if k != "created_at"}
+    assert state["hours"] == "2.5"
+    summary = (await training.get("/v1/training-hours/summary", params={"staff_id": b, "as_of": "2024-12-31"})).json()
+    assert summary["by_source"] == {"市级平台": "2.5"}
+
+
+async def test_reimporting_the_same_file_is_idempotent(training, world, db_engine):
+    first = await training.post(URL, params={"mode": "partial"}, content=_file(world), headers=CSV)
+    assert first.json()["inserted"] == 2
+    again = await training.post(URL, params={"mode": "partial"}, content=_file(world), headers=CSV)
+    assert again.status_code == 200
+    assert (again.json()["inserted"], again.json()["updated"], again.json()["rejected_rows"]) == (0, 0, 5)
+    assert len(await _stored(db_engine)) == 2
+    assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 2}]
+    # All-or-nothing, only the good rows: still nothing new.
+    good = b"\n".join(_file(world).split(b"\n")[:3]) + b"\n"
+    once_more = await training.post(URL, content=good, headers=CSV)
+    assert (once_more.status_code, once_more.json()["inserted"], once_more.json()["errors"]) == (200, 0, [])
+
+
+async def test_an_existing_key_with_other_facts_is_a_row_error(training, world, db_engine):
+    a, b = world.staff[0]["id"], world.staff[1]["id"]
+    await f.credit(training, a, hours="8", earned_on="2024-05-01", source="市级平台", reference="PX-1")
+    rows = [
+        {"staff_id": a, "hours": "8.00", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},  # same
+        {"staff_id": a, "hours": "9", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
+        {"staff_id": b, "hours": "8", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-1"},
+        {"staff_id": b, "hours": "1", "earned_on": "2024-05-02", "source": "区级平台", "reference": "PX-1"},  # new
+    ]
+    # The file's own duplicate rule would catch two rows with one key: one file per conflicting row.
+    for row, expected in ((rows[1], "hours"), (rows[2], "staff_id, earned_on")):
+        response = await training.post(URL, json=[row], params={"mode": "partial"})
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["inserted"], body["rejected_rows"]) == (0, 1)
+        assert body["errors"] == [{"row": 1, "field": "reference", "message":
+                                   f"a credit with source '市级平台' and reference 'PX-1' already exists with a "
+                                   f"different {expected}"}]
+    response = await training.post(URL, json={"rows": [rows[0], rows[3]]})
+    assert response.status_code == 200
+    assert (response.json()["inserted"], response.json()["updated"], response.json()["errors"]) == (1, 0, [])
+    assert {(r["source"], r["staff_id"], r["hours"]) for r in await _stored(db_engine)} == {
+        ("区级平台", b, Decimal("1.00")), ("市级平台", a, Decimal("8.00"))}
+
+
+async def test_dry_run_writes_nothing(training, world, db_engine):
+    response = await training.post(URL, params={"dry_run": "true"}, content=_file(world), headers=CSV)
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["valid_rows"], response.json()["inserted"]) == (
+        "validated", 2, 0)
+    assert await _stored(db_engine) == []
+    assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 0}]
+
+
+async def test_utf8_bom_and_english_headers(training, world, db_engine):
+    body = ("\ufeffstaff_id,hours,earned_on,source,reference\n"
+            f"{world.staff[2]['id']},12,2024/9/1,national_platform,N-1\n").encode("utf-8")
+    response = await training.post(URL, content=body, headers=CSV)
+    assert (response.status_code, response.json()["inserted"]) == (200, 1)
+    assert [(r["earned_on"], r["reference"]) for r in await _stored(db_engine)] == [("2024-09-01", "N-1")]
+
+
+async def test_staff_no_longer_active_is_still_known(training, rotation, world, db_engine):
+    retired = world.staff[0]
+    patched = await rotation.patch(f"/v1/staff/{retired['id']}", json={"status": "retired"})
+    assert patched.status_code == 200, patched.text
+    response = await training.post(URL, json=[{"staff_id": retired["id"], "hours": "4", "earned_on": "2023-05-01",
+                                               "source": "市级平台", "reference": "OLD-1"}])
+    assert (response.status_code, response.json()["inserted"]) == (200, 1), response.text
+
+
+async def test_district_admins_import_for_their_staff_only(training, world, auth, db_engine):
+    yanqing, haidian = world.staff[0]["id"], world.staff[3]["id"]  # home districts 110119 and 110108
+    rows = [{"staff_id": yanqing, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "Y-1"},
+            {"staff_id": haidian, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "H-1"}]
+    response = await training.post(URL, json=rows, params={"mode": "partial"},
+                                   headers=auth("district_admin", districts=("110119",)))
+    assert response.status_code == 200
+    assert (response.json()["inserted"], response.json()["errors"]) == (1, [
+        {"row": 2, "field": None, "message": f"staff member {haidian} is outside your districts"}])
+    assert [r["reference"] for r in await _stored(db_engine)] == ["Y-1"]
+
+
+async def test_who_may_import_and_read_reports(training, world, auth):
+    body = json.dumps([{"staff_id": world.staff[0]["id"], "hours": "4", "earned_on": "2024-05-01",
+                        "source": "区级平台", "reference": "R-1"}])
+    for headers in (auth("viewer"), auth("school_admin", districts=("110119",), schools=("11011901",))):
+        response = await training.post(URL, content=body, headers={**headers, "content-type": "application/json"})
+        assert response.status_code == 403
+    report = await training.post(URL, content=body, headers={**auth("integrator"), "content-type": "application/json"})
+    assert report.status_code == 200
+    assert (await training.get(f"/v1/imports/{report.json()['id']}", headers=auth("viewer"))).status_code == 403
+    assert (await training.get("/v1/imports/training-hours.nope")).status_code == 404
+
+
+async def test_bad_files_are_422(training, world):
+    assert (await training.post(URL, content=b"", headers=CSV)).status_code == 422
+    assert (await training.post(URL, content=b"{not json", headers={"content-type": "application/json"})
+            ).status_code == 422
+
+
+@pytest.fixture
+async def rotation_down(settings, token):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    app = create_app(settings, transports={"rotation": httpx.MockTransport(refuse)})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            yield client
+
+
+async def test_rotation_down_is_503_and_nothing_is_written(rotation_down, db_engine):
+    body = f"staff_id,hours,earned_on,source,reference\n{uuid.uuid4()},4,2024-05-01,区级平台,D-1\n".encode()
+    response = await rotation_down.post(URL, content=body, headers=CSV)
+    assert response.status_code == 503
+    assert response.json()["type"] == "urn:spp:problem:upstream-unavailable"
+    assert await fetch(db_engine, "select count(*) as n from training.training_hours") == [{"n": 0}]
+    assert await fetch(db_engine, "select count(*) as n from training.imports") == [{"n": 0}]
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Counts rotation calls and the most in flight at once."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.paths, self.in_flight, self.peak = inner, [], 0, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)  # let the other lookups start, so the peak is real
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_staff_are_looked_up_in_bulk_then_with_bounded_concurrency(settings, rotation_app, token, world):
+    from services.training.clients import LOOKUP_CONCURRENCY
+
+    counting = CountingTransport(asgi(rotation_app))
+    app = create_app(settings, transports={"rotation": counting})
+    ghosts = [str(uuid.uuid4()) for _ in range(20)]
+    known = [s["id"] for s in world.staff]
+    rows = [{"staff_id": s, "hours": "1", "earned_on": "2024-05-01", "source": "区级平台", "reference": f"B-{i}"}
+            for i, s in enumerate(known + ghosts + known)]
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            response = await client.post(URL, json=rows, params={"mode": "partial"})
+    assert response.status_code == 200
+    assert (response.json()["inserted"], response.json()["rejected_rows"]) == (12, 20)
+    # One call lists the active staff; only the ids it does not list are asked one by one.
+    assert counting.paths[0] == "/v1/internal/active-staff"
+    assert sorted(counting.paths[1:]) == sorted(f"/v1/staff/{g}" for g in ghosts)
+    assert 1 < counting.peak <= LOOKUP_CONCURRENCY
+
+
+async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, rotation_app, token, world,
+                                                                    db_engine):
+    app = create_app(settings.model_copy(update={"import_sync_rows": 1}), transports={"rotation": asgi(rotation_app)})
+    rows = [{"staff_id": world.staff[0]["id"], "hours": "2", "earned_on": "2024-05-01", "source": "区级平台",
+             "reference": "J-1"},
+            {"staff_id": GHOST, "hours": "2", "earned_on": "2024-05-01", "source": "区级平台", "reference": "J-2"}]
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            started = await client.post(URL, json=rows, params={"mode": "partial"})
+            assert (started.status_code, started.json()["status"]) == (202, "running")
+            for _ in range(200):
+                report = (await client.get(f"/v1/imports/{started.json()['id']}")).json()
+                if report["status"] != "running":
+                    break
+                await asyncio.sleep(0.02)
+    assert (report["status"], report["inserted"], report["errors"]) == (
+        "completed", 1, [{"row": 2, "field": "staff_id", "message": f"unknown staff member {GHOST}"}])
+    assert [r["reference"] for r in await _stored(db_engine)] == ["J-1"]
