@@ -137,7 +137,7 @@ async def main() -> None:
     url = server.start()
     settings = Settings(env="test", database_url=url, jwt_secret=SECRET, gateway_port=free_port(),
                         partnership_port=free_port(), rotation_port=free_port(), training_port=free_port())
-    upgrade_all(settings)
+    await asyncio.to_thread(upgrade_all, settings)  # Alembic drives its own event loop
     env = process_env(settings, url)
     env["SPP_LOG_LEVEL"] = "WARNING"
     group = ProcessGroup(settings, env, log_dir=work / "logs")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import Any, Self, TypeVar
-from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import Request
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.context import request_id_var
 from services.common.errors import Forbidden, Unauthorized, UpstreamUnavailable
-from services.common.upstream import Upstream
+from services.common.upstream import Upstream, segment
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -309,10 +308,10 @@ class PartnershipClient(ServiceClient):
     service = "partnership"
 
     async def district(self, code: str) -> DistrictBrief | None:
-        return await self._get_or_none(DistrictBrief, f"/v1/districts/{quote(code, safe='')}")
+        return await self._get_or_none(DistrictBrief, f"/v1/districts/{segment(code)}")
 
     async def school(self, code: str) -> SchoolBrief | None:
-        return await self._get_or_none(SchoolBrief, f"/v1/schools/{quote(code, safe='')}")
+        return await self._get_or_none(SchoolBrief, f"/v1/schools/{segment(code)}")
 
     async def schools(self, district_code: str | None = None) -> list[SchoolBrief]:
         body = await self._request("GET", "/v1/internal/schools", params=_params(district_code=district_code))

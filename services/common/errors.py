@@ -150,6 +150,20 @@ async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
     return await _domain_error(_, error_from_integrity(exc))
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    cause = getattr(exc.orig, "__cause__", None)
+    return str(getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None) or "")
+
+
+async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    """PostgreSQL's data exceptions (SQLSTATE class 22: a NUL character in text, a number or date
+    out of range …) are the caller's input, not our failure: 422, with the transaction rolled back."""
+    if _sqlstate(exc).startswith("22"):
+        return problem_response(422, title="Invalid value", slug="invalid-value",
+                                detail="a value cannot be stored as given (out of range, or a NUL character in text)")
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(500, title="Internal error", slug="internal",
@@ -161,6 +175,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

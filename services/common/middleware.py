@@ -66,7 +66,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            refusal = _nul_refusal(scope)
+            if refusal is not None:
+                await _send_problem(send_with_id, *refusal)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -76,6 +80,25 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
+
+
+def _nul_refusal(scope: Scope) -> tuple[int, str, str] | None:
+    """PostgreSQL text cannot hold a NUL character: no resource is named by one (404), and no
+    filter can match one (422). Refused here, before any query is built."""
+    if b"%00" in scope.get("raw_path", b"").lower() or "\x00" in scope.get("path", ""):
+        return 404, "not-found", "no resource has a NUL character in its name"
+    if b"%00" in scope.get("query_string", b"").lower():
+        return 422, "validation", "query parameters cannot contain a NUL character"
+    return None
+
+
+async def _send_problem(send: Send, status: int, slug: str, detail: str) -> None:
+    body = json.dumps({"type": f"urn:spp:problem:{slug}", "title": "Not found" if status == 404 else
+                       "Invalid request", "status": status, "detail": detail,
+                       "request_id": request_id_var.get()}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimitMiddleware:

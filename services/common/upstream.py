@@ -128,3 +128,12 @@ class Upstream:
             return response.json()
         except ValueError:
             raise self._unavailable("answered a body that is not JSON") from None
+
+
+def segment(value: str) -> str:
+    """One path segment for an upstream URL: every reserved character percent-encoded, and the
+    dot segments `.`/`..` too, which URL normalisation would otherwise resolve away."""
+    from urllib.parse import quote
+
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if set(value) <= {"."} else encoded

@@ -8,13 +8,12 @@ which the caller raises before anything is written.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.common.errors import UpstreamUnavailable
-from services.common.upstream import Upstream
+from services.common.upstream import Upstream, segment
 
 
 class SchoolRef(BaseModel):
@@ -41,7 +40,7 @@ class PartnershipClient:
 
     async def school(self, code: str) -> SchoolRef | None:
         """The school with this code, or None when the registry does not know it."""
-        body = await self._upstream.get_json(f"/v1/schools/{quote(code, safe='')}", allow_404=True)
+        body = await self._upstream.get_json(f"/v1/schools/{segment(code)}", allow_404=True)
         if body is None:
             return None
         try:
@@ -62,7 +61,7 @@ class PartnershipClient:
                                       slug="upstream-unavailable", extra={"upstream": "partnership"}) from None
 
     async def district_exists(self, code: str) -> bool:
-        body = await self._upstream.get_json(f"/v1/districts/{quote(code, safe='')}", allow_404=True)
+        body = await self._upstream.get_json(f"/v1/districts/{segment(code)}", allow_404=True)
         return body is not None
 
 

@@ -39,7 +39,10 @@ def window_start(as_of: date, years: int) -> date:
     """The exclusive lower bound of the window `as_of − years < earned_on ≤ as_of`.
 
     A 29 February `as_of` maps to 28 February, as PostgreSQL's `date - interval 'N years'` does.
+    A window reaching before year 1 starts at the earliest date there is.
     """
+    if as_of.year - years < 1:
+        return date.min
     try:
         return as_of.replace(year=as_of.year - years)
     except ValueError:  # 29 February into a common year

@@ -78,3 +78,17 @@ async def test_malformed_json_is_422_problem(partnership):
     response = await partnership.post("/v1/schools", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_nul_character_and_out_of_range_values_are_422_not_500(partnership, db_engine):
+    response = await partnership.post("/v1/districts", json={"code": "110105", "name": "朝\u0000阳"})
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:spp:problem:invalid-value"
+    assert await fetch(db_engine, "select count(*) as n from partnership.districts") == [{"n": 0}]
+
+
+async def test_nul_in_path_is_404_and_in_query_422(partnership):
+    path = await partnership.get("/v1/schools/a%00b")
+    assert (path.status_code, path.headers["content-type"]) == (404, PROBLEM)
+    query = await partnership.get("/v1/schools", params={"district_code": "\x00"})
+    assert query.status_code == 422

@@ -199,3 +199,15 @@ class TestUpdateStaff:
         assert fresh.status_code == 200
         assert await fetch(db_engine, "select name, home_district_code, version from rotation.staff") == [
             {"name": "李强", "home_district_code": "110105", "version": 2}]
+
+
+async def test_dot_segment_school_codes_are_unknown_not_unavailable(rotation, partnership, db_engine):
+    """Found by fuzzing: '.' and '..' must reach partnership as codes, not as URL dot segments."""
+    from tests.conftest import fetch
+    from tests.rotation import factories as rf
+
+    await rf.chaoyang_with_schools(partnership)
+    for code in (".", ".."):
+        response = await rotation.post("/v1/staff", json=rf.staff_body(home_school_code=code))
+        assert response.status_code == 422, code
+    assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 0}]
