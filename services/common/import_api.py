@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -37,7 +38,8 @@ def scope_of(actor: Principal, scope_sql: str | None) -> tuple[str | None, dict[
 def _answer(report: ImportReport, status: int) -> JSONResponse:
     body = report.model_dump(mode="json")
     if report.status == "rejected":
-        body = {"type": "urn:spp:problem:import-rejected", "title": "Import rejected", "status": 422,
+        # The problem's numeric `status` replaces the report's textual one, kept as `import_status`.
+        body = {"type": "urn:spp:problem:import-rejected", "title": "Import rejected",
                 "detail": f"{report.rejected_rows} of {report.total_rows} rows have errors; nothing was written",
                 **body, "status": 422, "import_status": "rejected"}
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON,
@@ -57,7 +59,7 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
         await save_report(session, spec.schema, report)
         return _answer(report, 200)
     # A large file: record the job, answer 202 at once, and work in the background.
-    report = ImportReport(id=f"{spec.kind}.{__import__('uuid').uuid4()}", kind=spec.kind, status="running",
+    report = ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running",
                           mode=mode, dry_run=dry_run, total_rows=count_data_rows(body, content_type))
     await save_report(session, spec.schema, report)
     factory = request.app.state.session_factory

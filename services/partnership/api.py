@@ -12,9 +12,9 @@ from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import IfMatch, conditional, etag, expected_version
-from services.common.import_api import get_import, handle_import
+from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
-from services.common.outbox import ChangePage, read_changes
+from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.partnership import repository as repo
 from services.partnership import service, stats
@@ -211,29 +211,17 @@ async def school_briefs(session: SessionDep, actor: CurrentUser,
     return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
 
 
-changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+changes = change_feed_router("partnership")
 
 
-@changes.get("", response_model=ChangePage, responses=problem_responses(403),
-             summary="The partnership change feed: resume from your saved cursor; nothing missed or repeated")
-async def change_feed(session: SessionDep, actor: CurrentUser,
-                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
-    if not actor.city_wide:
-        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
-    return await read_changes(session, "partnership", "partnership", after=after, limit=limit)
-
-
-imports = APIRouter(prefix="/v1/imports", tags=["imports"])
-IMPORT_BODY = {"requestBody": {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string"}, "example": "学校代码,学校名称,区县代码,学段,城乡类别,小学在校生数\n"
-                                                           "11010501,北京市朝阳区实验小学,110105,小学,城区,1200\n"},
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+imports = import_router("partnership")
+IMPORT_BODY = import_body(
+    "学校代码,学校名称,区县代码,学段,城乡类别,小学在校生数\n"
+    "11010501,北京市朝阳区实验小学,110105,小学,城区,1200\n")
 
 
 @imports.post("/schools", response_model=ImportReport, openapi_extra=IMPORT_BODY,
-              responses={202: {"model": ImportReport, "description": "A large file: running as a job"},
-                         **problem_responses(403)},
+              responses={**IMPORT_RESPONSES, **problem_responses(403)},
               summary="Bulk import schools (CSV in UTF-8/GB18030 with Chinese or English headers, or JSON)")
 async def import_schools(request: Request, session: SessionDep, actor: CurrentUser,
                          dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
@@ -241,12 +229,6 @@ async def import_schools(request: Request, session: SessionDep, actor: CurrentUs
                          ImportMode.all_or_nothing):
     return await handle_import(request, session, actor, SCHOOLS, mode=mode, dry_run=dry_run,
                                scope_sql=SCHOOL_SCOPE_SQL)
-
-
-@imports.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
-             summary="An import's progress and per-row report")
-async def get_import_report(import_id: str, session: SessionDep, actor: CurrentUser) -> ImportReport:
-    return await get_import(session, actor, "partnership", import_id)
 
 
 routers = [districts, schools, pairings, activities, internal, changes, imports]

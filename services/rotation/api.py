@@ -13,9 +13,9 @@ from services.common.auth import CurrentUser, Principal
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import IfMatch, conditional, etag, expected_version
-from services.common.import_api import get_import, handle_import, scope_of
+from services.common.import_api import handle_import, scope_of
 from services.common.imports import ImportMode, ImportReport
-from services.common.outbox import ChangePage, read_changes
+from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
@@ -293,30 +293,17 @@ async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str
 
 # Change feed and bulk imports (government integration) -------------------------------------
 
-changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+changes = change_feed_router("rotation")
 
 
-@changes.get("", response_model=ChangePage, responses=problem_responses(403),
-             summary="The rotation change feed: resume from your saved cursor; nothing missed or repeated")
-async def change_feed(session: SessionDep, actor: CurrentUser,
-                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
-    if not actor.city_wide:
-        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
-    return await read_changes(session, "rotation", "rotation", after=after, limit=limit)
-
-
-imports = APIRouter(prefix="/v1/imports", tags=["imports"])
-IMPORT_BODY = {"requestBody": {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string"},
-                 "example": "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期\n"
-                            "T20180001,张伟,11010501,教师,小学,数学,区级,2015-09-01,\n"},
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+imports = import_router("rotation")
+IMPORT_BODY = import_body(
+    "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期\n"
+    "T20180001,张伟,11010501,教师,小学,数学,区级,2015-09-01,\n")
 
 
 @imports.post("/staff", response_model=ImportReport, openapi_extra=IMPORT_BODY,
-              responses={202: {"model": ImportReport, "description": "A large file: running as a job"},
-                         **problem_responses(403, 503)},
+              responses={**IMPORT_RESPONSES, **problem_responses(403, 503)},
               summary="Bulk import staff, upsert by staff_no (CSV in UTF-8/GB18030 with Chinese or English "
                       "headers, or JSON); home schools are checked against the registry")
 async def import_staff(request: Request, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
@@ -329,12 +316,6 @@ async def import_staff(request: Request, session: SessionDep, actor: CurrentUser
     districts = await partnership.school_districts()
     return await handle_import(request, session, actor, staff_spec(districts), mode=mode, dry_run=dry_run,
                                scope_sql=STAFF_SCOPE_SQL)
-
-
-@imports.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
-             summary="An import's progress and per-row report")
-async def get_import_report(import_id: str, session: SessionDep, actor: CurrentUser) -> ImportReport:
-    return await get_import(session, actor, "rotation", import_id)
 
 
 routers = [staff, policies, rotations, plans, internal, changes, imports]

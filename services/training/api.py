@@ -12,9 +12,9 @@ from services.common.auth import CurrentUser, Principal
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import IfMatch, conditional, etag, expected_version
-from services.common.import_api import get_import, handle_import
+from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
-from services.common.outbox import ChangePage, read_changes
+from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.training import imports as training_imports
 from services.training import ledger, service, stats
@@ -308,30 +308,17 @@ async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentU
 
 # The change feed and bulk imports (design.md §5: what integrators do) -----------------------------
 
-changes = APIRouter(prefix="/v1/changes", tags=["changes"])
+changes = change_feed_router("training")
 
 
-@changes.get("", response_model=ChangePage, responses=problem_responses(403),
-             summary="The training change feed: resume from your saved cursor; nothing missed or repeated")
-async def change_feed(session: SessionDep, actor: CurrentUser,
-                      after: Annotated[str | None, Query(description="`next_cursor` of your last read")] = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
-    if not actor.city_wide:
-        raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
-    return await read_changes(session, "training", "training", after=after, limit=limit)
-
-
-imports = APIRouter(prefix="/v1/imports", tags=["imports"])
-IMPORT_BODY = {"requestBody": {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string"},
-                 "example": "教师编号,学时,取得日期,来源,凭证编号\n"
-                            "0b6f4a52-2f4e-4d7e-9a51-3c1f0e2d9a10,24,2024-11-08,市级平台,2024-PX-000317\n"},
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+imports = import_router("training")
+IMPORT_BODY = import_body(
+    "教师编号,学时,取得日期,来源,凭证编号\n"
+    "0b6f4a52-2f4e-4d7e-9a51-3c1f0e2d9a10,24,2024-11-08,市级平台,2024-PX-000317\n")
 
 
 @imports.post("/training-hours", response_model=ImportReport, openapi_extra=IMPORT_BODY,
-              responses={202: {"model": ImportReport, "description": "A large file: running as a job"},
-                         **problem_responses(403, 503)},
+              responses={**IMPORT_RESPONSES, **problem_responses(403, 503)},
               summary="Bulk import external training hours, once per (source, reference) (CSV in "
                       "UTF-8/GB18030 with Chinese or English headers, or JSON)")
 async def import_training_hours(request: Request, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
@@ -342,12 +329,6 @@ async def import_training_hours(request: Request, session: SessionDep, actor: Cu
                                           content_type=request.headers.get("content-type", "text/csv"),
                                           actor=actor, rotation=rotation)
     return await handle_import(request, session, actor, spec, mode=mode, dry_run=dry_run)
-
-
-@imports.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
-             summary="An import's progress and per-row report")
-async def get_import_report(import_id: str, session: SessionDep, actor: CurrentUser) -> ImportReport:
-    return await get_import(session, actor, "training", import_id)
 
 
 routers = [studios, sessions, hours, internal, changes, imports]
