@@ -19,6 +19,7 @@ up: $(STAMP)
 	$(BIN)/spp up --demo
 
 test: $(STAMP)
+	$(BIN)/ruff check services gateway migrations tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)

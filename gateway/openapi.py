@@ -36,7 +36,7 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
     merged["paths"] = {p: v for p, v in merged.get("paths", {}).items() if p.startswith(PUBLIC_PREFIX)}
     schemas = merged.setdefault("components", {}).setdefault("schemas", {})
     tags = {t["name"]: t for t in merged.get("tags", [])}
-    for name, document in services.items():
+    for document in services.values():
         merged["paths"].update(_public_paths(document))
         for schema_name, schema in document.get("components", {}).get("schemas", {}).items():
             schemas.setdefault(schema_name, schema)

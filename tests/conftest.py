@@ -9,8 +9,8 @@ owns a real transaction exactly as in production; a TRUNCATE of every table rest
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx

@@ -14,14 +14,16 @@ from typing import Any
 from gateway import balance
 from gateway.clients import (
     KindTotals as KindTotalsIn,
+)
+from gateway.clients import (
     PartnershipRow,
     RotationRow,
     SchoolBrief,
     StudioRow,
 )
 from gateway.views.schemas import (
-    BalanceSummary,
     ActivityTotals,
+    BalanceSummary,
     PartnershipBlock,
     RotationBlock,
     SchoolBalance,

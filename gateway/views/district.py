@@ -50,7 +50,8 @@ When a service cannot be reached its part is null and its name is in `degraded` 
 @router.get("/districts/{code}/overview", response_model=DistrictOverview,
             responses={**problem_responses(403, 404),
                        200: {"content": {"text/csv": {}, XLSX: {}},
-                             "description": "The overview (JSON, or a CSV/XLSX sheet of 类别/指标/数值)"}}, summary="A district against the national bars",
+                             "description": "The overview (JSON, or a CSV/XLSX sheet of 类别/指标/数值)"}},
+            summary="A district against the national bars",
             description=OVERVIEW_DESCRIPTION)
 async def district_overview(code: DistrictCodePath, request: Request, principal: CurrentUser,
                             academic_year: AcademicYearQuery = None, as_of: AsOfQuery = None,

@@ -8,9 +8,10 @@ RS256/ES256 when `SPP_JWT_PUBLIC_KEY` is set.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Iterable, Protocol
+from typing import Annotated, Any, Protocol
 
 import jwt
 from fastapi import Depends, Request

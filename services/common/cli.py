@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -109,7 +109,7 @@ def migrate() -> None:
 
 @app.command()
 def seed(demo: Annotated[bool, typer.Option("--demo", help="Beijing's 16 districts and a few schools each")] = True,
-         gateway: Annotated[Optional[str], typer.Option(help="Gateway URL (default from settings)")] = None) -> None:
+         gateway: Annotated[str | None, typer.Option(help="Gateway URL (default from settings)")] = None) -> None:
     """Load demo data through the public API of a running platform (idempotent)."""
     from services.common.auth import mint_token
     from services.common.seed import seed_demo
@@ -120,10 +120,13 @@ def seed(demo: Annotated[bool, typer.Option("--demo", help="Beijing's 16 distric
     typer.echo(f"demo data: {asyncio.run(seed_demo(base, token))}")
 
 
+ROLES_HELP = "city_admin, district_admin, school_admin, viewer, integrator"
+
+
 @app.command()
-def token(role: Annotated[str, typer.Option(help="city_admin, district_admin, school_admin, viewer, integrator")] = "city_admin",
-          district: Annotated[Optional[list[str]], typer.Option("--district", help="District code (repeatable)")] = None,
-          school: Annotated[Optional[list[str]], typer.Option("--school", help="School code (repeatable)")] = None,
+def token(role: Annotated[str, typer.Option(help=ROLES_HELP)] = "city_admin",
+          district: Annotated[list[str] | None, typer.Option("--district", help="District code (repeatable)")] = None,
+          school: Annotated[list[str] | None, typer.Option("--school", help="School code (repeatable)")] = None,
           sub: Annotated[str, typer.Option(help="Subject")] = "developer",
           ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 8 * 3600) -> None:
     """Mint a bearer token signed with the configured secret."""

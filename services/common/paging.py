@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from decimal import Decimal
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=0, ge=0, description="0 disables the limit")
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> "Settings":
+    def _refuse_default_secret_in_production(self) -> Settings:
         # A token minted with a published secret would open every district's data.
         if self.env == "production" and self.jwt_public_key is None and (
             self.jwt_secret == DEVELOPMENT_SECRET or len(self.jwt_secret) < 32

@@ -115,7 +115,7 @@ class PairingCreate(Strict):
     goals: Annotated[str, StringConstraints(max_length=4000)] | None = None
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "PairingCreate":
+    def _dates_in_order(self) -> PairingCreate:
         if self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         return self

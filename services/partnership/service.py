@@ -19,12 +19,12 @@ from services.partnership.schemas import (
     ActivityRead,
     DistrictCreate,
     DistrictRead,
-    PairingRead,
-    SchoolRead,
     DistrictUpdate,
     PairingCreate,
+    PairingRead,
     PairingStatus,
     SchoolCreate,
+    SchoolRead,
     SchoolUpdate,
 )
 

@@ -13,7 +13,6 @@ from services.common.paging import PageParams, keyset
 from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
 from services.rotation.models import Rotation, RotationPlan, RotationPolicy, RotationTransition, Staff
 
-
 # Staff ---------------------------------------------------------------------------------------
 
 async def get_staff(session: AsyncSession, staff_id: UUID, *, lock: bool = False) -> Staff | None:

@@ -109,7 +109,7 @@ class StaffUpdate(Strict):
     status: StaffStatus | None = None
 
     @model_validator(mode="after")
-    def _no_null_for_required(self) -> "StaffUpdate":
+    def _no_null_for_required(self) -> StaffUpdate:
         nullable = {"subject", "retirement_date"}
         for name in self.model_fields_set - nullable:
             if getattr(self, name) is None:
@@ -176,7 +176,7 @@ class RotationCreate(Strict):
     plan_id: UUID | None = Field(default=None, description="Put the rotation into this district plan")
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "RotationCreate":
+    def _dates_in_order(self) -> RotationCreate:
         if self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         return self
@@ -189,7 +189,7 @@ class RotationUpdate(Strict):
     end_date: date | None = None
 
     @model_validator(mode="after")
-    def _no_nulls(self) -> "RotationUpdate":
+    def _no_nulls(self) -> RotationUpdate:
         for name in self.model_fields_set:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} may not be null")

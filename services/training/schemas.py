@@ -92,7 +92,7 @@ class StudioCreate(Strict):
     capacity: int = Field(default=10, ge=1, le=1000)
 
     @model_validator(mode="after")
-    def _cycle(self) -> "StudioCreate":
+    def _cycle(self) -> StudioCreate:
         if self.end_date is None:
             self.end_date = default_cycle_end(self.start_date)
         if self.end_date < self.start_date:
@@ -158,7 +158,7 @@ class SessionUpdate(Strict):
     hours: HoursIn | None = None
 
     @model_validator(mode="after")
-    def _no_nulls(self) -> "SessionUpdate":
+    def _no_nulls(self) -> SessionUpdate:
         for name in self.model_fields_set:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")

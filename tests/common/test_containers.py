@@ -47,7 +47,7 @@ def test_environment_names_are_settings_and_upstream_urls_match_ports():
     for name, service in _services().items():
         if name == "postgres":
             continue
-        for variable, value in service["environment"].items():
+        for variable in service["environment"]:
             assert variable.startswith("SPP_"), variable
             assert variable[4:].lower() in fields, variable
     env = _services()["gateway"]["environment"]

@@ -138,7 +138,7 @@ async def test_dry_run_writes_nothing(training, world, db_engine):
 
 async def test_utf8_bom_and_english_headers(training, world, db_engine):
     body = ("\ufeffstaff_id,hours,earned_on,source,reference\n"
-            f"{world.staff[2]['id']},12,2024/9/1,national_platform,N-1\n").encode("utf-8")
+            f"{world.staff[2]['id']},12,2024/9/1,national_platform,N-1\n").encode()
     response = await training.post(URL, content=body, headers=CSV)
     assert (response.status_code, response.json()["inserted"]) == (200, 1)
     assert [(r["earned_on"], r["reference"]) for r in await _stored(db_engine)] == [("2024-09-01", "N-1")]
