@@ -59,16 +59,20 @@ async def rotation_stats(session: AsyncSession, *, academic_year: int, district_
 
     eligible = (select(s.home_district_code.label("district_code"), func.count().label("n"))
                 .select_from(staff_t.outerjoin(policy_t, p.district_code == s.home_district_code))
-                .where(eligible_on(s, p, academic_year_start(academic_year)))
-                .group_by(s.home_district_code).cte("eligible"))
+                .where(eligible_on(s, p, academic_year_start(academic_year))))
 
     # Rotated staff count whether or not they were eligible (§4.3); distinct people, not rotations.
     rotated = (select(s.home_district_code.label("district_code"),
                       func.count(distinct(s.id)).label("rotated"),
                       func.count(distinct(s.id)).filter(s.backbone_level.in_(_COUNTY)).label("backbone"))
                .select_from(staff_t.join(rotation_t, r.staff_id == s.id))
-               .where(r.status.in_(COUNTED_STATUSES), r.start_date.between(first, last))
-               .group_by(s.home_district_code).cte("rotated"))
+               .where(r.status.in_(COUNTED_STATUSES), r.start_date.between(first, last)))
+    if district_code:
+        # Only the asked district's staff are read (the home district index), not the whole city.
+        eligible = eligible.where(s.home_district_code == district_code)
+        rotated = rotated.where(s.home_district_code == district_code)
+    eligible = eligible.group_by(s.home_district_code).cte("eligible")
+    rotated = rotated.group_by(s.home_district_code).cte("rotated")
 
     n_eligible = func.coalesce(eligible.c.n, 0)
     n_rotated = func.coalesce(rotated.c.rotated, 0)
@@ -107,9 +111,14 @@ _WORKPLACE = """
           AND :as_of BETWEEN r.start_date AND r.end_date
     WHERE s.status = 'active' AND s.role = 'teacher' AND s.backbone_level IN :county
 """
+# For one district, read only teachers who could work there: its own, and those rotating into it.
+_IN_DISTRICT = """
+      AND (CAST(:district AS varchar) IS NULL OR s.home_district_code = CAST(:district AS varchar)
+           OR r.to_district_code = CAST(:district AS varchar))
+"""
 
 _PLACEMENT = text(f"""
-WITH workplace AS ({_WORKPLACE})
+WITH workplace AS ({_WORKPLACE}{_IN_DISTRICT})
 SELECT school_code, district_code, section, count(DISTINCT id) AS backbone
 FROM workplace
 WHERE CAST(:district AS varchar) IS NULL OR district_code = CAST(:district AS varchar)
