@@ -50,6 +50,12 @@ class World:
 
 @pytest.fixture
 async def chaoyang(partnership, rotation, training) -> World:
+    return await build_chaoyang(partnership, rotation, training)
+
+
+async def build_chaoyang(partnership: httpx.AsyncClient, rotation: httpx.AsyncClient,
+                         training: httpx.AsyncClient) -> World:
+    """The table above, made through each service's own `/v1` API (in process or real processes)."""
     await f.district(partnership, *CHAOYANG)
     await f.district(partnership, *YANQING)
     await f.school(partnership, "S1", name="北京市朝阳区实验小学", primary=400)
