@@ -78,3 +78,25 @@ async def test_district_overview_as_csv(gateway):
     assert ["手拉手结对", "镇区和乡村学校数", "1"] in rows
     assert ["手拉手结对", "结对覆盖率", "0.0"] in rows
     assert ["小学校际均衡", "学校数", "1"] in rows
+
+
+async def test_rotations_and_studio_members_as_csv(gateway, chaoyang):
+    rotations = await gateway.get("/api/v1/rotations", params={"format": "csv", "district_code": "110105"})
+    assert rotations.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(rotations.content.decode("utf-8-sig"))))
+    assert len(rows) == 7
+    assert {"教师编号", "派出学校代码", "接收学校代码", "交流方式", "开始日期", "结束日期", "状态"} <= set(rows[0])
+    by_staff = {r["教师编号"]: r for r in rows}
+    r1 = by_staff[chaoyang.staff["T1"]["id"]]
+    assert (r1["派出学校代码"], r1["接收学校代码"], r1["交流方式"], r1["状态"]) == ("S1", "S3", "全职交流", "进行中")
+    studio = chaoyang.studios["A"]["id"]
+    members = await gateway.get(f"/api/v1/studios/{studio}/members", params={"format": "xlsx"})
+    assert members.status_code == 200
+    assert members.headers["content-disposition"] == f'attachment; filename="studios-{studio}-members.xlsx"'
+    sheet = load_workbook(io.BytesIO(members.content)).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    header = values[0]
+    staff_column = header.index("教师编号")
+    assert sorted(row[staff_column] for row in values[1:]) == sorted(
+        [chaoyang.staff["T3"]["id"], chaoyang.staff["T7"]["id"]])
+    assert "加入日期" in header
