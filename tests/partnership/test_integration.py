@@ -5,6 +5,7 @@ import asyncio
 from sqlalchemy import text
 
 from tests.conftest import fetch
+from tests.feed import drain, read_all
 from tests.partnership import factories as f
 
 
@@ -48,37 +49,12 @@ class TestETags:
         assert (ok.status_code, ok.headers["etag"]) == (200, '"v2"')
 
 
-async def _read_all(client, cursor):
-    """Read pages until the feed has nothing more to give right now."""
-    seen = []
-    while True:
-        page = (await client.get("/v1/changes", params={"after": cursor, "limit": 3})).json()
-        seen.extend(page["items"])
-        if cursor == page["next_cursor"]:
-            return seen, cursor
-        cursor = page["next_cursor"]
-
-
-async def _drain(client, cursor, expected: int, seconds: float = 15.0):
-    """Poll like a consumer until `expected` changes arrived. Transaction ids are cluster-wide, so a
-    transaction in flight elsewhere on the server (another test process) may hold the feed back for
-    a moment; it delays delivery, it never loses or repeats a change."""
-    seen = []
-    deadline = asyncio.get_running_loop().time() + seconds
-    while len(seen) < expected and asyncio.get_running_loop().time() < deadline:
-        more, cursor = await _read_all(client, cursor)
-        seen.extend(more)
-        if len(seen) < expected:
-            await asyncio.sleep(0.05)
-    return seen, cursor
-
-
 class TestChangeFeed:
     async def test_carries_natural_key_and_new_state_in_order(self, partnership):
         await f.district(partnership)
         await f.school(partnership, "S1", primary=100)
         await partnership.patch("/v1/schools/S1", json={"primary_enrollment": 120})
-        items, cursor = await _drain(partnership, None, 3)
+        items, cursor = await drain(partnership, None, 3)
         assert (await partnership.get("/v1/changes")).json()["service"] == "partnership"
         assert [(c["entity"], c["key"], c["op"]) for c in items] == [
             ("district", "110105", "create"), ("school", "S1", "create"), ("school", "S1", "update")]
@@ -95,19 +71,19 @@ class TestChangeFeed:
 
     async def test_a_transaction_that_commits_late_is_not_skipped(self, partnership, db_engine):
         await f.district(partnership)
-        _, cursor = await _drain(partnership, None, 1)
+        _, cursor = await drain(partnership, None, 1)
         async with db_engine.connect() as slow:
             # An older transaction writes its change first but commits last.
             await slow.execute(text("INSERT INTO partnership.changes (entity, key, op, state) "
                                     "VALUES ('school', 'SLOW', 'create', '{}')"))
             await f.school(partnership, "FAST")  # a younger transaction commits now
-            held_back, held_cursor = await _read_all(partnership, cursor)
+            held_back, held_cursor = await read_all(partnership, cursor)
             assert held_back == []  # FAST waits behind the still-open older transaction
             assert held_cursor == cursor
             await slow.commit()
-        seen, cursor = await _drain(partnership, cursor, 2)
+        seen, cursor = await drain(partnership, cursor, 2)
         assert [c["key"] for c in seen] == ["SLOW", "FAST"]
-        again, _ = await _read_all(partnership, cursor)
+        again, _ = await read_all(partnership, cursor)
         assert again == []
 
     async def test_rolled_back_change_never_appears(self, partnership, db_engine):
@@ -117,7 +93,7 @@ class TestChangeFeed:
             await doomed.rollback()
         await f.district(partnership)
         await f.district(partnership, *f.YANQING)
-        seen, _ = await _drain(partnership, None, 2)
+        seen, _ = await drain(partnership, None, 2)
         assert [c["key"] for c in seen] == ["110105", "110119"]
 
     async def test_interleaved_concurrent_writes_and_reads_lose_and_repeat_nothing(self, partnership, db_engine):
@@ -127,11 +103,11 @@ class TestChangeFeed:
             writes = [partnership.post("/v1/schools", json={
                 "code": f"R{round_}-{i}", "name": f"学校{round_}-{i}", "district_code": "110105",
                 "stage": "primary", "locality": "urban"}) for i in range(6)]
-            reader = _read_all(partnership, cursor)
+            reader = read_all(partnership, cursor)
             *responses, (seen, cursor) = await asyncio.gather(*writes, reader)
             assert {r.status_code for r in responses} == {201}
             collected.extend(seen)
-        rest, _ = await _drain(partnership, cursor, 25 - len(collected))
+        rest, _ = await drain(partnership, cursor, 25 - len(collected))
         collected.extend(rest)
         keys = [c["key"] for c in collected]
         assert len(keys) == len(set(keys)) == 1 + 24

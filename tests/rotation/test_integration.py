@@ -8,6 +8,7 @@ import asyncio
 from sqlalchemy import text
 
 from tests.conftest import fetch
+from tests.feed import drain, read_all
 from tests.rotation import factories as f
 
 
@@ -104,31 +105,6 @@ class TestETags:
         assert (await rotation.get(url, headers={"If-None-Match": after.headers["etag"]})).status_code == 304
 
 
-async def _read_all(client, cursor):
-    """Read pages until the feed has nothing more to give right now."""
-    seen = []
-    while True:
-        page = (await client.get("/v1/changes", params={"after": cursor, "limit": 3})).json()
-        seen.extend(page["items"])
-        if cursor == page["next_cursor"]:
-            return seen, cursor
-        cursor = page["next_cursor"]
-
-
-async def _drain(client, cursor, expected: int, seconds: float = 15.0):
-    """Poll like a consumer until `expected` changes arrived. Transaction ids are cluster-wide, so a
-    transaction in flight elsewhere on the server (another test process) may hold the feed back for
-    a moment; it delays delivery, it never loses or repeats a change."""
-    seen = []
-    deadline = asyncio.get_running_loop().time() + seconds
-    while len(seen) < expected and asyncio.get_running_loop().time() < deadline:
-        more, cursor = await _read_all(client, cursor)
-        seen.extend(more)
-        if len(seen) < expected:
-            await asyncio.sleep(0.05)
-    return seen, cursor
-
-
 class TestChangeFeed:
     async def test_every_write_with_natural_key_and_new_state_in_order(self, partnership, rotation):
         await f.chaoyang_with_schools(partnership)
@@ -143,7 +119,7 @@ class TestChangeFeed:
         await rotation.post(f"/v1/rotation-plans/{plan['id']}/rotations", json={"rotation_id": r["id"]})
         await rotation.post(f"/v1/rotation-plans/{plan['id']}/approve")
         await rotation.post(f"/v1/rotations/{r['id']}/activate")
-        items, cursor = await _drain(rotation, None, 11)
+        items, cursor = await drain(rotation, None, 11)
         rid, pid = r["id"], plan["id"]
         assert [(c["entity"], c["key"], c["op"]) for c in items] == [
             ("staff", "T001", "create"), ("staff", "T001", "update"),
@@ -178,19 +154,19 @@ class TestChangeFeed:
     async def test_a_transaction_that_commits_late_is_not_skipped(self, partnership, rotation, db_engine):
         await f.chaoyang_with_schools(partnership)
         await f.staff(rotation, staff_no="FIRST")
-        _, cursor = await _drain(rotation, None, 1)
+        _, cursor = await drain(rotation, None, 1)
         async with db_engine.connect() as slow:
             # An older transaction writes its change first but commits last.
             await slow.execute(text("INSERT INTO rotation.changes (entity, key, op, state) "
                                     "VALUES ('staff', 'SLOW', 'create', '{}')"))
             await f.staff(rotation, staff_no="FAST")  # a younger transaction commits now
-            held_back, held_cursor = await _read_all(rotation, cursor)
+            held_back, held_cursor = await read_all(rotation, cursor)
             assert held_back == []  # FAST waits behind the still-open older transaction
             assert held_cursor == cursor
             await slow.commit()
-        seen, cursor = await _drain(rotation, cursor, 2)
+        seen, cursor = await drain(rotation, cursor, 2)
         assert [c["key"] for c in seen] == ["SLOW", "FAST"]
-        again, _ = await _read_all(rotation, cursor)
+        again, _ = await read_all(rotation, cursor)
         assert again == []
 
     async def test_concurrent_writes_and_reads_lose_and_repeat_nothing(self, partnership, rotation, db_engine):
@@ -198,10 +174,10 @@ class TestChangeFeed:
         collected, cursor = [], None
         for round_ in range(3):
             writes = [rotation.post("/v1/staff", json=f.staff_body(staff_no=f"R{round_}-{i}")) for i in range(5)]
-            *responses, (seen, cursor) = await asyncio.gather(*writes, _read_all(rotation, cursor))
+            *responses, (seen, cursor) = await asyncio.gather(*writes, read_all(rotation, cursor))
             assert {r.status_code for r in responses} == {201}
             collected.extend(seen)
-        rest, _ = await _drain(rotation, cursor, 15 - len(collected))
+        rest, _ = await drain(rotation, cursor, 15 - len(collected))
         collected.extend(rest)
         keys = [c["key"] for c in collected]
         assert len(keys) == len(set(keys)) == 15

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import fetch
-from tests.partnership.test_integration import _drain, _read_all
+from tests.feed import drain, read_all
 from tests.training import factories as f
 
 
@@ -124,7 +124,7 @@ class TestChangeFeed:
             "staff_id": a, "hours": "24", "earned_on": "2024-11-08", "source": "市级平台", "reference": "PX-1"})
         assert replay.status_code == 200
 
-        items, cursor = await _drain(training, None, 16)
+        items, cursor = await drain(training, None, 16)
         assert (await training.get("/v1/changes")).json()["service"] == "training"
         sa, sb = (f"studio_session:{session['id']}:{x}" for x in (a, b))
         first_two = sorted([("training_credit", sa, "create"), ("training_credit", sb, "create")])  # by key
@@ -158,13 +158,13 @@ class TestChangeFeed:
 
     async def test_a_refused_write_leaves_no_change(self, training, studio, db_engine):
         session = await f.session(training, studio["id"])
-        _, cursor = await _drain(training, None, 5)
+        _, cursor = await drain(training, None, 5)
         outside = await training.patch(f"/v1/sessions/{session['id']}", json={"starts_at": "2030-01-01T09:00:00+08:00"})
         assert outside.status_code == 409
         assert (await training.put(f"/v1/sessions/{session['id']}/attendance", json={"staff_ids": []})
                 ).status_code == 200  # unchanged (empty before and after): nothing to report
         assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 5}]
-        assert (await _read_all(training, cursor))[0] == []
+        assert (await read_all(training, cursor))[0] == []
 
     async def test_only_integrators_and_city_readers(self, training, auth):
         assert (await training.get("/v1/changes", headers=auth("integrator"))).status_code == 200
@@ -175,19 +175,19 @@ class TestChangeFeed:
 
     async def test_a_transaction_that_commits_late_is_not_skipped(self, training, world, db_engine):
         await f.studio(training, host_staff_id=world.host["id"], name="甲工作室")
-        _, cursor = await _drain(training, None, 1)
+        _, cursor = await drain(training, None, 1)
         async with db_engine.connect() as slow:
             # An older transaction writes its change first but commits last.
             await slow.execute(text("INSERT INTO training.changes (entity, key, op, state) "
                                     "VALUES ('studio', 'SLOW', 'create', '{}')"))
             fast = await f.studio(training, host_staff_id=world.host["id"], name="乙工作室")
-            held_back, held_cursor = await _read_all(training, cursor)
+            held_back, held_cursor = await read_all(training, cursor)
             assert held_back == []  # the younger commit waits behind the still-open older transaction
             assert held_cursor == cursor
             await slow.commit()
-        seen, cursor = await _drain(training, cursor, 2)
+        seen, cursor = await drain(training, cursor, 2)
         assert [c["key"] for c in seen] == ["SLOW", fast["id"]]
-        again, _ = await _read_all(training, cursor)
+        again, _ = await read_all(training, cursor)
         assert again == []
 
 
