@@ -86,7 +86,8 @@ async def test_rate_limit_429_with_retry_after(settings, token, partnership_app)
             assert statuses == [200, 200, 200, 429]
             blocked = await client.get("/api/v1/districts")
             assert blocked.headers["content-type"] == "application/problem+json"
-            assert blocked.headers["retry-after"] == "20"
+            # 3 a minute refill one request every 20 s; a slow machine may already have refilled a little
+            assert blocked.headers["retry-after"] in ("19", "20")
             other = await client.get("/api/v1/districts", headers={"Authorization": f"Bearer {token(sub='b')}"})
             assert other.status_code == 200  # a budget per token
             assert (await client.get("/livez")).status_code == 200
