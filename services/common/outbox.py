@@ -19,7 +19,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,12 @@ from services.common.paging import InvalidCursor
 
 
 class Change(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "cursor": "Nzg5MToxNw", "seq": 17, "entity": "school", "key": "11010501", "op": "update",
+        "state": {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "primary",
+                  "locality": "urban", "primary_enrollment": 1285, "junior_enrollment": 0, "senior_enrollment": 0},
+        "changed_at": "2024-09-02T10:30:00+08:00"}]})
+
     cursor: str = Field(description="Resume after this change by passing it as `after`")
     seq: int
     entity: str = Field(examples=["school"])
@@ -37,6 +43,15 @@ class Change(BaseModel):
 
 
 class ChangePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "service": "partnership",
+        "items": [{"cursor": "Nzg5MToxNw", "seq": 17, "entity": "school", "key": "11010501", "op": "update",
+                   "state": {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105",
+                             "stage": "primary", "locality": "urban", "primary_enrollment": 1285,
+                             "junior_enrollment": 0, "senior_enrollment": 0},
+                   "changed_at": "2024-09-02T10:30:00+08:00"}],
+        "next_cursor": "Nzg5MToxNw"}]})
+
     service: str
     items: list[Change]
     next_cursor: str = Field(description="Save it and pass it as `after` next time (unchanged when empty)")
@@ -44,11 +59,20 @@ class ChangePage(BaseModel):
 
 async def record_change(session: AsyncSession, schema: str, *, entity: str, key: str, op: str,
                         state: dict[str, Any] | None) -> None:
+    await record_changes(session, schema, entity=entity, changes=[(key, op, state)])
+
+
+async def record_changes(session: AsyncSession, schema: str, *, entity: str,
+                         changes: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+    """Several changes of one kind in one round trip (executemany), in the caller's order."""
+    if not changes:
+        return
     await session.execute(
         text(f"INSERT INTO {schema}.changes (entity, key, op, state) "
              "VALUES (:entity, :key, :op, CAST(:state AS jsonb))"),
-        {"entity": entity, "key": key, "op": op,
-         "state": None if state is None else json.dumps(state, ensure_ascii=False, default=str)},
+        [{"entity": entity, "key": key, "op": op,
+          "state": None if state is None else json.dumps(state, ensure_ascii=False, default=str)}
+         for key, op, state in changes],
     )
 
 

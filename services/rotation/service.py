@@ -18,7 +18,7 @@ from services.common.auth import Principal
 from services.common.clock import utcnow
 from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
-from services.common.outbox import record_change
+from services.common.outbox import record_change, record_changes
 from services.common.paging import PageParams
 from services.rotation import repository as repo
 from services.rotation.clients import PartnershipClient, SchoolRef
@@ -437,8 +437,9 @@ async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal
         raise Conflict(f"{len(failures)} rule(s) fail; no rotation of the plan was approved",
                        slug="plan-rules", extra={"failures": failures})
     approved = await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)
-    for rotation in approved:
-        await _changed(session, "rotation", str(rotation.id), "state", RotationRead.model_validate(rotation))
+    await record_changes(session, "rotation", entity="rotation", changes=[
+        (str(rotation.id), "state", RotationRead.model_validate(rotation).model_dump(mode="json"))
+        for rotation in approved])
     plan.status = PlanStatus.approved
     plan.approved_by = actor.sub
     plan.approved_at = utcnow()

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.outbox import record_change
+from services.common.outbox import record_change, record_changes
 
 SCHEMA = "training"
 CREDIT = "training_credit"
@@ -36,6 +36,8 @@ async def credits_changed(session: AsyncSession, op: str, rows: list[Any]) -> No
     """Feed rows for ledger credits (ORM objects or result rows with the TrainingHoursRead fields)."""
     from services.training.schemas import TrainingHoursRead
 
-    for row in sorted(rows, key=lambda r: (r.source, r.reference)):  # a stable order for consumers
-        await changed(session, CREDIT, credit_key(row.source, row.reference), op,
-                      None if op == "delete" else TrainingHoursRead.model_validate(row))
+    ordered = sorted(rows, key=lambda r: (r.source, r.reference))  # a stable order for consumers
+    await record_changes(session, SCHEMA, entity=CREDIT, changes=[
+        (credit_key(row.source, row.reference), op,
+         None if op == "delete" else TrainingHoursRead.model_validate(row).model_dump(mode="json"))
+        for row in ordered])
