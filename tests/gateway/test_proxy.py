@@ -114,3 +114,17 @@ async def test_import_bodies_may_exceed_the_single_resource_limit(gateway):
     assert imported.json()["type"] == "urn:spp:problem:bad-file"
     single = await gateway.post("/api/v1/schools", content=big, headers={"content-type": "application/json"})
     assert single.status_code == 413
+
+
+async def test_etag_if_match_and_304_pass_through(gateway):
+    await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"})
+    await gateway.post("/api/v1/schools", json={"code": "S1", "name": "某校", "district_code": "110105",
+                                                "stage": "primary", "locality": "urban"})
+    first = await gateway.get("/api/v1/schools/S1")
+    assert first.headers["etag"] == '"v1"'
+    assert (await gateway.get("/api/v1/schools/S1", headers={"If-None-Match": '"v1"'})).status_code == 304
+    changed = await gateway.patch("/api/v1/schools/S1", json={"name": "新校名"}, headers={"If-Match": '"v1"'})
+    assert (changed.status_code, changed.headers["etag"]) == (200, '"v2"')
+    stale = await gateway.patch("/api/v1/schools/S1", json={"name": "旧"}, headers={"If-Match": '"v1"'})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == "application/problem+json"
