@@ -21,6 +21,64 @@ Degraded = Annotated[list[str], Field(
     description="Services whose part could not be had; their part is null and the status stays 200",
     examples=[["training"]])]
 
+# Example data shared by the models' documented examples (朝阳区 110105 on 2025-03-01, academic year 2024).
+_PRIMARY = {"school_count": 3, "enrollment": 1900, "backbone": 25, "mean": 1.315789, "cv": 0.516398, "target_cv": 0.5,
+            "meets_target_cv": False, "schools_below_one": 2}
+_JUNIOR = {"school_count": 2, "enrollment": 800, "backbone": 11, "mean": 1.375, "cv": 0.157459, "target_cv": 0.45,
+           "meets_target_cv": True, "schools_below_one": 0}
+_JUNIOR_SCHOOLS = [
+    {"code": "11010531", "name": "北京市朝阳区黑庄户学校", "enrollment": 200, "backbone": 2, "per_100": 1.0},
+    {"code": "11010540", "name": "北京市第八十中学", "enrollment": 600, "backbone": 9, "per_100": 1.5}]
+_BALANCE_BEFORE = {
+    "district": {"code": "110105", "name": "朝阳区"}, "as_of": "2025-03-01",
+    "primary": {**_PRIMARY, "schools": [
+        {"code": "11010501", "name": "北京市朝阳区实验小学", "enrollment": 1200, "backbone": 22, "per_100": 1.833333},
+        {"code": "11010523", "name": "北京市朝阳区金盏乡中心小学", "enrollment": 400, "backbone": 2, "per_100": 0.5},
+        {"code": "11010531", "name": "北京市朝阳区黑庄户学校", "enrollment": 300, "backbone": 1, "per_100": 0.333333}]},
+    "junior": {**_JUNIOR, "schools": _JUNIOR_SCHOOLS}}
+# The same district with one municipal backbone teacher counted at 11010523 instead of 11010501.
+_BALANCE_AFTER = {
+    "district": {"code": "110105", "name": "朝阳区"}, "as_of": "2025-03-01",
+    "primary": {**_PRIMARY, "cv": 0.442418, "meets_target_cv": True, "schools": [
+        {"code": "11010501", "name": "北京市朝阳区实验小学", "enrollment": 1200, "backbone": 21, "per_100": 1.75},
+        {"code": "11010523", "name": "北京市朝阳区金盏乡中心小学", "enrollment": 400, "backbone": 3, "per_100": 0.75},
+        {"code": "11010531", "name": "北京市朝阳区黑庄户学校", "enrollment": 300, "backbone": 1, "per_100": 0.333333}]},
+    "junior": {**_JUNIOR, "schools": _JUNIOR_SCHOOLS}}
+_PARTNERSHIP = {
+    "township_rural_schools": 2, "covered_schools": 1, "coverage_rate": 0.5, "active_pairings": 1, "activities": 6,
+    "teacher_participations": 38, "student_participations": 180,
+    "by_kind": {"lesson_delivery": {"activities": 4, "teacher_participations": 24, "student_participations": 180},
+                "joint_research": {"activities": 2, "teacher_participations": 14, "student_participations": 0}}}
+_ROTATION = {
+    "eligible": 120, "rotated": 14, "rotation_rate": 0.1167, "backbone_rotated": 4, "backbone_share": 0.2857,
+    "target_rate": 0.12, "target_backbone_share": 0.2, "meets_target_rate": False, "meets_target_backbone_share": True}
+_TRAINING = {"staff": 150, "completed": 132, "completion_rate": 0.88, "studios": 3, "sessions": 27, "hours": "1440"}
+_BALANCE_SUMMARY = {"primary": _PRIMARY, "junior": _JUNIOR}
+_ROTATION_OUT = {
+    "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f",
+    "from_school_code": "11010501", "from_district_code": "110105", "to_school_code": "11010523",
+    "to_district_code": "110105", "mode": "full_time", "start_date": "2024-09-01", "end_date": "2025-08-31",
+    "status": "active", "current": True}
+_STAFF_RECORD = {
+    "id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "staff_no": "T20180001", "name": "张伟",
+    "home_school_code": "11010501", "home_district_code": "110105", "role": "teacher", "section": "primary",
+    "subject": "数学", "backbone_level": "district", "in_post_since": "2015-09-01", "retirement_date": None,
+    "status": "active"}
+_MEMBERSHIP_OUT = {
+    "studio_id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c", "studio_name": "李华名师工作室", "kind": "famous_teacher",
+    "district_code": "110105", "joined_on": "2024-09-15", "left_on": None, "role": "member", "current": True}
+_HOURS_OUT = {
+    "window_years": 5, "window_start": "2020-03-01", "total_hours": "372.5",
+    "by_source": {"municipal_platform": "348", "studio_session": "24.5"}, "threshold": "360", "met": True}
+_SCHOOL_OUT = {
+    "code": "11010523", "name": "北京市朝阳区金盏乡中心小学", "district_code": "110105", "stage": "primary",
+    "locality": "rural", "primary_enrollment": 400, "junior_enrollment": 0, "senior_enrollment": 0}
+_PAIRING_OUT = {
+    "id": "7a1d2e3f-4b5c-4d6e-8f70-819a2b3c4d5e", "lead_school_code": "11010501", "partner_school_code": "11010523",
+    "program": "城乡学校手拉手结对帮扶", "start_date": "2024-09-01", "end_date": "2027-08-31", "status": "active",
+    "role": "partner", "active": True}
+_SCHOOL_STAFF_OUT = {"staff": 36, "backbone_by_section": {"primary": 2}}
+
 
 class DistrictRef(BaseModel):
     code: str = Field(examples=["110105"])
@@ -92,22 +150,17 @@ class BalanceSummary(BaseModel):
 
 
 class DistrictOverview(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "district": {"code": "110105", "name": "朝阳区"}, "academic_year": 2024,
-        "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
-        "partnership": {"township_rural_schools": 2, "covered_schools": 1, "coverage_rate": 0.5,
-                        "active_pairings": 1, "activities": 2, "teacher_participations": 12,
-                        "student_participations": 40, "by_kind": {}},
-        "rotation": {"eligible": 3, "rotated": 1, "rotation_rate": 0.3333, "backbone_rotated": 1,
-                     "backbone_share": 1.0, "target_rate": 0.1, "target_backbone_share": 0.2,
-                     "meets_target_rate": True, "meets_target_backbone_share": True},
-        "training": None,
-        "balance": {"primary": {"school_count": 2, "enrollment": 500, "backbone": 3, "mean": 0.6, "cv": 1.224745,
-                                "target_cv": 0.5, "meets_target_cv": False, "schools_below_one": 1},
-                    "junior": {"school_count": 0, "enrollment": 0, "backbone": 0, "mean": None, "cv": None,
-                               "target_cv": 0.45, "meets_target_cv": None, "schools_below_one": 0}},
-        "degraded": ["training"],
-    }]})
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"district": {"code": "110105", "name": "朝阳区"}, "academic_year": 2024,
+         "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+         "partnership": _PARTNERSHIP, "rotation": _ROTATION, "training": _TRAINING, "balance": _BALANCE_SUMMARY,
+         "degraded": []},
+        # The training service did not answer: its part is null and the status stays 200.
+        {"district": {"code": "110105", "name": "朝阳区"}, "academic_year": 2024,
+         "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+         "partnership": _PARTNERSHIP, "rotation": _ROTATION, "training": None, "balance": _BALANCE_SUMMARY,
+         "degraded": ["training"]},
+    ]})
 
     district: DistrictRef
     academic_year: int = Field(description="Start year: 2024 means 1 Sept 2024 – 31 Aug 2025")
@@ -122,6 +175,11 @@ class DistrictOverview(BaseModel):
 
 
 class CityDistrictRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "110105", "name": "朝阳区", "partnership": _PARTNERSHIP, "rotation": _ROTATION, "training": _TRAINING,
+         "balance": _BALANCE_SUMMARY},
+    ]})
+
     code: str
     name: str | None
     partnership: PartnershipBlock | None
@@ -131,11 +189,17 @@ class CityDistrictRow(BaseModel):
 
 
 class CityOverview(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "academic_year": 2024, "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
-        "districts": [{"code": "110105", "name": "朝阳区", "partnership": None, "rotation": None,
-                       "training": None, "balance": None}],
-        "degraded": ["partnership", "rotation", "training"]}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"academic_year": 2024, "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+         "districts": [{"code": "110105", "name": "朝阳区", "partnership": _PARTNERSHIP, "rotation": _ROTATION,
+                        "training": _TRAINING, "balance": _BALANCE_SUMMARY}],
+         "degraded": []},
+        # No service answered: every district's blocks are null and the status stays 200.
+        {"academic_year": 2024, "period_from": "2024-09-01", "period_to": "2025-08-31", "as_of": "2025-03-01",
+         "districts": [{"code": "110105", "name": None, "partnership": None, "rotation": None,
+                        "training": None, "balance": None}],
+         "degraded": ["partnership", "rotation", "training"]},
+    ]})
 
     academic_year: int
     period_from: date
@@ -160,15 +224,7 @@ class SectionBalance(SectionSummary):
 
 
 class DistrictBalance(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "district": {"code": "110105", "name": "朝阳区"}, "as_of": "2025-03-01",
-        "primary": {"school_count": 2, "enrollment": 500, "backbone": 3, "mean": 0.6, "cv": 1.224745,
-                    "target_cv": 0.5, "meets_target_cv": False, "schools_below_one": 1,
-                    "schools": [
-                        {"code": "S1", "name": "朝阳实验小学", "enrollment": 200, "backbone": 3, "per_100": 1.5},
-                        {"code": "S2", "name": "朝阳乡村小学", "enrollment": 300, "backbone": 0, "per_100": 0.0}]},
-        "junior": {"school_count": 0, "enrollment": 0, "backbone": 0, "mean": None, "cv": None, "target_cv": 0.45,
-                   "meets_target_cv": None, "schools_below_one": 0, "schools": []}}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_BALANCE_BEFORE]})
 
     district: DistrictRef
     as_of: date
@@ -180,7 +236,8 @@ SchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 
 class WhatIfMove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "to_school_code": "11010523"}]})
     staff_id: UUID
     to_school_code: SchoolCode = Field(examples=["11011901"])
 
@@ -188,13 +245,18 @@ class WhatIfMove(BaseModel):
 class WhatIfRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "as_of": "2025-03-01",
-        "moves": [{"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "to_school_code": "S2"}]}]})
+        "moves": [{"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "to_school_code": "11010523"}]}]})
 
     as_of: date | None = Field(default=None, description="Defaults to today (China Standard Time)")
     moves: list[WhatIfMove] = Field(max_length=500, description="Each staff member at most once")
 
 
 class MoveEffect(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "name": "王芳", "section": "primary",
+         "from_school_code": "11010501", "to_school_code": "11010523", "counts_as_backbone": True},
+    ]})
+
     staff_id: UUID
     name: str
     section: str
@@ -205,6 +267,12 @@ class MoveEffect(BaseModel):
 
 
 class WhatIfAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"before": _BALANCE_BEFORE, "after": _BALANCE_AFTER, "moves": [
+            {"staff_id": "0b7f6a52-7d8e-4d5e-9a43-2f5cbb4b5f10", "name": "王芳", "section": "primary",
+             "from_school_code": "11010501", "to_school_code": "11010523", "counts_as_backbone": True}]},
+    ]})
+
     before: DistrictBalance
     after: DistrictBalance
     moves: list[MoveEffect]
@@ -213,6 +281,8 @@ class WhatIfAnswer(BaseModel):
 # Profiles ------------------------------------------------------------------------------------
 
 class StaffRecordOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_STAFF_RECORD]})
+
     id: UUID
     staff_no: str
     name: str
@@ -228,6 +298,8 @@ class StaffRecordOut(BaseModel):
 
 
 class RotationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ROTATION_OUT]})
+
     id: UUID
     staff_id: UUID
     from_school_code: str
@@ -242,6 +314,8 @@ class RotationOut(BaseModel):
 
 
 class MembershipOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_MEMBERSHIP_OUT]})
+
     studio_id: UUID
     studio_name: str
     kind: str
@@ -253,6 +327,8 @@ class MembershipOut(BaseModel):
 
 
 class TrainingHoursOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_HOURS_OUT]})
+
     window_years: int
     window_start: date | None = Field(description="Exclusive")
     total_hours: Hours
@@ -262,6 +338,10 @@ class TrainingHoursOut(BaseModel):
 
 
 class StaffProfile(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "as_of": "2025-03-01", "staff": _STAFF_RECORD, "working_at": "11010523", "rotations": [_ROTATION_OUT],
+        "memberships": [_MEMBERSHIP_OUT], "training_hours": _HOURS_OUT, "degraded": []}]})
+
     as_of: date
     staff: StaffRecordOut
     working_at: str = Field(description="School where the staff member works on as_of (§4.6)")
@@ -272,6 +352,8 @@ class StaffProfile(BaseModel):
 
 
 class SchoolOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SCHOOL_OUT]})
+
     code: str
     name: str
     district_code: str
@@ -283,6 +365,8 @@ class SchoolOut(BaseModel):
 
 
 class PairingOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_PAIRING_OUT]})
+
     id: UUID
     lead_school_code: str
     partner_school_code: str
@@ -295,12 +379,18 @@ class PairingOut(BaseModel):
 
 
 class SchoolStaffOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SCHOOL_STAFF_OUT]})
+
     staff: int = Field(description="Active staff whose home school this is")
     backbone_by_section: dict[str, int] = Field(
         description="County-level-and-above backbone teachers working here on as_of, by section")
 
 
 class SchoolProfile(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "as_of": "2025-03-01", "school": _SCHOOL_OUT, "pairings": [_PAIRING_OUT], "rotations_in": [_ROTATION_OUT],
+        "rotations_out": [], "staff": _SCHOOL_STAFF_OUT, "degraded": []}]})
+
     as_of: date
     school: SchoolOut
     pairings: list[PairingOut] | None

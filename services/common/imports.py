@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,6 +38,14 @@ class RowError(BaseModel):
 
 
 class ImportReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "staff.0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "kind": "staff", "status": "completed",
+        "mode": "partial", "dry_run": False, "total_rows": 120, "processed_rows": 120, "valid_rows": 118,
+        "inserted": 95, "updated": 23, "rejected_rows": 2,
+        "errors": [{"row": 17, "field": "home_school_code", "message": "unknown school 11019999"},
+                   {"row": 42, "field": "staff_no", "message": "duplicate of row 8 in this file"}],
+        "created_at": "2024-08-28T10:00:00+08:00", "finished_at": "2024-08-28T10:00:03+08:00"}]})
+
     id: str
     kind: str
     status: str = Field(description="validated (dry run), completed, rejected, running or failed")

@@ -53,16 +53,27 @@ class Strict(BaseModel):
 
 
 class DistrictCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "110105", "name": "朝阳区"},
+    ]})
+
     code: DistrictCode = Field(examples=["110105"])
     name: Name = Field(examples=["朝阳区"])
 
 
 class DistrictUpdate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "朝阳区"},
+    ]})
+
     name: Name
 
 
 class DistrictRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"code": "110105", "name": "朝阳区", "created_at": "2024-08-20T09:00:00+08:00",
+         "updated_at": "2024-08-20T09:00:00+08:00"},
+    ]})
     code: str
     name: str
     created_at: datetime | None = None
@@ -70,6 +81,11 @@ class DistrictRead(BaseModel):
 
 
 class SchoolCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "primary",
+         "locality": "urban", "primary_enrollment": 1260, "junior_enrollment": 0, "senior_enrollment": 0},
+    ]})
+
     code: SchoolCode = Field(examples=["11010501"])
     name: Name = Field(examples=["北京市朝阳区实验小学"])
     district_code: DistrictCode
@@ -83,6 +99,10 @@ class SchoolCreate(Strict):
 class SchoolUpdate(Strict):
     """Corrections to a school; the code is its identity and never changes."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "北京市朝阳区实验小学", "primary_enrollment": 1285},
+    ]})
+
     name: Name | None = None
     district_code: DistrictCode | None = None
     stage: Stage | None = None
@@ -93,7 +113,11 @@ class SchoolUpdate(Strict):
 
 
 class SchoolRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "primary",
+         "locality": "urban", "primary_enrollment": 1260, "junior_enrollment": 0, "senior_enrollment": 0,
+         "created_at": "2024-08-20T09:05:00+08:00", "updated_at": "2024-09-02T10:30:00+08:00"},
+    ]})
     code: str
     name: str
     district_code: str
@@ -107,6 +131,12 @@ class SchoolRead(BaseModel):
 
 
 class PairingCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"lead_school_code": "11010501", "partner_school_code": "11010523", "program": "城乡学校手拉手结对帮扶",
+         "start_date": "2024-09-01", "end_date": "2027-08-31",
+         "goals": "共建数学、语文教研组，每学期送课到校不少于4次，骨干教师结对带徒"},
+    ]})
+
     lead_school_code: SchoolCode = Field(description="The supporting school (usually urban)")
     partner_school_code: SchoolCode = Field(description="The supported township or rural school")
     program: Name = Field(examples=["城乡学校手拉手结对帮扶"])
@@ -122,7 +152,12 @@ class PairingCreate(Strict):
 
 
 class PairingRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "7a1d2e3f-4b5c-4d6e-8f70-819a2b3c4d5e", "lead_school_code": "11010501",
+         "partner_school_code": "11010523", "program": "城乡学校手拉手结对帮扶", "start_date": "2024-09-01",
+         "end_date": "2027-08-31", "goals": "共建数学、语文教研组，每学期送课到校不少于4次，骨干教师结对带徒",
+         "status": "active", "created_at": "2024-08-26T14:00:00+08:00", "updated_at": "2024-09-01T08:30:00+08:00"},
+    ]})
     id: UUID
     lead_school_code: str
     partner_school_code: str
@@ -136,6 +171,11 @@ class PairingRead(BaseModel):
 
 
 class ActivityCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "lesson_delivery", "date": "2024-10-16", "title": "送课到校：四年级数学",
+         "teacher_participants": 6, "student_participants": 45},
+    ]})
+
     kind: ActivityKind
     date: dt.date
     title: Name = Field(examples=["送课到校：四年级数学"])
@@ -144,7 +184,11 @@ class ActivityCreate(Strict):
 
 
 class ActivityRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "c4e5f6a7-b8c9-4dae-8f01-2345a6b7c8d9", "pairing_id": "7a1d2e3f-4b5c-4d6e-8f70-819a2b3c4d5e",
+         "kind": "lesson_delivery", "date": "2024-10-16", "title": "送课到校：四年级数学", "teacher_participants": 6,
+         "student_participants": 45, "created_at": "2024-10-16T17:20:00+08:00"},
+    ]})
     id: UUID
     pairing_id: UUID
     kind: ActivityKind

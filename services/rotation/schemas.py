@@ -83,6 +83,12 @@ class Strict(BaseModel):
 # Staff ---------------------------------------------------------------------------------------
 
 class StaffCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_no": "T20180001", "name": "张伟", "home_school_code": "11010501", "role": "teacher",
+         "section": "primary", "subject": "数学", "backbone_level": "district", "in_post_since": "2015-09-01",
+         "retirement_date": None},
+    ]})
+
     staff_no: StaffNo = Field(examples=["T20180001"], description="Number in the source system; unique")
     name: Name = Field(examples=["张伟"])
     home_school_code: SchoolCode = Field(examples=["11010501"])
@@ -97,6 +103,10 @@ class StaffCreate(Strict):
 class StaffUpdate(Strict):
     """Corrections. A changed home school is checked against the registry and refreshes the
     stored district; `retirement_date` and `subject` may be cleared with an explicit null."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"backbone_level": "municipal", "subject": "数学"},
+    ]})
 
     name: Name | None = None
     home_school_code: SchoolCode | None = None
@@ -118,7 +128,13 @@ class StaffUpdate(Strict):
 
 
 class StaffRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "staff_no": "T20180001", "name": "张伟",
+         "home_school_code": "11010501", "home_district_code": "110105", "role": "teacher", "section": "primary",
+         "subject": "数学", "backbone_level": "district", "in_post_since": "2015-09-01", "retirement_date": None,
+         "status": "active", "version": 2, "created_at": "2024-08-28T10:00:00+08:00",
+         "updated_at": "2024-09-03T16:45:00+08:00"},
+    ]})
     id: UUID
     staff_no: str
     name: str
@@ -141,6 +157,11 @@ class StaffRead(BaseModel):
 class PolicyWrite(Strict):
     """The whole policy; an omitted field takes its default (api.md → Rotation)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"min_years_teacher": 6, "min_years_cadre": 6, "retirement_exempt_years": 5, "target_rate": "0.12",
+         "target_backbone_share": "0.20"},
+    ]})
+
     min_years_teacher: Years = 6
     min_years_cadre: Years = 6
     retirement_exempt_years: Years = 5
@@ -149,7 +170,11 @@ class PolicyWrite(Strict):
 
 
 class PolicyRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"district_code": "110105", "min_years_teacher": 6, "min_years_cadre": 6, "retirement_exempt_years": 5,
+         "target_rate": "0.12", "target_backbone_share": "0.20", "is_default": False, "version": 1,
+         "updated_by": "chaoyang-admin", "updated_at": "2024-08-15T11:20:00+08:00"},
+    ]})
     district_code: str
     min_years_teacher: int
     min_years_cadre: int
@@ -168,6 +193,11 @@ DEFAULT_POLICY = PolicyWrite()
 # Rotations -----------------------------------------------------------------------------------
 
 class RotationCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "to_school_code": "11010523", "mode": "full_time",
+         "start_date": "2024-09-01", "end_date": "2025-08-31", "plan_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"},
+    ]})
+
     staff_id: UUID
     to_school_code: SchoolCode
     mode: RotationMode
@@ -185,6 +215,10 @@ class RotationCreate(Strict):
 class RotationUpdate(Strict):
     """Date changes, allowed while the rotation is planned or approved."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"start_date": "2024-09-01", "end_date": "2026-08-31"},
+    ]})
+
     start_date: date | None = None
     end_date: date | None = None
 
@@ -197,7 +231,14 @@ class RotationUpdate(Strict):
 
 
 class RotationRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f",
+         "plan_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "from_school_code": "11010501",
+         "from_district_code": "110105",
+         "to_school_code": "11010523", "to_district_code": "110105", "mode": "full_time", "start_date": "2024-09-01",
+         "end_date": "2025-08-31", "status": "approved", "created_by": "chaoyang-admin", "version": 2,
+         "created_at": "2024-07-10T09:30:00+08:00", "updated_at": "2024-07-25T15:00:00+08:00"},
+    ]})
     id: UUID
     staff_id: UUID
     plan_id: UUID | None
@@ -216,11 +257,19 @@ class RotationRead(BaseModel):
 
 
 class TransitionRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"comment": "区教委2024年第3次会议审议通过"},
+    ]})
+
     comment: Comment | None = Field(default=None, examples=["区教委2024年第3次会议审议通过"])
 
 
 class TransitionRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": 42, "rotation_id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", "from_status": "planned",
+         "to_status": "approved", "actor": "chaoyang-admin", "occurred_at": "2024-07-25T15:00:00+08:00",
+         "comment": "区教委2024年第3次会议审议通过"},
+    ]})
     id: int
     rotation_id: UUID
     from_status: RotationStatus | None = Field(description="null for the creation entry")
@@ -233,17 +282,31 @@ class TransitionRead(BaseModel):
 # Plans ---------------------------------------------------------------------------------------
 
 class PlanCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"district_code": "110105", "academic_year": 2024, "title": "朝阳区2024学年干部教师交流轮岗计划"},
+    ]})
+
     district_code: DistrictCode = Field(examples=["110105"])
     academic_year: AcademicYear = Field(examples=[2024])
     title: Name = Field(examples=["朝阳区2024学年干部教师交流轮岗计划"])
 
 
 class PlanAddRotation(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"rotation_id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"},
+    ]})
+
     rotation_id: UUID
 
 
 class PlanRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "district_code": "110105", "academic_year": 2024,
+         "title": "朝阳区2024学年干部教师交流轮岗计划", "status": "approved", "created_by": "chaoyang-admin",
+         "approved_by": "chaoyang-director", "approved_at": "2024-07-26T10:00:00+08:00", "version": 5,
+         "created_at": "2024-07-01T09:00:00+08:00", "updated_at": "2024-07-26T10:00:00+08:00", "rotations": 3,
+         "rotations_by_status": {"approved": 2, "withdrawn": 1}},
+    ]})
     id: UUID
     district_code: str
     academic_year: int

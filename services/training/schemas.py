@@ -82,6 +82,12 @@ def default_cycle_end(start: date) -> date:
 # Studios ---------------------------------------------------------------------------------------
 
 class StudioCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "李华名师工作室", "kind": "famous_teacher", "host_staff_id": "4c3b2a1d-0e9f-4e8d-b7c6-a5b4c3d2e1f0",
+         "subject": "语文", "district_code": "110105", "start_date": "2024-09-01", "end_date": "2027-08-31",
+         "capacity": 10},
+    ]})
+
     name: Name = Field(examples=["李华名师工作室"])
     kind: StudioKind
     host_staff_id: UUID
@@ -101,7 +107,12 @@ class StudioCreate(Strict):
 
 
 class StudioRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c", "name": "李华名师工作室", "kind": "famous_teacher",
+         "host_staff_id": "4c3b2a1d-0e9f-4e8d-b7c6-a5b4c3d2e1f0", "subject": "语文", "district_code": "110105",
+         "start_date": "2024-09-01", "end_date": "2027-08-31", "capacity": 10, "status": "active", "closed_at": None,
+         "created_at": "2024-08-30T14:00:00+08:00", "updated_at": "2024-08-30T14:00:00+08:00", "version": 1},
+    ]})
     id: UUID
     name: str
     kind: StudioKind
@@ -121,16 +132,28 @@ class StudioRead(BaseModel):
 # Memberships -----------------------------------------------------------------------------------
 
 class MembershipCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "joined_on": "2024-09-15"},
+    ]})
+
     staff_id: UUID
     joined_on: date
 
 
 class MembershipLeave(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"left_on": "2025-07-15"},
+    ]})
+
     left_on: date
 
 
 class MembershipRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "studio_id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c",
+         "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "joined_on": "2024-09-15", "left_on": None,
+         "current": True},
+    ]})
     id: UUID
     studio_id: UUID
     staff_id: UUID
@@ -146,6 +169,11 @@ class MembershipRead(BaseModel):
 # Sessions and attendance -----------------------------------------------------------------------
 
 class SessionCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "collective_research", "title": "整本书阅读教学研讨", "starts_at": "2024-10-18T14:00:00+08:00",
+         "hours": "2.5"},
+    ]})
+
     kind: SessionKind
     title: Name = Field(examples=["整本书阅读教学研讨"])
     starts_at: AwareDatetime = Field(description="With a UTC offset; dated in China Standard Time")
@@ -153,6 +181,10 @@ class SessionCreate(Strict):
 
 
 class SessionUpdate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"title": "整本书阅读教学研讨（第二次）", "starts_at": "2024-10-25T14:00:00+08:00", "hours": "3"},
+    ]})
+
     title: Name | None = None
     starts_at: AwareDatetime | None = None
     hours: HoursIn | None = None
@@ -166,7 +198,12 @@ class SessionUpdate(Strict):
 
 
 class SessionRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "6c5b4a3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "studio_id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c",
+         "kind": "collective_research", "title": "整本书阅读教学研讨", "starts_at": "2024-10-18T14:00:00+08:00",
+         "session_date": "2024-10-18", "hours": "2.5", "created_at": "2024-10-08T09:00:00+08:00",
+         "updated_at": "2024-10-08T09:00:00+08:00", "version": 1},
+    ]})
     id: UUID
     studio_id: UUID
     kind: SessionKind
@@ -180,10 +217,20 @@ class SessionRead(BaseModel):
 
 
 class AttendanceUpdate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_ids": ["3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a"]},
+    ]})
+
     staff_ids: list[UUID] = Field(max_length=1000, description="Members of the studio on the session's date")
 
 
 class AttendanceRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"session_id": "6c5b4a3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "session_date": "2024-10-18", "hours": "2.5",
+         "staff_ids": ["3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a"], "attendees": 2,
+         "credited_hours": "5"},
+    ]})
+
     session_id: UUID
     session_date: date
     hours: HoursOut = Field(description="The session's hours, credited once to each attendee")
@@ -195,6 +242,11 @@ class AttendanceRead(BaseModel):
 # The training-hours ledger ---------------------------------------------------------------------
 
 class TrainingHoursCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "hours": "24", "earned_on": "2024-11-08",
+         "source": "municipal_platform", "reference": "2024-PX-000317"},
+    ]})
+
     staff_id: UUID
     hours: HoursIn
     earned_on: date
@@ -203,7 +255,11 @@ class TrainingHoursCreate(Strict):
 
 
 class TrainingHoursRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "8e7d6c5b-4a39-4b28-8c17-0f6e5d4c3b2a", "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f",
+         "hours": "24", "earned_on": "2024-11-08", "source": "municipal_platform", "reference": "2024-PX-000317",
+         "session_id": None, "created_at": "2024-11-10T08:15:00+08:00"},
+    ]})
     id: UUID
     staff_id: UUID
     hours: HoursOut
@@ -215,6 +271,12 @@ class TrainingHoursRead(BaseModel):
 
 
 class TrainingSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "as_of": "2025-03-01", "window_years": 5,
+         "window_start": "2020-03-01", "total_hours": "372.5",
+         "by_source": {"municipal_platform": "348", "studio_session": "24.5"}, "threshold": "360", "met": True},
+    ]})
+
     staff_id: UUID
     as_of: date
     window_years: int
