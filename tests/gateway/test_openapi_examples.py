@@ -116,5 +116,8 @@ def test_models_declare_examples():
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: f"{m.__module__}.{m.__name__}")
 def test_declared_examples_validate(model: type[BaseModel]):
-    for example in _declared_examples(model):
-        model.model_validate(example)
+    examples = _declared_examples(model)
+    assert examples, model.__name__
+    for example in examples:
+        parsed = model.model_validate(example)  # raises when the example does not fit its model
+        assert set(parsed.model_fields_set) == set(example) & set(model.model_fields)
