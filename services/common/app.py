@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from services.common.auth import Role, mint_token, verifier_from_settings
+from services.common.auth import Role, mint_with, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
 from services.common.errors import install_problem_handlers, problem_response
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
@@ -41,8 +41,7 @@ class ServiceToken:
     def __call__(self) -> str:
         now = time.time()
         if now > self._expires - 300:
-            self._token = mint_token(self._settings.jwt_secret, sub=self._sub, role=Role.viewer,
-                                     ttl_seconds=3600)
+            self._token = mint_with(self._settings, sub=self._sub, role=Role.viewer, ttl_seconds=3600)
             self._expires = now + 3600
         return self._token
 
@@ -121,6 +120,10 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        token = None if is_gateway else ServiceToken(settings, process)
+        if token is not None and upstreams and settings.signing_key() is None:
+            # Fail at start, not on the first reference check: this service calls others.
+            raise RuntimeError(f"{process} checks references with its own token: set SPP_JWT_PRIVATE_KEY")
         engine = None
         if uses_database:
             url = settings.database_url_of(process)
@@ -129,7 +132,6 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             engine = create_engine(url, settings)
             app.state.engine = engine
             app.state.session_factory = create_session_factory(engine)
-        token = None if is_gateway else ServiceToken(settings, process)
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         if extra_lifespan is not None:
             await extra_lifespan(app)

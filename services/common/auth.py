@@ -107,6 +107,17 @@ def mint_token(secret: str, *, sub: str, role: str, districts: Iterable[str] = (
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
+def mint_with(settings: Settings, *, sub: str, role: str, districts: Iterable[str] = (),
+              schools: Iterable[str] = (), ttl_seconds: int = 3600) -> str:
+    """A token signed the way this deployment's verifiers expect (shared secret or private key)."""
+    signing = settings.signing_key()
+    if signing is None:
+        raise RuntimeError("tokens are verified with SPP_JWT_PUBLIC_KEY: set SPP_JWT_PRIVATE_KEY to mint them")
+    key, algorithm = signing
+    return mint_token(key, sub=sub, role=role, districts=districts, schools=schools, ttl_seconds=ttl_seconds,
+                      algorithm=algorithm)
+
+
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     try:
         role = Role(claims["role"])

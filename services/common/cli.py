@@ -31,7 +31,7 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
 def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data")] = False,
        ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0) -> None:
     """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, and run all four processes."""
-    from services.common.auth import mint_token
+    from services.common.auth import mint_with
     from services.common.logging import configure_logging
     from services.common.migrate import upgrade_all
     from services.common.supervisor import ProcessGroup, process_env
@@ -49,8 +49,7 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
     try:
         group.start_all()
         group.wait_ready(timeout=ready_timeout)
-        token = mint_token(settings.jwt_secret, sub="developer", role="city_admin",
-                           ttl_seconds=settings.token_ttl_seconds)
+        token = mint_with(settings, sub="developer", role="city_admin", ttl_seconds=settings.token_ttl_seconds)
         gateway = group.url("gateway")
         if demo:
             from services.common.seed import seed_demo
@@ -111,11 +110,11 @@ def migrate() -> None:
 def seed(demo: Annotated[bool, typer.Option("--demo", help="Beijing's 16 districts and a few schools each")] = True,
          gateway: Annotated[str | None, typer.Option(help="Gateway URL (default from settings)")] = None) -> None:
     """Load demo data through the public API of a running platform (idempotent)."""
-    from services.common.auth import mint_token
+    from services.common.auth import mint_with
     from services.common.seed import seed_demo
 
     settings = get_settings()
-    token = mint_token(settings.jwt_secret, sub="seed", role="city_admin", ttl_seconds=3600)
+    token = mint_with(settings, sub="seed", role="city_admin", ttl_seconds=3600)
     base = gateway or f"http://{settings.host}:{settings.gateway_port}"
     typer.echo(f"demo data: {asyncio.run(seed_demo(base, token))}")
 
@@ -130,15 +129,15 @@ def token(role: Annotated[str, typer.Option(help=ROLES_HELP)] = "city_admin",
           sub: Annotated[str, typer.Option(help="Subject")] = "developer",
           ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 8 * 3600) -> None:
     """Mint a bearer token signed with the configured secret."""
-    from services.common.auth import Role, mint_token
+    from services.common.auth import Role, mint_with
 
     try:
         Role(role)
     except ValueError:
         raise typer.BadParameter(f"unknown role {role!r}") from None
     settings = get_settings()
-    typer.echo(mint_token(settings.jwt_secret, sub=sub, role=role, districts=district or (),
-                          schools=school or (), ttl_seconds=ttl))
+    typer.echo(mint_with(settings, sub=sub, role=role, districts=district or (), schools=school or (),
+                         ttl_seconds=ttl))
 
 
 def main() -> None:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = Field(
         default=None, description="PEM key for RS256/ES256 tokens; replaces the shared secret"
     )
+    jwt_private_key: str | None = Field(
+        default=None, description="PEM key the services sign their own reference checks with (RS/ES mode)"
+    )
     token_ttl_seconds: int = 8 * 3600
 
     host: str = "127.0.0.1"
@@ -67,6 +70,12 @@ class Settings(BaseSettings):
         ):
             raise ValueError("SPP_JWT_SECRET must be set to a private value of 32+ characters in production")
         return self
+
+    def signing_key(self) -> tuple[str, str] | None:
+        """(key, algorithm) for tokens this deployment mints itself; None when it holds no key."""
+        if self.jwt_public_key:
+            return (self.jwt_private_key, self.jwt_algorithm) if self.jwt_private_key else None
+        return self.jwt_secret, "HS256"
 
     def port_of(self, process: str) -> int:
         return getattr(self, f"{process}_port")

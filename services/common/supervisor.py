@@ -104,6 +104,10 @@ def process_env(settings: Settings, database_url: str | None) -> dict[str, str]:
     env.update({f"SPP_{name.upper()}_URL": settings.url_of(name) for name in SERVICES})
     env["SPP_HOST"] = settings.host
     env["SPP_JWT_SECRET"] = settings.jwt_secret
+    env["SPP_JWT_ALGORITHM"] = settings.jwt_algorithm
+    for name in ("jwt_public_key", "jwt_private_key"):
+        if getattr(settings, name):
+            env[f"SPP_{name.upper()}"] = getattr(settings, name)
     env["SPP_ENV"] = settings.env
     if database_url:
         env["SPP_DATABASE_URL"] = database_url
