@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.errors import Unprocessable
+from services.common.errors import Conflict, Unprocessable
 
 
 class ImportMode(StrEnum):
@@ -77,6 +77,10 @@ class ImportSpec:
     schema: str                             # the service schema whose `changes` table is fed
     entity: str                             # the change feed's entity name
     checks_sql: Sequence[tuple[str, str]] = ()  # (field, SELECT row_no, message FROM staged WHERE …)
+    params: dict[str, Any] = field(default_factory=dict)  # bound into checks_sql (per request)
+    # Run again after the merge: a concurrent import may have stored a conflicting row between the
+    # checks and the merge (the merge then skipped ours). Such rows are errors after all.
+    recheck_after_merge: bool = False
     prepare: Callable[[BaseModel], dict[str, Any]] | None = None
     column_types: dict[str, str] = field(default_factory=dict)  # staged column -> SQL type
 
@@ -176,7 +180,7 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
         if scope_sql:
             checks.append(("scope", scope_sql))
         for field_name, sql in checks:
-            for row in (await session.execute(text(sql), scope_params or {})).mappings():
+            for row in (await session.execute(text(sql), {**spec.params, **(scope_params or {})})).mappings():
                 message = row.get("message") or "outside your districts"
                 errors.append(RowError(row=row["row_no"], field=None if field_name == "scope" else field_name,
                                        message=message))
@@ -201,8 +205,26 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
             "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
             "FROM merged"), {"entity": spec.entity})).mappings().one()
         report.inserted, report.updated = outcome["inserted"], outcome["updated"]
+        if spec.recheck_after_merge:
+            late = await _late_conflicts(session, spec)
+            if late and mode == ImportMode.all_or_nothing:
+                raise Conflict(f"{len(late)} rows conflict with credits stored while this import ran; "
+                               "nothing was written", slug="import-conflict",
+                               extra={"errors": [e.model_dump() for e in late]})
+            report.errors = sorted([*report.errors, *late], key=lambda e: (e.row, e.field or ""))
+            report.rejected_rows += len({e.row for e in late})
+            report.valid_rows -= len({e.row for e in late})
     report.status = "completed"
     return report
+
+
+async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowError]:
+    errors = []
+    for field_name, sql in spec.checks_sql:
+        for row in (await session.execute(text(sql), spec.params)).mappings():
+            errors.append(RowError(row=row["row_no"], field=None if field_name == "scope" else field_name,
+                                   message=row["message"]))
+    return errors
 
 
 def count_data_rows(body: bytes, content_type: str) -> int:

@@ -116,23 +116,20 @@ TRAINING_HOURS = ImportSpec(
 )
 
 
-def _uuid_array(ids: set[UUID]) -> str:
-    """A literal `uuid[]`; safe to inline because every element is a parsed UUID."""
-    return "'{" + ",".join(str(UUID(str(i))) for i in sorted(ids, key=str)) + "}'::uuid[]"
-
-
 def spec_for(actor: Principal, known: dict[UUID, str | None]) -> ImportSpec:
     """The spec with this request's staff checks: unknown staff, and (district administrators)
-    staff outside the caller's districts."""
-    checks = [*TRAINING_HOURS.checks_sql, ("staff_id", f"""
+    staff outside the caller's districts. Both id lists are bound parameters."""
+    checks = [*TRAINING_HOURS.checks_sql, ("staff_id", """
         SELECT row_no, 'unknown staff member ' || staff_id AS message
-        FROM staged WHERE NOT (staff_id = ANY({_uuid_array(set(known))}))""")]
+        FROM staged WHERE NOT (staff_id = ANY(CAST(:known_staff AS uuid[])))""")]
+    params: dict[str, Any] = {"known_staff": sorted(known, key=str)}
     if actor.role == Role.district_admin:
-        outside = {staff_id for staff_id, district in known.items() if not actor.can_write_district(district)}
-        checks.append(("scope", f"""
+        params["outside_staff"] = sorted((staff_id for staff_id, district in known.items()
+                                          if not actor.can_write_district(district)), key=str)
+        checks.append(("scope", """
             SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
-            FROM staged WHERE staff_id = ANY({_uuid_array(outside)})"""))
-    return dataclasses.replace(TRAINING_HOURS, checks_sql=checks)
+            FROM staged WHERE staff_id = ANY(CAST(:outside_staff AS uuid[]))"""))
+    return dataclasses.replace(TRAINING_HOURS, checks_sql=checks, params=params, recheck_after_merge=True)
 
 
 async def prepare(*, body: bytes, content_type: str, actor: Principal, rotation: RotationClient) -> ImportSpec:

@@ -261,3 +261,23 @@ async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, r
     assert (report["status"], report["inserted"], report["errors"]) == (
         "completed", 1, [{"row": 2, "field": "staff_id", "message": f"unknown staff member {GHOST}"}])
     assert [r["reference"] for r in await _stored(db_engine)] == ["J-1"]
+
+
+async def test_two_imports_racing_for_one_key_store_one_credit_and_report_the_other(gated, world, db_engine):
+    """Both imports pass their checks before either commits; the loser's merge skips its row. The
+    recheck after the merge makes that a reported conflict instead of a silent skip."""
+    member = world.staff[0]["id"]
+
+    def one_row(hours: str) -> bytes:
+        return f"教师编号,学时,取得日期,来源,凭证编号\n{member},{hours},2024-11-08,市级平台,RACE-1\n".encode()
+
+    gated.gate.arm(2)  # both requests leave the staff lookup together
+    first, second = await asyncio.gather(gated.client.post(URL, content=one_row("24"), headers=CSV),
+                                         gated.client.post(URL, content=one_row("30"), headers=CSV))
+    statuses = sorted((first.status_code, second.status_code))
+    assert statuses in ([200, 409], [200, 422])  # the loser saw the winner late (409) or early (422)
+    loser = first if first.status_code != 200 else second
+    winner_hours = "24" if first.status_code == 200 else "30"
+    assert loser.json()["errors"][0]["field"] == "reference"
+    stored = await _stored(db_engine)
+    assert [(row["reference"], row["hours"]) for row in stored] == [("RACE-1", Decimal(winner_hours))]
