@@ -72,6 +72,14 @@ class Principal:
         if not any(self.can_write_district(code) for code in district_codes):
             raise Forbidden("outside your districts", slug="district-scope")
 
+    def require_figures_scope(self, district_code: str | None) -> None:
+        """Figures for one district need read access there; for every district, a city-wide role."""
+        if district_code is None:
+            if not self.city_wide:
+                raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
+        else:
+            self.require_read_in(district_code)
+
     def require_read_in(self, *district_codes: str | None) -> None:
         if not any(self.can_read_district(code) for code in district_codes):
             raise Forbidden("outside your districts", slug="district-scope")

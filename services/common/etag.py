@@ -12,6 +12,8 @@ from fastapi import Header, Request, Response
 
 from services.common.errors import PreconditionFailed
 
+NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
+
 
 def etag(version: int) -> str:
     return f'"v{version}"'

@@ -6,16 +6,17 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from services.common.auth import CurrentUser
 from services.common.db import SessionDep
-from services.common.errors import Forbidden, problem_responses
-from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.errors import problem_responses
+from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
+from services.common.vocabulary import DistrictCodePath, DistrictFilter
 from services.partnership import repository as repo
 from services.partnership import service, stats
 from services.partnership.imports import SCHOOL_SCOPE_SQL, SCHOOLS
@@ -39,9 +40,6 @@ from services.partnership.schemas import (
     Stage,
 )
 
-DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"])]
-DistrictFilter = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="GB/T 2260 district code")]
-
 districts = APIRouter(prefix="/v1/districts", tags=["districts"])
 schools = APIRouter(prefix="/v1/schools", tags=["schools"])
 pairings = APIRouter(prefix="/v1/pairings", tags=["pairings"])
@@ -63,9 +61,6 @@ async def create_district(data: DistrictCreate, session: SessionDep, actor: Curr
 async def list_districts(session: SessionDep, actor: CurrentUser, page: PageDep) -> Page[DistrictRead]:
     rows = await repo.list_districts(session, page=page, only=actor.readable_districts())
     return page_of([DistrictRead.model_validate(r) for r in rows], page, key=lambda d: [d.code])
-
-
-NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
 @districts.get("/{code}", response_model=DistrictRead, responses={**problem_responses(403, 404), **NOT_MODIFIED})
@@ -183,21 +178,13 @@ async def list_activities(session: SessionDep, actor: CurrentUser, page: PageDep
     return page_of([ActivityRead.model_validate(r) for r in rows], page, key=lambda a: [a.date, a.id])
 
 
-def _require_scope(actor, district_code: str | None) -> None:
-    if district_code is None:
-        if not actor.city_wide:
-            raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
-    else:
-        actor.require_read_in(district_code)
-
-
 @internal.get("/partnership-stats", response_model=PartnershipStats, response_model_by_alias=True,
               responses=problem_responses(403), summary="Coverage and activity totals (design.md §4.1–4.2)")
 async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date,
                             period_from: Annotated[date, Query(alias="from")],
                             period_to: Annotated[date, Query(alias="to")],
                             district_code: DistrictFilter = None) -> PartnershipStats:
-    _require_scope(actor, district_code)
+    actor.require_figures_scope(district_code)
     rows: list[DistrictPartnershipStats] = await stats.partnership_stats(
         session, as_of=as_of, period_from=period_from, period_to=period_to, district_code=district_code)
     return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
@@ -207,7 +194,7 @@ async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date
               summary="Every school of a district (or all) with enrollments, unpaginated")
 async def school_briefs(session: SessionDep, actor: CurrentUser,
                         district_code: DistrictFilter = None) -> SchoolBriefList:
-    _require_scope(actor, district_code)
+    actor.require_figures_scope(district_code)
     return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
 
 

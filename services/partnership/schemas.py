@@ -10,9 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-DistrictCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]{5}$")]
-SchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from services.common.vocabulary import DistrictCode, Name, SchoolCode, Strict
+
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
@@ -47,9 +46,6 @@ class ActivityKind(StrEnum):
     resource_sharing = "resource_sharing"
     other = "other"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DistrictCreate(Strict):

@@ -6,17 +6,18 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.auth import CurrentUser, Principal
+from services.common.auth import CurrentUser
 from services.common.db import SessionDep
-from services.common.errors import Forbidden, problem_responses
-from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.errors import problem_responses
+from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.import_api import handle_import, scope_of
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
+from services.common.vocabulary import DistrictCodePath, DistrictFilter
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
 from services.rotation.imports import STAFF_SCOPE_SQL, staff_spec
@@ -44,16 +45,11 @@ from services.rotation.schemas import (
     TransitionRequest,
 )
 
-DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"])]
-DistrictFilter = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="GB/T 2260 district code")]
-
 staff = APIRouter(prefix="/v1/staff", tags=["staff"])
 policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"])
 rotations = APIRouter(prefix="/v1/rotations", tags=["rotations"])
 plans = APIRouter(prefix="/v1/rotation-plans", tags=["rotation plans"])
 internal = APIRouter(prefix="/v1/internal", tags=["internal"])
-
-NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
 # Staff ---------------------------------------------------------------------------------------
@@ -249,20 +245,12 @@ async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 # Internal figures (docs/internal-api.md → Rotation) -----------------------------------------
 
-def _require_scope(actor: Principal, district_code: str | None) -> None:
-    """A district filter needs read access there; all districts need a city-wide reader."""
-    if district_code is None:
-        if not actor.city_wide:
-            raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
-    else:
-        actor.require_read_in(district_code)
-
 
 @internal.get("/rotation-stats", response_model=RotationStats, responses=problem_responses(403),
               summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
 async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year: AcademicYear,
                          district_code: DistrictFilter = None) -> RotationStats:
-    _require_scope(actor, district_code)
+    actor.require_figures_scope(district_code)
     return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
 
 
@@ -270,14 +258,14 @@ async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year:
               summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
 async def backbone_placement(session: SessionDep, actor: CurrentUser, as_of: date,
                              district_code: DistrictFilter = None) -> BackbonePlacement:
-    _require_scope(actor, district_code)
+    actor.require_figures_scope(district_code)
     return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
 
 
 @internal.get("/active-staff", response_model=ActiveStaff, responses=problem_responses(403),
               summary="Ids of active staff by home district")
 async def active_staff(session: SessionDep, actor: CurrentUser, district_code: DistrictFilter = None) -> ActiveStaff:
-    _require_scope(actor, district_code)
+    actor.require_figures_scope(district_code)
     return await stats.active_staff(session, district_code=district_code)
 
 

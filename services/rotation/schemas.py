@@ -10,10 +10,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-DistrictCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]{5}$")]
-SchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+from services.common.vocabulary import DistrictCode, Name, SchoolCode, Strict
+
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Years = Annotated[int, Field(ge=0, le=60)]
@@ -75,9 +74,6 @@ class PlanStatus(StrEnum):
     draft = "draft"
     approved = "approved"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # Staff ---------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.common.auth import CurrentUser, Principal
+from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
-from services.common.etag import IfMatch, conditional, etag, expected_version
+from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
@@ -63,7 +63,6 @@ hours = APIRouter(prefix="/v1/training-hours", tags=["training hours"])
 internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 
 
-NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match names the current ETag)"}}
 
 
 # Studios ---------------------------------------------------------------------------------------
@@ -257,16 +256,12 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 # Internal figures for the gateway (docs/internal-api.md → Training) -----------------------------
 
-def _require_city_wide(actor: Principal) -> None:
-    if not actor.city_wide:
-        raise Forbidden("figures for every district need a city-wide role", slug="district-scope")
-
 
 @internal.get("/completed-staff", response_model=CompletedStaff, responses=problem_responses(403),
               summary="Staff whose credited hours in the window reach the threshold (design.md §4.5)")
 async def completed_staff(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep) -> CompletedStaff:
     # The ledger does not know districts: the gateway intersects this with each district's staff.
-    _require_city_wide(actor)
+    actor.require_figures_scope(None)
     ids = await stats.completed_staff(session, after=window_start(as_of, rules.window_years), as_of=as_of,
                                       threshold=rules.hours_threshold)
     return CompletedStaff(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
@@ -289,10 +284,7 @@ async def training_completion(data: TrainingCompletionQuery, session: SessionDep
               summary="Studios, sessions in the academic year and hours they credited, per studio district")
 async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
                        actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
-    if district_code is None:
-        _require_city_wide(actor)
-    else:
-        actor.require_read_in(district_code)
+    actor.require_figures_scope(district_code)
     period_from, period_to = stats.academic_year(academic_year)
     rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
                                     district_code=district_code)

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.common.vocabulary import DistrictCode, Name, Strict
+
 
 def format_hours(value: Decimal) -> str:
     """Plain decimal notation without trailing zeros: Decimal('360.00') -> '360'."""
@@ -35,8 +37,6 @@ HoursOut = Annotated[Decimal, PlainSerializer(format_hours, return_type=str, whe
 # A credit or a session: positive, at most 9999.99, at most two decimal places (half hours happen).
 HoursIn = Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=2, examples=["2.5"])]
 
-DistrictCode = Annotated[str, StringConstraints(pattern=r"^[1-8][0-9]{5}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -65,9 +65,6 @@ class SessionKind(StrEnum):
     collective_research = "collective_research"
     lecture = "lecture"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def default_cycle_end(start: date) -> date:
