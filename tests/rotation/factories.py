@@ -10,30 +10,14 @@ import itertools
 
 import httpx
 
+from tests.partnership.factories import district, school  # noqa: F401  (same records, re-exported)
+
 CHAOYANG = ("110105", "朝阳区")
 YANQING = ("110119", "延庆区")
 HAIDIAN = ("110108", "海淀区")
 
 PROBLEM = "application/problem+json"
 _numbers = itertools.count(1)
-
-
-async def district(partnership: httpx.AsyncClient, code: str = CHAOYANG[0], name: str = CHAOYANG[1]) -> dict:
-    response = await partnership.post("/v1/districts", json={"code": code, "name": name})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def school(partnership: httpx.AsyncClient, code: str, *, district_code: str = CHAOYANG[0],
-                 name: str | None = None, stage: str = "primary", locality: str = "urban",
-                 primary: int = 0, junior: int = 0, senior: int = 0) -> dict:
-    response = await partnership.post("/v1/schools", json={
-        "code": code, "name": name or f"北京市测试学校{code}", "district_code": district_code,
-        "stage": stage, "locality": locality, "primary_enrollment": primary,
-        "junior_enrollment": junior, "senior_enrollment": senior,
-    })
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def chaoyang_with_schools(partnership: httpx.AsyncClient) -> None:
