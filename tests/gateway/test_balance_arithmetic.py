@@ -104,3 +104,16 @@ def test_rates_and_presentation():
     assert present(ratio(2, 3), 4) == 0.6667
     assert present(Fraction(1, 8), 2) == 0.13  # half up, not half to even
     assert present(None, 4) is None
+
+
+def test_the_worked_example_of_docs_design_md():
+    # docs/design.md §4.6: P = 1000, 500, 500; B = 10, 2, 8 → X = 1.0, 0.4, 1.6; X̄ = 1.0;
+    # S² = (0 + 500·0.36 + 500·0.36) / 2000 = 0.18; CV = √0.18 = 0.424264…; one school below 1.
+    figures = section_figures([school("A", 1000, 10), school("B", 500, 2), school("C", 500, 8)])
+    assert [f.per_100 for f in figures.schools] == [Fraction(1), Fraction(2, 5), Fraction(8, 5)]
+    assert figures.mean == Fraction(1)
+    assert figures.cv_squared == Fraction(18, 100)
+    assert present(figures.cv, 6) == 0.424264
+    assert figures.schools_below_one == 1
+    assert figures.meets_cv_bar("primary") is True
+    assert figures.meets_cv_bar("junior") is True
