@@ -173,18 +173,13 @@ def rotation_block(row: RotationRow) -> RotationBlock:
         meets_target_rate=_meets(rate, target_rate), meets_target_backbone_share=_meets(share, target_share))
 
 
-def hours_text(value: Decimal) -> str:
-    """Exact decimal string without trailing zeros, as the training API writes hours."""
-    return format(value.normalize(), "f") if value != 0 else "0"
-
-
 def training_block(studios: StudioRow, completion: tuple[int, int] | None) -> TrainingBlock:
     """`completion` is (active staff, of whom completed), None when it could not be had."""
     staff, completed = completion if completion is not None else (None, None)
     rate = balance.ratio(completed, staff) if staff is not None and completed is not None else None
     return TrainingBlock(staff=staff, completed=completed,
                          completion_rate=balance.present(rate, balance.RATE_PLACES),
-                         studios=studios.studios, sessions=studios.sessions, hours=hours_text(studios.hours))
+                         studios=studios.studios, sessions=studios.sessions, hours=studios.hours)
 
 
 def section_balance(figures: balance.SectionFigures, section: str) -> SectionBalance:

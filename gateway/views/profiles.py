@@ -86,9 +86,8 @@ async def staff_profile(staff_id: UUID, request: Request, principal: CurrentUser
         memberships=(None if training_failed else [_membership(m, day) for m in memberships.items]),
         training_hours=(None if training_failed else TrainingHoursOut(
             window_years=summary.window_years, window_start=summary.window_start,
-            total_hours=compose.hours_text(summary.total_hours),
-            by_source={source: compose.hours_text(hours) for source, hours in summary.by_source.items()},
-            threshold=compose.hours_text(summary.threshold), met=summary.met)),
+            total_hours=summary.total_hours, by_source=summary.by_source,
+            threshold=summary.threshold, met=summary.met)),
         degraded=settled.degraded())
 
 

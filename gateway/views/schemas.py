@@ -3,7 +3,8 @@
 Counts are integers; every rate sits next to its numerator and denominator (the adjacent count
 fields) and is null when the denominator is 0. Rates are rounded half up to 4 decimals, and the
 balance figures (`mean`, `cv`, `per_100`) to 6 decimals, only when presented: the arithmetic
-behind them is exact (design.md §4). Training hours are decimal strings, as in the training API.
+behind them is exact (design.md §4). Training hours are exact decimals written as JSON numbers
+(services/common/numbers.py), as in the training API.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.numbers import Hours
+
 Rate = Annotated[float | None, Field(ge=0, description="Rounded half up to 4 decimals; null when the denominator is 0")]
 Figure = Annotated[float | None, Field(description="Rounded half up to 6 decimals")]
-Hours = Annotated[str, Field(description="Decimal string, exact (e.g. \"1440\", \"2.5\")", examples=["1440"])]
 Degraded = Annotated[list[str], Field(
     description="Services whose part could not be had; their part is null and the status stays 200",
     examples=[["training"]])]
@@ -52,7 +54,7 @@ _PARTNERSHIP = {
 _ROTATION = {
     "eligible": 120, "rotated": 14, "rotation_rate": 0.1167, "backbone_rotated": 4, "backbone_share": 0.2857,
     "target_rate": 0.12, "target_backbone_share": 0.2, "meets_target_rate": False, "meets_target_backbone_share": True}
-_TRAINING = {"staff": 150, "completed": 132, "completion_rate": 0.88, "studios": 3, "sessions": 27, "hours": "1440"}
+_TRAINING = {"staff": 150, "completed": 132, "completion_rate": 0.88, "studios": 3, "sessions": 27, "hours": 1440}
 _BALANCE_SUMMARY = {"primary": _PRIMARY, "junior": _JUNIOR}
 _ROTATION_OUT = {
     "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f",
@@ -68,8 +70,8 @@ _MEMBERSHIP_OUT = {
     "studio_id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c", "studio_name": "李华名师工作室", "kind": "famous_teacher",
     "district_code": "110105", "joined_on": "2024-09-15", "left_on": None, "role": "member", "current": True}
 _HOURS_OUT = {
-    "window_years": 5, "window_start": "2020-03-01", "total_hours": "372.5",
-    "by_source": {"municipal_platform": "348", "studio_session": "24.5"}, "threshold": "360", "met": True}
+    "window_years": 5, "window_start": "2020-03-01", "total_hours": 372.5,
+    "by_source": {"municipal_platform": 348, "studio_session": 24.5}, "threshold": 360, "met": True}
 _SCHOOL_OUT = {
     "code": "11010523", "name": "北京市朝阳区金盏乡中心小学", "district_code": "110105", "stage": "primary",
     "locality": "rural", "primary_enrollment": 400, "junior_enrollment": 0, "senior_enrollment": 0}
@@ -332,7 +334,7 @@ class TrainingHoursOut(BaseModel):
     window_years: int
     window_start: date | None = Field(description="Exclusive")
     total_hours: Hours
-    by_source: dict[str, str]
+    by_source: dict[str, Hours]
     threshold: Hours
     met: bool
 

@@ -1,4 +1,10 @@
-"""Cursor pagination: `limit` (1..500, default 50) and an opaque keyset `cursor`."""
+"""Cursor pagination: `limit` (1..500, default 50) and an opaque keyset `cursor`.
+
+A cursor comes back from the client, so it is untrusted input: its length is bounded before it is
+decoded (nothing this API issues comes near the bound: a key is at most a timestamp and a UUID, or
+a code of 64 characters), and anything that is not a flat list of scalars of the right length is
+`invalid-cursor` (422), never a RecursionError or a conversion error surfacing as a 500.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -30,6 +36,11 @@ class InvalidCursor(DomainError):
     status, slug, title = 422, "invalid-cursor", "Invalid cursor"
 
 
+# Longest cursor accepted, in characters. The longest one issued is a 64-character code of 3-byte
+# UTF-8 characters, about 270 characters once base64-encoded.
+MAX_CURSOR_LENGTH = 512
+
+
 class PageParams(BaseModel):
     limit: int = 50
     cursor: str | None = None
@@ -37,7 +48,8 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page (max 500)")] = 50,
-    cursor: Annotated[str | None, Query(description="Opaque cursor from `next_cursor`")] = None,
+    cursor: Annotated[str | None, Query(description="Opaque cursor from `next_cursor` "
+                                              f"(at most {MAX_CURSOR_LENGTH} characters)")] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
@@ -60,12 +72,16 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 def decode_cursor(cursor: str, converters: Sequence[Callable[[Any], Any]]) -> list[Any]:
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("cursor too long")
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != len(converters):
             raise ValueError("cursor shape")
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+            raise ValueError("cursor values are not scalars")
         return [conv(v) for conv, v in zip(converters, values)]
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, InvalidOperation, RecursionError) as exc:
         raise InvalidCursor("the cursor is not one this API issued", extra={
             "errors": [{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}]
         }) from exc

@@ -16,7 +16,7 @@ from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
-from services.common.vocabulary import DistrictCodePath, DistrictFilter
+from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.partnership import repository as repo
 from services.partnership import service, stats
 from services.partnership.imports import SCHOOL_SCOPE_SQL, SCHOOLS
@@ -52,7 +52,7 @@ internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 async def create_district(data: DistrictCreate, session: SessionDep, actor: CurrentUser,
                           response: Response) -> DistrictRead:
     district = await service.create_district(session=session, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/districts/{district.code}"
+    response.headers["Location"] = location("districts", district.code)
     return DistrictRead.model_validate(district)
 
 
@@ -84,7 +84,7 @@ async def update_district(code: DistrictCodePath, data: DistrictUpdate, session:
 async def create_school(data: SchoolCreate, session: SessionDep, actor: CurrentUser,
                         response: Response) -> SchoolRead:
     school = await service.create_school(session=session, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/schools/{school.code}"
+    response.headers["Location"] = location("schools", school.code)
     return SchoolRead.model_validate(school)
 
 
@@ -118,7 +118,7 @@ async def update_school(code: str, data: SchoolUpdate, session: SessionDep, acto
 async def create_pairing(data: PairingCreate, session: SessionDep, actor: CurrentUser,
                          response: Response) -> PairingRead:
     pairing = await service.create_pairing(session=session, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/pairings/{pairing.id}"
+    response.headers["Location"] = location("pairings", pairing.id)
     return PairingRead.model_validate(pairing)
 
 
@@ -162,7 +162,7 @@ _transition_route("end", "End a pairing (final)")
 async def record_activity(pairing_id: UUID, data: ActivityCreate, session: SessionDep, actor: CurrentUser,
                           response: Response) -> ActivityRead:
     activity = await service.record_activity(session=session, pairing_id=pairing_id, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/activities?pairing_id={pairing_id}"
+    response.headers["Location"] = location("activities", pairing_id=pairing_id)
     return ActivityRead.model_validate(activity)
 
 

@@ -17,7 +17,7 @@ from services.common.import_api import handle_import, scope_of
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
-from services.common.vocabulary import DistrictCodePath, DistrictFilter
+from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
 from services.rotation.imports import STAFF_SCOPE_SQL, staff_spec
@@ -59,7 +59,7 @@ internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 async def create_staff(data: StaffCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
                        response: Response) -> StaffRead:
     member = await service.create_staff(session=session, partnership=partnership, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/staff/{member.id}"
+    response.headers["Location"] = location("staff", member.id)
     response.headers["ETag"] = etag(member.version)
     return StaffRead.model_validate(member)
 
@@ -124,7 +124,7 @@ async def put_policy(district_code: DistrictCodePath, data: PolicyWrite, session
 async def create_rotation(data: RotationCreate, session: SessionDep, actor: CurrentUser,
                           partnership: PartnershipDep, response: Response) -> RotationRead:
     rotation = await service.create_rotation(session=session, partnership=partnership, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/rotations/{rotation.id}"
+    response.headers["Location"] = location("rotations", rotation.id)
     response.headers["ETag"] = etag(rotation.version)
     return RotationRead.model_validate(rotation)
 
@@ -204,7 +204,7 @@ async def _plan_answer(session: AsyncSession, plan: RotationPlan, response: Resp
 async def create_plan(data: PlanCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
                       response: Response) -> PlanRead:
     plan = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/rotation-plans/{plan.id}"
+    response.headers["Location"] = location("rotation-plans", plan.id)
     return await _plan_answer(session, plan, response)
 
 

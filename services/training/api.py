@@ -16,6 +16,7 @@ from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
+from services.common.vocabulary import location
 from services.training import imports as training_imports
 from services.training import ledger, service, stats
 from services.training import repository as repo
@@ -72,7 +73,7 @@ internal = APIRouter(prefix="/v1/internal", tags=["internal"])
 async def create_studio(data: StudioCreate, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
                         response: Response) -> StudioRead:
     studio = await service.create_studio(session=session, data=data, actor=actor, rotation=rotation)
-    response.headers["Location"] = f"/api/v1/studios/{studio.id}"
+    response.headers["Location"] = location("studios", studio.id)
     response.headers["ETag"] = etag(studio.version)
     return StudioRead.model_validate(studio)
 
@@ -113,7 +114,7 @@ async def join_studio(studio_id: UUID, data: MembershipCreate, session: SessionD
                       rotation: RotationDep, response: Response) -> MembershipRead:
     membership = await service.join_studio(session=session, studio_id=studio_id, data=data, actor=actor,
                                            rotation=rotation)
-    response.headers["Location"] = f"/api/v1/studios/{studio_id}/members/{membership.staff_id}"
+    response.headers["Location"] = location("studios", studio_id, "members", membership.staff_id)
     return MembershipRead.model_validate(membership)
 
 
@@ -149,7 +150,7 @@ async def leave_studio(studio_id: UUID, staff_id: UUID, data: MembershipLeave, s
 async def create_session(studio_id: UUID, data: SessionCreate, session: SessionDep, actor: CurrentUser,
                          response: Response) -> SessionRead:
     record = await service.create_session(session=session, studio_id=studio_id, data=data, actor=actor)
-    response.headers["Location"] = f"/api/v1/sessions/{record.id}"
+    response.headers["Location"] = location("sessions", record.id)
     response.headers["ETag"] = etag(record.version)
     return SessionRead.model_validate(record)
 
@@ -215,7 +216,7 @@ async def record_credit(data: TrainingHoursCreate, session: SessionDep, actor: C
                         response: Response) -> TrainingHoursRead:
     credit, created = await ledger.record_credit(session=session, data=data, actor=actor, rotation=rotation)
     response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/api/v1/training-hours/{credit.id}"
+    response.headers["Location"] = location("training-hours", credit.id)
     response.headers["ETag"] = etag(credit.version)
     return TrainingHoursRead.model_validate(credit)
 

@@ -35,7 +35,7 @@ from services.common.import_api import IMPORTERS
 from services.common.imports import ImportSpec, parse_rows, validate_rows
 from services.training.clients import RotationClient
 from services.training.config import STUDIO_SESSION_SOURCE
-from services.training.schemas import HoursIn, Reference, Source
+from services.training.schemas import CreditHours, Reference, Source
 
 KIND = "training-hours"  # also the import id's prefix, by which the gateway routes GET /imports/{id}
 
@@ -48,7 +48,7 @@ class TrainingHoursImportRow(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     staff_id: UUID
-    hours: HoursIn
+    hours: CreditHours
     earned_on: date
     source: Source
     reference: Reference
@@ -108,7 +108,7 @@ TRAINING_HOURS = ImportSpec(
         ON CONFLICT (source, reference) DO NOTHING
         RETURNING (xmax = 0) AS inserted, t.source || ':' || t.reference AS key,
                   jsonb_build_object(
-                      'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours)::text,
+                      'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours),
                       'earned_on', t.earned_on, 'source', t.source, 'reference', t.reference,
                       'session_id', t.session_id, 'created_at', t.created_at) AS state""",
     schema="training",

@@ -26,6 +26,8 @@ from services.training.schemas import TrainingHoursCreate, TrainingSummary
 register_constraint("uq_training_hours_source_reference", Conflict, "credit-mismatch",
                     "a credit with this source and reference already exists")
 register_constraint("ck_training_hours_positive", Unprocessable, "invalid-hours", "hours must be positive")
+register_constraint("ck_training_hours_at_most_1000", Unprocessable, "invalid-hours",
+                    "one credit is at most 1000 hours")
 
 # Who may post single external credits: administrators. Integrators bring credits recorded by other
 # government systems in through the bulk import (POST /v1/imports/training-hours) and write nothing

@@ -2,8 +2,8 @@
 
 Hours are exact decimals end to end: validated as `Decimal` (at most two decimal places, so half
 and quarter hours are fine), stored as `numeric(6,2)`, summed by PostgreSQL and written to JSON as
-strings in plain notation without trailing zeros ("1.5", "360") — the same form the internal
-endpoints use (docs/internal-api.md), so no float rounding happens anywhere.
+numbers (`1.5`, `360`; services/common/numbers.py `Hours`), the same in the internal endpoints
+(docs/internal-api.md). No float arithmetic happens anywhere; only the last step prints a number.
 """
 
 from __future__ import annotations
@@ -19,23 +19,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     StringConstraints,
     computed_field,
     model_validator,
 )
 
+from services.common.numbers import Hours
 from services.common.vocabulary import DistrictCode, Name, Strict
 
-
-def format_hours(value: Decimal) -> str:
-    """Plain decimal notation without trailing zeros: Decimal('360.00') -> '360'."""
-    return format(value.normalize(), "f")
-
-
-HoursOut = Annotated[Decimal, PlainSerializer(format_hours, return_type=str, when_used="json")]
-# A credit or a session: positive, at most 9999.99, at most two decimal places (half hours happen).
-HoursIn = Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=2, examples=["2.5"])]
+# Positive, at most two decimal places (half and quarter hours happen), and bounded (issue 9; the
+# same bounds are CHECK constraints, migration training_0005):
+# - a studio session lasts at most one day, 24 hours;
+# - one external credit is at most 1000 hours: provincial systems sometimes send a whole course's
+#   total as one credit, yet a stray digit (12000 for 120.00) must not clear the 360-hour bar.
+SESSION_MAX_HOURS = 24
+CREDIT_MAX_HOURS = 1000
+SessionHours = Annotated[Decimal, Field(gt=0, le=SESSION_MAX_HOURS, max_digits=4, decimal_places=2,
+                                        examples=[2.5], description="0 < hours ≤ 24, two decimals at most")]
+CreditHours = Annotated[Decimal, Field(gt=0, le=CREDIT_MAX_HOURS, max_digits=6, decimal_places=2,
+                                       examples=[24], description="0 < hours ≤ 1000, two decimals at most")]
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -168,23 +170,23 @@ class MembershipRead(BaseModel):
 class SessionCreate(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"kind": "collective_research", "title": "整本书阅读教学研讨", "starts_at": "2024-10-18T14:00:00+08:00",
-         "hours": "2.5"},
+         "hours": 2.5},
     ]})
 
     kind: SessionKind
     title: Name = Field(examples=["整本书阅读教学研讨"])
     starts_at: AwareDatetime = Field(description="With a UTC offset; dated in China Standard Time")
-    hours: HoursIn
+    hours: SessionHours
 
 
 class SessionUpdate(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"title": "整本书阅读教学研讨（第二次）", "starts_at": "2024-10-25T14:00:00+08:00", "hours": "3"},
+        {"title": "整本书阅读教学研讨（第二次）", "starts_at": "2024-10-25T14:00:00+08:00", "hours": 3},
     ]})
 
     title: Name | None = None
     starts_at: AwareDatetime | None = None
-    hours: HoursIn | None = None
+    hours: SessionHours | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> SessionUpdate:
@@ -198,7 +200,7 @@ class SessionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"id": "6c5b4a3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "studio_id": "2d4f6a8c-1b3e-4d5f-9a7c-8e6b4d2f0a1c",
          "kind": "collective_research", "title": "整本书阅读教学研讨", "starts_at": "2024-10-18T14:00:00+08:00",
-         "session_date": "2024-10-18", "hours": "2.5", "created_at": "2024-10-08T09:00:00+08:00",
+         "session_date": "2024-10-18", "hours": 2.5, "created_at": "2024-10-08T09:00:00+08:00",
          "updated_at": "2024-10-08T09:00:00+08:00", "version": 1},
     ]})
     id: UUID
@@ -207,7 +209,7 @@ class SessionRead(BaseModel):
     title: str
     starts_at: datetime
     session_date: date = Field(description="Calendar day of starts_at in China Standard Time")
-    hours: HoursOut
+    hours: Hours
     created_at: datetime
     updated_at: datetime
     version: int
@@ -223,29 +225,29 @@ class AttendanceUpdate(Strict):
 
 class AttendanceRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"session_id": "6c5b4a3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "session_date": "2024-10-18", "hours": "2.5",
+        {"session_id": "6c5b4a3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "session_date": "2024-10-18", "hours": 2.5,
          "staff_ids": ["3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a"], "attendees": 2,
-         "credited_hours": "5"},
+         "credited_hours": 5},
     ]})
 
     session_id: UUID
     session_date: date
-    hours: HoursOut = Field(description="The session's hours, credited once to each attendee")
+    hours: Hours = Field(description="The session's hours, credited once to each attendee")
     staff_ids: list[UUID]
     attendees: int
-    credited_hours: HoursOut = Field(description="hours × attendees")
+    credited_hours: Hours = Field(description="hours × attendees")
 
 
 # The training-hours ledger ---------------------------------------------------------------------
 
 class TrainingHoursCreate(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "hours": "24", "earned_on": "2024-11-08",
+        {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "hours": 24, "earned_on": "2024-11-08",
          "source": "municipal_platform", "reference": "2024-PX-000317"},
     ]})
 
     staff_id: UUID
-    hours: HoursIn
+    hours: CreditHours
     earned_on: date
     source: Source = Field(examples=["municipal_platform"])
     reference: Reference = Field(examples=["2024-PX-000317"])
@@ -254,12 +256,12 @@ class TrainingHoursCreate(Strict):
 class TrainingHoursRead(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"id": "8e7d6c5b-4a39-4b28-8c17-0f6e5d4c3b2a", "staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f",
-         "hours": "24", "earned_on": "2024-11-08", "source": "municipal_platform", "reference": "2024-PX-000317",
+         "hours": 24, "earned_on": "2024-11-08", "source": "municipal_platform", "reference": "2024-PX-000317",
          "session_id": None, "created_at": "2024-11-10T08:15:00+08:00"},
     ]})
     id: UUID
     staff_id: UUID
-    hours: HoursOut
+    hours: Hours
     earned_on: date
     source: str
     reference: str
@@ -270,17 +272,17 @@ class TrainingHoursRead(BaseModel):
 class TrainingSummary(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "as_of": "2025-03-01", "window_years": 5,
-         "window_start": "2020-03-01", "total_hours": "372.5",
-         "by_source": {"municipal_platform": "348", "studio_session": "24.5"}, "threshold": "360", "met": True},
+         "window_start": "2020-03-01", "total_hours": 372.5,
+         "by_source": {"municipal_platform": 348, "studio_session": 24.5}, "threshold": 360, "met": True},
     ]})
 
     staff_id: UUID
     as_of: date
     window_years: int
     window_start: date = Field(description="Exclusive: credits with window_start < earned_on ≤ as_of count")
-    total_hours: HoursOut
-    by_source: dict[str, HoursOut]
-    threshold: HoursOut
+    total_hours: Hours
+    by_source: dict[str, Hours]
+    threshold: Hours
     met: bool
 
 
@@ -288,7 +290,7 @@ class TrainingSummary(BaseModel):
 
 class CompletedStaff(BaseModel):
     as_of: date
-    threshold: HoursOut
+    threshold: Hours
     window_years: int
     staff_ids: list[UUID]
 
@@ -300,7 +302,7 @@ class TrainingCompletionQuery(Strict):
 
 class TrainingCompletion(BaseModel):
     as_of: date
-    threshold: HoursOut
+    threshold: Hours
     window_years: int
     staff: int
     completed: int
@@ -310,7 +312,7 @@ class DistrictStudioStats(BaseModel):
     district_code: str
     studios: int
     sessions: int
-    hours: HoursOut
+    hours: Hours
 
 
 class StudioStats(BaseModel):

@@ -47,6 +47,8 @@ register_constraint("ex_memberships_overlap", Conflict, "already-member",
                     "the staff member was a member of this studio during part of that period")
 register_constraint("ck_studios_capacity", Unprocessable, "invalid-capacity", "capacity must be at least 1")
 register_constraint("ck_sessions_hours_positive", Unprocessable, "invalid-hours", "hours must be positive")
+register_constraint("ck_sessions_hours_at_most_24", Unprocessable, "invalid-hours",
+                    "a session lasts at most 24 hours")
 
 
 def _field_error(field: str, message: str, type_: str = "unknown_reference") -> dict[str, Any]:

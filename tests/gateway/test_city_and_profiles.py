@@ -45,7 +45,7 @@ class TestCityOverview:
                          "backbone_share": 1.0, "target_rate": 0.1, "target_backbone_share": 0.2,
                          "meets_target_rate": True, "meets_target_backbone_share": True},
             "training": {"staff": 1, "completed": 1, "completion_rate": 1.0, "studios": 1, "sessions": 1,
-                         "hours": "1.5"},
+                         "hours": 1.5},
             "balance": {
                 "primary": {"school_count": 1, "enrollment": 300, "backbone": 0, "mean": 0.0, "cv": None,
                             "target_cv": 0.5, "meets_target_cv": None, "schools_below_one": 1},
@@ -169,9 +169,9 @@ class TestStaffProfile:
             (r["R3"]["id"], "S5", "part_time", "approved", False)]
         assert [(m["studio_id"], m["studio_name"], m["role"], m["current"]) for m in body["memberships"]] == [
             (studios["A"]["id"], "张伟名师工作室", "member", True)]
-        assert body["training_hours"] == {"window_years": 5, "window_start": "2020-03-01", "total_hours": "353",
-                                          "by_source": {"municipal_platform": "350", "studio_session": "3"},
-                                          "threshold": "360", "met": False}
+        assert body["training_hours"] == {"window_years": 5, "window_start": "2020-03-01", "total_hours": 353,
+                                          "by_source": {"municipal_platform": 350, "studio_session": 3},
+                                          "threshold": 360, "met": False}
         assert body["degraded"] == []
 
     async def test_working_at_the_receiving_school(self, gateway, chaoyang):

@@ -44,7 +44,7 @@ ROTATION = {
 # T1 360 ✓, T2 200 + 160 (on as_of) ✓, T3 350 + 3 (session) ✗, T4 400 on 2020-03-01 ✗, T5 400 ✓,
 # T6 0, T7 3 → 3/7 = 0.4286. Studios of Chaoyang: A and C (B works in 延庆); sessions in the year:
 # A's 2024-10-12 (A's 2025-09-15 is next year) → 1, hours 3 × 2 attendees = 6.
-TRAINING = {"staff": 7, "completed": 3, "completion_rate": 0.4286, "studios": 2, "sessions": 1, "hours": "6"}
+TRAINING = {"staff": 7, "completed": 3, "completion_rate": 0.4286, "studios": 2, "sessions": 1, "hours": 6}
 # §4.6 on 2025-03-01: active county-level-and-above backbone teachers where they work —
 # T1 at S3 (R1 full time, active), T2 at S1, 周杰 (延庆) at S2 (RY full time), T4 at S4 (junior);
 # T5 works at 延庆's Y1, T6 is a principal, T7 school-level, T8 retired.

@@ -65,7 +65,7 @@ async def test_rotation_down(gateway_with, chaoyang):
         assert body["partnership"] == PARTNERSHIP
         # Studio figures stand alone; who is active staff of the district needs rotation.
         assert body["training"] == {"staff": None, "completed": None, "completion_rate": None, "studios": 2,
-                                    "sessions": 1, "hours": "6"}
+                                    "sessions": 1, "hours": 6}
 
         balance = await client.get("/api/v1/districts/110105/balance", params={"as_of": AS_OF})
         assert balance.status_code == 503

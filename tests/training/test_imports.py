@@ -78,14 +78,14 @@ async def test_partial_keeps_the_good_rows_and_feeds_them(training, world, db_en
     feed = await fetch(db_engine, "select entity, key, op, state from training.changes order by seq")
     assert [(c["entity"], c["key"], c["op"]) for c in feed] == [
         ("training_credit", "市级平台:PX-0001", "create"), ("training_credit", "市级平台:PX-0002", "create")]
-    # The same shape as the single post's feed rows and its answer (hours as a string).
+    # The same shape as the single post's feed rows and its answer (hours as a JSON number).
     credit = (await training.get("/v1/training-hours", params={"staff_id": b})).json()["items"][0]
     state = feed[1]["state"]
     assert {k: v for k, v in state.items() if k != "created_at"} == {
         k: v for k, v in credit.items() if k != "created_at"}
-    assert state["hours"] == "2.5"
+    assert state["hours"] == 2.5
     summary = (await training.get("/v1/training-hours/summary", params={"staff_id": b, "as_of": "2024-12-31"})).json()
-    assert summary["by_source"] == {"市级平台": "2.5"}
+    assert summary["by_source"] == {"市级平台": 2.5}
 
 
 async def test_reimporting_the_same_file_is_idempotent(training, world, db_engine):

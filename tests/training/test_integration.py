@@ -145,10 +145,10 @@ class TestChangeFeed:
             ("training_credit", "市级平台:PX-1", "create"),
         ]
         assert items[0]["state"]["host_staff_id"] == host and items[0]["state"]["name"] == "李华名师工作室"
-        assert items[5]["state"]["staff_ids"] == sorted([a, b]) and items[5]["state"]["hours"] == "2"
-        assert items[8]["state"]["hours"] == "2.5"
-        assert {items[9]["state"]["hours"], items[10]["state"]["hours"]} == {"2.5"}
-        assert (items[11]["state"]["staff_ids"], items[11]["state"]["credited_hours"]) == ([b], "2.5")
+        assert items[5]["state"]["staff_ids"] == sorted([a, b]) and items[5]["state"]["hours"] == 2
+        assert items[8]["state"]["hours"] == 2.5
+        assert {items[9]["state"]["hours"], items[10]["state"]["hours"]} == {2.5}
+        assert (items[11]["state"]["staff_ids"], items[11]["state"]["credited_hours"]) == ([b], 2.5)
         assert items[12]["state"] is None
         assert (items[13]["state"]["left_on"], items[13]["state"]["current"]) == ("2025-01-31", False)
         assert (items[14]["state"]["status"], items[14]["state"]["version"]) == ("closed", 2)

@@ -18,7 +18,7 @@ class TestCompletion:
 
         response = await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"})
         assert response.status_code == 200
-        assert response.json() == {"as_of": "2025-06-30", "threshold": "360", "window_years": 5, "staff_ids": [done]}
+        assert response.json() == {"as_of": "2025-06-30", "threshold": 360, "window_years": 5, "staff_ids": [done]}
 
         body = {"as_of": "2025-06-30", "staff_ids": [done, almost, outside, world.staff[3]["id"], done]}
         completion = await training.post("/v1/internal/training-completion", json=body)
@@ -48,7 +48,7 @@ class TestCompletion:
                                          headers={"Authorization": f"Bearer {token()}"}) as client:
                 summary = (await client.get("/v1/training-hours/summary",
                                             params={"staff_id": teacher, "as_of": "2025-12-31"})).json()
-                assert (summary["threshold"], summary["window_start"], summary["met"]) == ("90", "2022-12-31", True)
+                assert (summary["threshold"], summary["window_start"], summary["met"]) == (90, "2022-12-31", True)
                 later = (await client.get("/v1/internal/completed-staff", params={"as_of": "2026-01-01"})).json()
                 assert later["staff_ids"] == [] and later["window_years"] == 3
 
@@ -86,14 +86,14 @@ class TestStudioStats:
         response = await training.get("/v1/internal/studio-stats", params={"academic_year": 2024})
         assert response.status_code == 200
         assert response.json()["districts"] == [
-            {"district_code": "110108", "studios": 1, "sessions": 1, "hours": "0.5"},
-            {"district_code": "110119", "studios": 2, "sessions": 3, "hours": "12.5"},
+            {"district_code": "110108", "studios": 1, "sessions": 1, "hours": 0.5},
+            {"district_code": "110119", "studios": 2, "sessions": 3, "hours": 12.5},
         ]
         one = await training.get("/v1/internal/studio-stats", params={"academic_year": 2025, "district_code": "110119"},
                                  headers=auth("district_admin", districts=("110119",)))
-        assert one.json()["districts"] == [{"district_code": "110119", "studios": 2, "sessions": 1, "hours": "4"}]
+        assert one.json()["districts"] == [{"district_code": "110119", "studios": 2, "sessions": 1, "hours": 4}]
         none = await training.get("/v1/internal/studio-stats", params={"academic_year": 2024, "district_code": "110105"})
-        assert none.json()["districts"] == [{"district_code": "110105", "studios": 0, "sessions": 0, "hours": "0"}]
+        assert none.json()["districts"] == [{"district_code": "110105", "studios": 0, "sessions": 0, "hours": 0}]
         scoped = auth("viewer", districts=("110119",))
         assert (await training.get("/v1/internal/studio-stats", params={"academic_year": 2024},
                                    headers=scoped)).status_code == 403

@@ -26,7 +26,7 @@ class TestExternalCredits:
         assert first.status_code == 201, first.text
         body = first.json()
         assert first.headers["location"] == f"/api/v1/training-hours/{body['id']}"
-        assert (body["hours"], body["source"], body["session_id"]) == ("7.5", "municipal_platform", None)
+        assert (body["hours"], body["source"], body["session_id"]) == (7.5, "municipal_platform", None)
 
         replay = await training.post("/v1/training-hours", json=_credit_body(staff_id, hours="7.50"))
         assert replay.status_code == 200
@@ -185,20 +185,20 @@ class TestHandWorkedLedger:
         summary = await self._summary(training, teacher, "2025-06-30")
         assert summary == {
             "staff_id": teacher, "as_of": "2025-06-30", "window_years": 5, "window_start": "2020-06-30",
-            "total_hours": "245.5",
-            "by_source": {"district_training": "40.5", "municipal_platform": "120.5", "national_platform": "80",
-                          "studio_session": "4.5"},
-            "threshold": "360", "met": False}
+            "total_hours": 245.5,
+            "by_source": {"district_training": 40.5, "municipal_platform": 120.5, "national_platform": 80,
+                          "studio_session": 4.5},
+            "threshold": 360, "met": False}
         later = await self._summary(training, teacher, "2025-07-01")
-        assert (later["total_hours"], later["window_start"]) == ("175", "2020-07-01")
+        assert (later["total_hours"], later["window_start"]) == (175, "2020-07-01")
 
         await f.credit(training, teacher, hours="114.5", earned_on="2024-01-02", reference="M-4")
         reached = await self._summary(training, teacher, "2025-06-30")
-        assert (reached["total_hours"], reached["met"]) == ("360", True)
-        assert (await self._summary(training, teacher, "2025-07-01"))["total_hours"] == "289.5"
+        assert (reached["total_hours"], reached["met"]) == (360, True)
+        assert (await self._summary(training, teacher, "2025-07-01"))["total_hours"] == 289.5
         # The other member: 4.5 (seminar) + 2.5 (shadowing, after the replacement).
         other = await self._summary(training, world.staff[1]["id"], "2025-06-30")
-        assert other["total_hours"] == "7" and other["by_source"] == {"studio_session": "7"}
+        assert other["total_hours"] == 7 and other["by_source"] == {"studio_session": 7}
         # The ledger holds exactly the rows the table above lists (one per credit, none duplicated).
         stored = await fetch(db_engine, "select source, count(*) as n, sum(hours) as hours from "
                                         "training.training_hours where staff_id = :s group by source order by source",
@@ -212,7 +212,7 @@ class TestHandWorkedLedger:
 
     async def test_empty_ledger(self, training, world):
         summary = await self._summary(training, world.staff[0]["id"], "2025-06-30")
-        assert (summary["total_hours"], summary["by_source"], summary["met"]) == ("0", {}, False)
+        assert (summary["total_hours"], summary["by_source"], summary["met"]) == (0, {}, False)
 
     async def test_leap_day_window(self, training, world):
         # as_of 29 Feb 2028 - 5 years = 28 Feb 2023 (as PostgreSQL computes it); that day is outside.
@@ -222,4 +222,4 @@ class TestHandWorkedLedger:
         await f.credit(training, teacher, hours="0.5", earned_on="2023-03-01", reference="L-2")
         await f.credit(training, teacher, hours="1.5", earned_on="2028-02-29", reference="L-3")
         summary = await self._summary(training, teacher, "2028-02-29")
-        assert (summary["window_start"], summary["total_hours"]) == ("2023-02-28", "2")
+        assert (summary["window_start"], summary["total_hours"]) == ("2023-02-28", 2)

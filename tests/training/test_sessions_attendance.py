@@ -33,7 +33,7 @@ class TestSessions:
         assert response.status_code == 201, response.text
         body = response.json()
         assert response.headers["location"] == f"/api/v1/sessions/{body['id']}"
-        assert (body["hours"], body["session_date"], body["starts_at"]) == ("2.5", "2024-10-12",
+        assert (body["hours"], body["session_date"], body["starts_at"]) == (2.5, "2024-10-12",
                                                                            "2024-10-12T01:00:00Z")
         rows = await fetch(db_engine, "select kind, title, hours, session_date::text as d from training.sessions")
         assert rows == [{"kind": "air_classroom", "title": "空中课堂：古诗词教学", "hours": Decimal("2.50"),
@@ -85,10 +85,10 @@ class TestAttendance:
         a, b = world.staff[0]["id"], world.staff[1]["id"]
         response = await training.put(f"/v1/sessions/{session['id']}/attendance", json={"staff_ids": [a, b, a]})
         assert response.status_code == 200, response.text
-        assert response.json() == {"session_id": session["id"], "session_date": "2024-10-12", "hours": "3.5",
-                                   "staff_ids": sorted([a, b]), "attendees": 2, "credited_hours": "7"}
+        assert response.json() == {"session_id": session["id"], "session_date": "2024-10-12", "hours": 3.5,
+                                   "staff_ids": sorted([a, b]), "attendees": 2, "credited_hours": 7}
         again = await training.put(f"/v1/sessions/{session['id']}/attendance", json={"staff_ids": [b, a]})
-        assert again.json()["credited_hours"] == "7"
+        assert again.json()["credited_hours"] == 7
         assert await _credits(db_engine) == sorted([
             {"staff_id": s, "hours": Decimal("3.50"), "earned_on": "2024-10-12", "source": "studio_session",
              "reference": f"{session['id']}:{s}"} for s in (a, b)], key=lambda r: r["staff_id"])
@@ -103,7 +103,7 @@ class TestAttendance:
         assert [r["staff_id"] for r in await _credits(db_engine)] == sorted([b, c])
         assert await fetch(db_engine, "select count(*) as n from training.attendance") == [{"n": 2}]
         emptied = await f.attend(training, session["id"], [])
-        assert (emptied["attendees"], emptied["credited_hours"]) == (0, "0")
+        assert (emptied["attendees"], emptied["credited_hours"]) == (0, 0)
         assert await _credits(db_engine) == []
 
     async def test_only_members_on_the_session_date(self, training, world, studio, db_engine):
@@ -151,11 +151,11 @@ class TestUpdateSession:
         response = await training.patch(f"/v1/sessions/{session['id']}", json={"hours": "4.5", "title": "修订后的标题"})
         assert response.status_code == 200
         # Version 1 at creation, 2 when the attendance changed, 3 now.
-        assert (response.json()["hours"], response.json()["title"], response.json()["version"]) == ("4.5", "修订后的标题", 3)
+        assert (response.json()["hours"], response.json()["title"], response.json()["version"]) == (4.5, "修订后的标题", 3)
         assert response.headers["etag"] == '"v3"'
         assert {r["hours"] for r in await _credits(db_engine)} == {Decimal("4.50")}
         attendance = await training.get(f"/v1/sessions/{session['id']}/attendance")
-        assert attendance.json()["credited_hours"] == "9"
+        assert attendance.json()["credited_hours"] == 9
 
     async def test_moving_the_session_moves_earned_on(self, training, world, studio, db_engine):
         session = await f.session(training, studio["id"], starts_at="2024-10-12T09:00:00+08:00")
