@@ -59,6 +59,7 @@ class LoadReport:
     errors: Counter = field(default_factory=Counter)  # "step: status" -> count
     samples: list[str] = field(default_factory=list)  # a few problem bodies, for the reader
     rotations_via: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the reader must know about how data got in
 
     def error(self, step: str, response: httpx.Response | None, detail: str = "") -> None:
         status = response.status_code if response is not None else "exception"
@@ -256,12 +257,16 @@ class Loader:
             self.report.imports.append(probe)
             self.report.rotations_via = {"POST /imports/rotations": len(rotations)}
             return
-        # Not there (404) or refused: forget the probe's error counts; say so in the report instead.
+        # Not there (404) or refused: not a load error, a note saying why the fallback was taken.
         for key in [k for k in self.report.errors if k.startswith("import rotations")]:
             del self.report.errors[key]
+        why = [s for s in self.report.samples if s.startswith("import rotations")]
         self.report.samples = [s for s in self.report.samples if not s.startswith("import rotations")]
-        print(f"  rotations import unavailable ({probe.status_code} {probe.status}); "
-              f"{min(api_cap, len(rotations))} through POST /rotations, the rest by COPY", flush=True)
+        note = (f"`POST /api/v1/imports/rotations` answered {probe.status_code} ({probe.status}); "
+                f"{min(api_cap, len(rotations)):,} rotations went through `POST /rotations` and its state actions "
+                f"instead, the other {max(0, len(rotations) - api_cap):,} by direct COPY (not through the API).")
+        self.report.notes += [note, *(f"rotations import answer: `{s}`" for s in why[:2])]
+        print(f"  {note}", flush=True)
         through_api, rest = rotations[:api_cap], rotations[api_cap:]
         await self.step(f"rotations through POST /rotations + actions ({len(through_api)})",
                         bounded([lambda r=r: self._rotation(r) for r in through_api]))

@@ -150,6 +150,8 @@ def render(r: Results) -> str:
         "",
         "Rotations were loaded: " + "; ".join(f"{n:,} {how}" for how, n in r.load.rotations_via.items()) + ".",
         "",
+        *[f"- {note}" for note in r.load.notes],
+        *([""] if r.load.notes else []),
         "## Loading (through the gateway unless said otherwise)",
         "",
         "| step | seconds |",
@@ -178,6 +180,7 @@ def render(r: Results) -> str:
         "The floor is the same figures computed by four plain SQL statements on one connection (one after the "
         "other) against the services' tables in the same PostgreSQL (`benchmarks/floor.py`).",
         "",
+        *_against_floor(r),
         "## Figures: platform against plain SQL",
         "",
         f"Compared: {', '.join(r.compared) or 'nothing'}.",
@@ -199,6 +202,20 @@ def render(r: Results) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _against_floor(r: Results) -> list[str]:
+    rows = []
+    for label, platform_key, floor_key in (("district overview, 1 client", "district_1", "floor_district"),
+                                           ("city overview, 1 client", "city_1", "floor_city")):
+        mine, base = r.series.get(platform_key), r.series.get(floor_key)
+        if mine and base:
+            rows.append(f"| {label} | {mine.p50:.1f} | {base.p50:.1f} | {_ratio(mine.p50, base.p50):.1f}× | "
+                        f"{mine.p99:.1f} | {base.p99:.1f} | {_ratio(mine.p99, base.p99):.1f}× |")
+    if not rows:
+        return []
+    return ["| view | platform p50 ms | SQL p50 ms | ratio | platform p99 ms | SQL p99 ms | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
 
 def write(r: Results, path: Path) -> None:
