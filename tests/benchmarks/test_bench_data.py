@@ -246,3 +246,44 @@ def test_compare_reports_each_differing_figure():
     ]
     assert floor.compare(A, {**answer, "training": None}, floor_figures)[1] == (
         f"{A} training: missing from the platform's answer (degraded?)")
+
+
+def test_the_report_judges_each_target_from_the_measurements():
+    from collections import Counter
+
+    from benchmarks import report
+    from benchmarks.load import ImportTiming, LoadReport
+    from benchmarks.measure import Series
+
+    def series(name, latencies, elapsed, concurrency=1, errors=0):
+        return Series(name, concurrency, latencies_ms=latencies, statuses=Counter({200: len(latencies)}),
+                      errors=errors, elapsed_s=elapsed)
+
+    load = LoadReport(imports=[
+        ImportTiming("staff", 150_000, 11_000_000, 202, 0.3, 2.5, "completed", 150_000, 0),
+        ImportTiming("training-hours", 250_000, 20_000_000, 503, 11.0, 25.0, "completed", 250_000, 0,
+                     via="service directly (gateway answered 503)")],
+        rotations_via={"POST /rotations + state actions": 500}, notes=["a note"])
+    results = report.Results(
+        dataset=generate(0.004), generate_s=0.1, render_s=0.1, load=load,
+        series={"district_1": series("d1", [100.0] * 10, 1.0), "district_16": series("d16", [400.0] * 40, 2.0, 16),
+                "city_1": series("c1", [500.0] * 10, 5.0), "floor_district": series("fd", [40.0] * 10, 0.4),
+                "floor_city": series("fc", [100.0] * 10, 1.0),
+                "reads_during_import": series("r", [10.0] * 98 + [900.0] * 2, 10.0),
+                "gateway_get": series("g", [5.0] * 100, 1.0, 8), "direct_get": series("d", [4.0] * 100, 0.5, 8)},
+        mismatches=[], compared=["city overview, all 16 districts"], processes=("gateway",))
+    judged = {t.name: (t.measured, t.met) for t in report.targets(results)}
+    assert judged == {
+        "district overview p50 vs plain SQL": ("2.5× (100 ms vs 40 ms)", True),
+        "district overview, 16 clients vs 1": ("2.00× (20.0/s vs 10.0/s)", True),
+        "city overview p50 vs plain SQL": ("5.0× (500 ms vs 100 ms)", False),
+        "staff import, end to end": ("60,000 rows/s", True),
+        "training-hours import, end to end": ("10,000 rows/s", False),
+        "training-hours import, time to first answer": ("11.00 s (250,000 rows, 20.0 MB, HTTP 503)", False),
+        "read on the importing service during an import": ("900 ms", False),
+        "simple GET through the gateway vs direct": ("0.50 (100/s vs 200/s)", False),
+        "platform figures equal plain SQL": ("0 mismatches over 1 district answers", True),
+    }
+    text = report.render(results)
+    assert "| city overview p50 vs plain SQL | ≤ 3× floor | 5.0× (500 ms vs 100 ms) | **not met** |" in text
+    assert "- a note" in text and "Scale **0.004**" in text
