@@ -29,6 +29,7 @@ OWNER = {"schools": "partnership", "staff": "rotation", "training-hours": "train
 FINISHED = {"completed", "failed", "rejected", "validated"}
 LOAD_CONCURRENCY = 16
 POLL_SECONDS = 0.1
+RETRIES_503 = 4
 IMPORT_DEADLINE = 1800.0  # seconds a single import may take before the harness gives up on it
 
 
@@ -57,6 +58,7 @@ class LoadReport:
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds
     counts: dict[str, int] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)  # "step: status" -> count
+    retried: Counter = field(default_factory=Counter)  # step -> calls retried after a 503
     samples: list[str] = field(default_factory=list)  # a few problem bodies, for the reader
     rotations_via: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the reader must know about how data got in
@@ -96,11 +98,18 @@ class Loader:
 
     async def call(self, step: str, method: str, path: str, expect: tuple[int, ...], **kwargs: Any
                    ) -> httpx.Response | None:
-        try:
-            response = await self.client.request(method, f"/api/v1{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            self.report.error(step, None, repr(exc))
-            return None
+        """One loading call. A 503 (an upstream busy with an import job, or its open circuit
+        breaker) is retried a bounded number of times and counted; other surprises are errors."""
+        for attempt in range(RETRIES_503 + 1):
+            try:
+                response = await self.client.request(method, f"/api/v1{path}", **kwargs)
+            except httpx.HTTPError as exc:
+                self.report.error(step, None, repr(exc))
+                return None
+            if response.status_code != 503 or attempt == RETRIES_503:
+                break
+            self.report.retried[step] += 1
+            await asyncio.sleep(2 ** attempt)
         if response.status_code not in expect:
             self.report.error(step, response)
             return None

@@ -165,6 +165,9 @@ def render(r: Results) -> str:
           for t in r.load.imports],
         "",
     ]
+    if r.load.retried:
+        lines += ["Calls retried after a 503 while loading (the upstream was busy): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(r.load.retried.items())) + ".", ""]
     if r.load.errors:
         lines += ["Load errors (unexpected answers while loading):", "",
                   *[f"- {k}: {v}" for k, v in sorted(r.load.errors.items())],
