@@ -171,14 +171,15 @@ async def spreadsheet(rows: Sequence[dict[str, Any]], fmt: str, name: str,
 
 
 async def export_list(request: Request, upstream: Upstream, path: str, headers: dict[str, str],
-                      fmt: str) -> Response:
-    """Follow the service's cursor to the end (bounded) and answer one spreadsheet."""
+                      fmt: str, *, target: str) -> Response:
+    """Follow the service's cursor to the end (bounded) and answer one spreadsheet. `target` is the
+    normalised upstream path (gateway/paths.py), `path` the decoded one that names the file."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("format", "limit", "cursor")]
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         page_params = [*params, ("limit", "500")] + ([("cursor", cursor)] if cursor else [])
-        response = await upstream.send("GET", f"/v1/{path}", params=page_params,
+        response = await upstream.send("GET", target, params=page_params,
                                        headers={**headers, "accept": "application/json"})
         if response.status_code != 200:
             return Response(response.content, status_code=response.status_code,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.context import request_id_var
 from services.common.errors import PROBLEM_JSON
+from services.common.paths import has_dot_segment
 
 _access = logging.getLogger("spp.access")
 
@@ -66,7 +67,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            refusal = _nul_refusal(scope)
+            refusal = _path_refusal(scope)
             if refusal is not None:
                 await _send_problem(send_with_id, *refusal)
             else:
@@ -82,11 +83,16 @@ class RequestContextMiddleware:
                                                "status": status, "ms": round(elapsed * 1000, 2)})
 
 
-def _nul_refusal(scope: Scope) -> tuple[int, str, str] | None:
+def _path_refusal(scope: Scope) -> tuple[int, str, str] | None:
     """PostgreSQL text cannot hold a NUL character: no resource is named by one (404), and no
-    filter can match one (422). Refused here, before any query is built."""
-    if b"%00" in scope.get("raw_path", b"").lower() or "\x00" in scope.get("path", ""):
+    filter can match one (422). A `.`/`..` segment names nothing either: it walks to another
+    path (services/common/paths.py). Refused here, before routing or any query is built."""
+    path = scope.get("path", "")
+    raw_path = scope.get("raw_path") or path.encode("utf-8", "replace")
+    if b"%00" in raw_path.lower() or "\x00" in path:
         return 404, "not-found", "no resource has a NUL character in its name"
+    if has_dot_segment(raw_path) or has_dot_segment(path.encode("utf-8", "replace")):
+        return 404, "not-found", "a path with '.' or '..' segments names no resource"
     if b"%00" in scope.get("query_string", b"").lower():
         return 422, "validation", "query parameters cannot contain a NUL character"
     return None
