@@ -69,16 +69,19 @@ class RotationClient:
             raise self._unreadable() from exc
         return {staff_id: district for district, ids in listing.districts.items() for staff_id in ids}
 
-    async def staff_districts(self, staff_ids: Iterable[UUID],
-                              district_code: str | None = None) -> dict[UUID, str | None]:
+    async def staff_districts(self, staff_ids: Iterable[UUID], district_code: str | None = None,
+                              max_lookups: int | None = None) -> dict[UUID, str | None] | None:
         """The home district of each of `staff_ids` that rotation knows (unknown ids are left out).
 
         One call lists the active staff (of `district_code` when the ids are expected there); the
         ids it does not list (retired or transferred-out staff, or unknown ids) are asked one by
-        one, at most `LOOKUP_CONCURRENCY` at a time."""
+        one, at most `LOOKUP_CONCURRENCY` at a time — or, when more than `max_lookups` would be
+        asked, none: the answer is then None."""
         wanted = set(staff_ids)
         active = await self.active_staff(district_code)
         known: dict[UUID, str | None] = {i: active[i] for i in wanted if i in active}
+        if max_lookups is not None and len(wanted) - len(known) > max_lookups:
+            return None
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def one(staff_id: UUID) -> StaffRef | None:

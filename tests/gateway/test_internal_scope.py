@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from services.common.app import ServiceToken
+from tests.conftest import asgi
 from tests.gateway.conftest import AS_OF, CHAOYANG, YANQING
 
 PROBLEM = "application/problem+json"
@@ -126,3 +128,32 @@ class TestAllowedCallers:
         assert [(m["studio_id"], m["role"]) for m in profile.json()["memberships"]] == [
             (chaoyang.studios["A"]["id"], "member")]
         assert profile.json()["degraded"] == []
+
+
+async def test_a_flood_of_foreign_ids_is_refused_without_a_lookup_each(settings, rotation_app, chaoyang, auth):
+    # The check costs one listing of the district's staff; it does not turn into one rotation
+    # call per id a caller makes up.
+    from services.training.app import create_app
+
+    seen: list[str] = []
+    inner = asgi(rotation_app)
+
+    async def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return await inner.handle_async_request(request)
+
+    app = create_app(settings, transports={"rotation": httpx.MockTransport(record)})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://training") as client:
+            ids = [chaoyang.staff["Y1T"]["id"], *(str(uuid.uuid4()) for _ in range(50))]
+            response = await client.post("/v1/internal/training-completion", headers=auth(
+                "district_admin", districts=(YANQING[0],)), json={"as_of": AS_OF, "staff_ids": ids,
+                                                                 "district_code": YANQING[0]})
+            assert response.status_code == 403
+            assert seen == ["/v1/internal/active-staff"]
+            seen.clear()
+            few = await client.post("/v1/internal/training-completion", headers=auth(
+                "district_admin", districts=(YANQING[0],)), json={"as_of": AS_OF, "staff_ids": ids[:3],
+                                                                 "district_code": YANQING[0]})
+            assert few.status_code == 403
+            assert sorted(seen) == sorted(["/v1/internal/active-staff", f"/v1/staff/{ids[1]}", f"/v1/staff/{ids[2]}"])
