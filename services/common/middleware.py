@@ -57,7 +57,7 @@ class RequestContextMiddleware:
         # Echoed in a response header and forwarded upstream: only a printable ASCII id is kept.
         request_id = (incoming.decode("ascii").strip()[:128] if _PRINTABLE.fullmatch(incoming) else "") \
             or uuid.uuid4().hex
-        # Reset on the way out: an in-process caller (tests' ASGITransport) keeps its own id.
+        # Reset once answered, so an in-process caller (tests' ASGITransport) keeps its own id.
         context = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -85,7 +85,8 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
-            request_id_var.reset(context)
+        # Only once answered: an exception on its way to the outermost 500 handler keeps the id.
+        request_id_var.reset(context)
 
 
 def _path_refusal(scope: Scope) -> tuple[int, str, str] | None:
