@@ -363,11 +363,12 @@ class TrainingClient(ServiceClient):
     async def completed_staff(self, *, as_of: date) -> CompletedStaff:
         return await self._get(CompletedStaff, "/v1/internal/completed-staff", params=_params(as_of=as_of))
 
-    async def completion(self, *, as_of: date, staff_ids: list[UUID]) -> TrainingCompletion:
-        """How many of the given staff completed (§4.5); any reader may ask, unlike the list of
-        every completed staff member, which needs a city-wide role."""
+    async def completion(self, *, as_of: date, staff_ids: list[UUID], district_code: str) -> TrainingCompletion:
+        """How many of the given staff (of `district_code`) completed (§4.5); a reader of the
+        district may ask, unlike the list of every completed staff member (city-wide only)."""
         body = await self._request("POST", "/v1/internal/training-completion",
-                                   json={"as_of": as_of.isoformat(), "staff_ids": [str(i) for i in staff_ids]})
+                                   json={"as_of": as_of.isoformat(), "staff_ids": [str(i) for i in staff_ids],
+                                         "district_code": district_code})
         return self._read(TrainingCompletion, body)
 
     async def studio_stats(self, *, academic_year: int, district_code: str | None = None) -> StudioStats:

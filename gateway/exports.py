@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
@@ -138,12 +140,51 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
     return header, [[_cell(c, row.get(c)) for c in columns] for row in rows]
 
 
+# design.md §5: exports never emit a live formula. Excel, LibreOffice and Google Sheets read a
+# text cell that begins with one of these as a formula (or a DDE command): a school named
+# `=HYPERLINK(…)` would be a live link in the sheet (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A plain number written as text ("-3.5") is read as that number, never as a formula: left as is,
+# so a negative figure stays a number in the sheet.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def formula_like(value: str) -> bool:
+    return value.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _csv_cell(value: Any) -> Any:
+    """Text that a spreadsheet would evaluate gets the `'` prefix that makes it text."""
+    return "'" + value if isinstance(value, str) and formula_like(value) else value
+
+
 def render_csv(header: list[str], body: Iterable[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(body)
+    writer.writerow([_csv_cell(v) for v in header])
+    writer.writerows([_csv_cell(v) for v in row] for row in body)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
+
+
+def _xlsx_cell(worksheet: Any, value: Any) -> Any:
+    """Numbers and dates as themselves; everything else as a string cell (openpyxl would make a
+    formula of text beginning with `=`), quote-prefixed when it looks like a formula so Excel
+    keeps it text even after the cell is edited. Control characters XML cannot hold become U+FFFD."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if _is_number(value) or isinstance(value, date):
+        return value
+    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
+    cell = WriteOnlyCell(worksheet, value=text)
+    cell.data_type = "s"
+    if formula_like(text):
+        cell.quotePrefix = True
+    return cell
 
 
 def render_xlsx(header: list[str], body: Iterable[list[Any]], sheet: str) -> bytes:
@@ -151,9 +192,9 @@ def render_xlsx(header: list[str], body: Iterable[list[Any]], sheet: str) -> byt
 
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(title=sheet[:31])
-    worksheet.append(header)
+    worksheet.append([_xlsx_cell(worksheet, v) for v in header])
     for row in body:
-        worksheet.append([str(v) if not isinstance(v, (int, float, date)) else v for v in row])
+        worksheet.append([_xlsx_cell(worksheet, v) for v in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -171,14 +212,15 @@ async def spreadsheet(rows: Sequence[dict[str, Any]], fmt: str, name: str,
 
 
 async def export_list(request: Request, upstream: Upstream, path: str, headers: dict[str, str],
-                      fmt: str) -> Response:
-    """Follow the service's cursor to the end (bounded) and answer one spreadsheet."""
+                      fmt: str, *, target: str) -> Response:
+    """Follow the service's cursor to the end (bounded) and answer one spreadsheet. `target` is the
+    normalised upstream path (gateway/paths.py), `path` the decoded one that names the file."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("format", "limit", "cursor")]
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         page_params = [*params, ("limit", "500")] + ([("cursor", cursor)] if cursor else [])
-        response = await upstream.send("GET", f"/v1/{path}", params=page_params,
+        response = await upstream.send("GET", target, params=page_params,
                                        headers={**headers, "accept": "application/json"})
         if response.status_code != 200:
             return Response(response.content, status_code=response.status_code,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.exports import export_format, export_list, is_exportable
 from gateway.idempotency import STORED_HEADERS, IdempotencyStore, StoredResponse, fingerprint
+from gateway.paths import upstream_path
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
 from services.common.context import request_id_var
@@ -68,16 +69,13 @@ async def _idempotent(request: Request, upstream: Upstream, path: str, body: byt
 async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
+    target = upstream_path(request)
     if request.method == "GET" and is_exportable(path):
         fmt = export_format(request)
         if fmt is not None:
-            return await export_list(request, upstream, path, headers, fmt)
+            return await export_list(request, upstream, path, headers, fmt, target=target)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
-    # The raw path keeps the caller's percent-encoding: a decoded code may hold characters
-    # (control bytes, '/', '?') that must not be re-read as URL syntax on the way upstream.
-    raw_path = request.scope.get("raw_path", b"").decode("latin-1")
-    upstream_path = "/v1/" + raw_path.split("/api/v1/", 1)[1] if "/api/v1/" in raw_path else f"/v1/{path}"
-    response = await upstream.send(request.method, upstream_path, params=params,
+    response = await upstream.send(request.method, target, params=params,
                                    content=body, headers=headers)
     returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
     return Response(content=response.content, status_code=response.status_code, headers=returned)

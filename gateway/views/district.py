@@ -71,7 +71,7 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
         staff_ids = active.districts.get(code, [])
         if not staff_ids:
             return 0, 0
-        answer = await training.completion(as_of=period.as_of, staff_ids=staff_ids)
+        answer = await training.completion(as_of=period.as_of, staff_ids=staff_ids, district_code=code)
         return len(set(staff_ids)), answer.completed
 
     settled = await compose.settle({

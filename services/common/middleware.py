@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.context import request_id_var
 from services.common.errors import PROBLEM_JSON
+from services.common.paths import has_dot_segment
 
 _access = logging.getLogger("spp.access")
 
@@ -50,10 +52,13 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:128]
-        request_id = incoming or uuid.uuid4().hex
-        request_id_var.set(request_id)
+        headers = scope.get("headers") or []
+        incoming = dict(headers).get(b"x-request-id", b"")
+        # Echoed in a response header and forwarded upstream: only a printable ASCII id is kept.
+        request_id = (incoming.decode("ascii").strip()[:128] if _PRINTABLE.fullmatch(incoming) else "") \
+            or uuid.uuid4().hex
+        # Reset once answered, so an in-process caller (tests' ASGITransport) keeps its own id.
+        context = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
 
@@ -66,7 +71,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            refusal = _nul_refusal(scope)
+            refusal = _path_refusal(scope) or _header_refusal(headers)
             if refusal is not None:
                 await _send_problem(send_with_id, *refusal)
             else:
@@ -80,15 +85,39 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
+        # Only once answered: an exception on its way to the outermost 500 handler keeps the id.
+        request_id_var.reset(context)
 
 
-def _nul_refusal(scope: Scope) -> tuple[int, str, str] | None:
+def _path_refusal(scope: Scope) -> tuple[int, str, str] | None:
     """PostgreSQL text cannot hold a NUL character: no resource is named by one (404), and no
-    filter can match one (422). Refused here, before any query is built."""
-    if b"%00" in scope.get("raw_path", b"").lower() or "\x00" in scope.get("path", ""):
+    filter can match one (422). A `.`/`..` segment names nothing either: it walks to another
+    path (services/common/paths.py). Refused here, before routing or any query is built."""
+    path = scope.get("path", "")
+    raw_path = scope.get("raw_path") or path.encode("utf-8", "replace")
+    if b"%00" in raw_path.lower() or "\x00" in path:
         return 404, "not-found", "no resource has a NUL character in its name"
+    if has_dot_segment(raw_path) or has_dot_segment(path.encode("utf-8", "replace")):
+        return 404, "not-found", "a path with '.' or '..' segments names no resource"
     if b"%00" in scope.get("query_string", b"").lower():
         return 422, "validation", "query parameters cannot contain a NUL character"
+    return None
+
+
+# Header values the platform reads or forwards. HTTP carries them as bytes; an ETag, a language
+# tag, a media type, an idempotency key or a request id is ASCII, and httpx refuses to forward
+# anything else, so such a value is refused with 400 here instead of failing halfway (issue 9).
+CHECKED_HEADERS = {b"x-request-id": "X-Request-ID", b"accept-language": "Accept-Language",
+                   b"if-match": "If-Match", b"if-none-match": "If-None-Match",
+                   b"idempotency-key": "Idempotency-Key", b"accept": "Accept", b"content-type": "Content-Type"}
+_PRINTABLE = re.compile(rb"[\t\x20-\x7e]*")
+
+
+def _header_refusal(headers: list[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
+    for name, value in headers:
+        label = CHECKED_HEADERS.get(name.lower())
+        if label is not None and not _PRINTABLE.fullmatch(value):
+            return 400, "invalid-header", f"the {label} header must be printable ASCII"
     return None
 
 

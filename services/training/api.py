@@ -269,11 +269,14 @@ async def completed_staff(as_of: date, session: SessionDep, actor: CurrentUser, 
                           staff_ids=ids)
 
 
-@internal.post("/training-completion", response_model=TrainingCompletion, responses=problem_responses(),
+@internal.post("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403, 503),
                summary="How many of the given staff completed (design.md §4.5)")
 async def training_completion(data: TrainingCompletionQuery, session: SessionDep, actor: CurrentUser,
-                              rules: RulesDep) -> TrainingCompletion:
-    # Any authenticated caller: the answer is two counts over ids the caller already holds.
+                              rules: RulesDep, rotation: RotationDep) -> TrainingCompletion:
+    # Counts over ids only tell whether those staff reached the bar: a district-scoped caller
+    # names its district, and every id must be staff of a district it may read.
+    await ledger.require_staff_in_district(actor=actor, staff_ids=data.staff_ids,
+                                           district_code=data.district_code, rotation=rotation)
     staff, completed = await stats.training_completion(
         session, staff_ids=data.staff_ids, after=window_start(data.as_of, rules.window_years), as_of=data.as_of,
         threshold=rules.hours_threshold)
@@ -292,10 +295,13 @@ async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], s
     return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)
 
 
-@internal.get("/staff/{staff_id}/memberships", response_model=StaffMemberships, responses=problem_responses(),
+@internal.get("/staff/{staff_id}/memberships", response_model=StaffMemberships,
+              responses=problem_responses(403, 404, 503),
               summary="Studios a staff member hosts or belongs to (for the staff profile)")
-async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentUser) -> StaffMemberships:
-    # Any authenticated caller: the gateway checks the caller may read the staff profile.
+async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentUser,
+                            rotation: RotationDep) -> StaffMemberships:
+    # The same scope as the staff member's training summary: their home district.
+    await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
     return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))
 
 

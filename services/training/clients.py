@@ -59,23 +59,29 @@ class RotationClient:
         return UpstreamUnavailable("the rotation service answered a list this service cannot read",
                                    slug="upstream-unavailable", extra={"upstream": "rotation"})
 
-    async def active_staff(self) -> dict[UUID, str]:
-        """Every active staff member's id and home district, in one call."""
-        body = await self._upstream.get_json("/v1/internal/active-staff")
+    async def active_staff(self, district_code: str | None = None) -> dict[UUID, str]:
+        """Every active staff member's id and home district (of one district, or all), in one call."""
+        params = {"district_code": district_code} if district_code else None
+        body = await self._upstream.get_json("/v1/internal/active-staff", params=params)
         try:
             listing = ActiveStaff.model_validate(body)
         except ValidationError as exc:
             raise self._unreadable() from exc
         return {staff_id: district for district, ids in listing.districts.items() for staff_id in ids}
 
-    async def staff_districts(self, staff_ids: Iterable[UUID]) -> dict[UUID, str | None]:
+    async def staff_districts(self, staff_ids: Iterable[UUID], district_code: str | None = None,
+                              max_lookups: int | None = None) -> dict[UUID, str | None] | None:
         """The home district of each of `staff_ids` that rotation knows (unknown ids are left out).
 
-        One call lists the active staff; the ids it does not list (retired or transferred-out staff,
-        or unknown ids) are asked one by one, at most `LOOKUP_CONCURRENCY` at a time."""
+        One call lists the active staff (of `district_code` when the ids are expected there); the
+        ids it does not list (retired or transferred-out staff, or unknown ids) are asked one by
+        one, at most `LOOKUP_CONCURRENCY` at a time — or, when more than `max_lookups` would be
+        asked, none: the answer is then None."""
         wanted = set(staff_ids)
-        active = await self.active_staff()
+        active = await self.active_staff(district_code)
         known: dict[UUID, str | None] = {i: active[i] for i in wanted if i in active}
+        if max_lookups is not None and len(wanted) - len(known) > max_lookups:
+            return None
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def one(staff_id: UUID) -> StaffRef | None:

@@ -63,6 +63,26 @@ async def require_staff_readable(*, actor: Principal, staff_id: UUID, rotation: 
     _require_staff_scope(actor, staff, write=False)
 
 
+# At most this many ids outside the named district's active staff are looked up one by one.
+STRAY_LOOKUPS = 20
+
+
+async def require_staff_in_district(*, actor: Principal, staff_ids: list[UUID], district_code: str | None,
+                                    rotation: RotationClient) -> None:
+    """Figures over a set of staff: city-wide readers may name anyone. Anyone else names a district
+    they may read, and every id must be staff whose home district (as rotation reports it) they
+    may read; an id of another district, or one rotation does not know, is refused without saying
+    which, so the answer cannot be used to probe other districts' staff."""
+    if actor.city_wide:
+        return
+    actor.require_figures_scope(district_code)
+    # The district's active staff in one call; a few ids beyond them (staff who left between the
+    # caller's listing and this check) are looked up, a flood of them is refused unasked.
+    homes = await rotation.staff_districts(staff_ids, district_code=district_code, max_lookups=STRAY_LOOKUPS)
+    if homes is None or not all(actor.can_read_district(homes.get(staff_id)) for staff_id in set(staff_ids)):
+        raise Forbidden("some of the staff are outside your districts", slug="district-scope")
+
+
 def _same_credit(credit: TrainingHours, data: TrainingHoursCreate) -> TrainingHours:
     """An identical replay answers the stored credit; any difference is a conflict, not an update."""
     differs = [name for name, mine in (("staff_id", data.staff_id), ("hours", data.hours),

@@ -298,6 +298,8 @@ class CompletedStaff(BaseModel):
 class TrainingCompletionQuery(Strict):
     as_of: date
     staff_ids: list[UUID] = Field(max_length=200_000)
+    district_code: DistrictCode | None = Field(
+        default=None, description="The district the staff belong to; required unless the caller is city-wide")
 
 
 class TrainingCompletion(BaseModel):

@@ -30,7 +30,12 @@ class TestCompletion:
         scoped = auth("district_admin", districts=("110119",))
         assert (await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"},
                                    headers=scoped)).status_code == 403
-        assert (await training.post("/v1/internal/training-completion", json=body, headers=scoped)).status_code == 200
+        # A district-scoped caller names its district, and every id must be staff of it (issue 9).
+        assert (await training.post("/v1/internal/training-completion", json=body, headers=scoped)).status_code == 403
+        own = {"as_of": "2025-06-30", "staff_ids": [done, almost, outside], "district_code": "110119"}
+        answer = await training.post("/v1/internal/training-completion", json=own, headers=scoped)
+        assert answer.status_code == 200
+        assert (answer.json()["staff"], answer.json()["completed"]) == (3, 1)
 
     async def test_threshold_and_window_are_configurable(self, settings, rotation_app, token, world, training):
         import httpx
