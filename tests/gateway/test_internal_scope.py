@@ -99,7 +99,7 @@ class TestAllowedCallers:
         completion = await training.post("/v1/internal/training-completion", headers=headers, json={
             "as_of": AS_OF, "staff_ids": [s["Y1T"]["id"]], "district_code": YANQING[0]})
         assert completion.status_code == 200
-        assert completion.json() == {"as_of": AS_OF, "threshold": "360", "window_years": 5, "staff": 1,
+        assert completion.json() == {"as_of": AS_OF, "threshold": 360, "window_years": 5, "staff": 1,
                                      "completed": 1}
 
     @pytest.mark.parametrize("who", ["city_admin", "viewer", "integrator", "service"])
