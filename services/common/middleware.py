@@ -13,7 +13,7 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.context import request_id_var
+from services.common.context import actor_var, request_id_var
 from services.common.errors import PROBLEM_JSON
 
 _access = logging.getLogger("spp.access")
@@ -53,7 +53,10 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:128]
         request_id = incoming or uuid.uuid4().hex
-        request_id_var.set(request_id)
+        # Set for this request and restored after it: apps called in process (httpx ASGITransport)
+        # run in their caller's context, and must not leave their ids or actor behind in it.
+        request_token = request_id_var.set(request_id)
+        actor_token = actor_var.set(None)
         started = time.perf_counter()
         status = 500
 
@@ -80,6 +83,8 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
+            actor_var.reset(actor_token)
+            request_id_var.reset(request_token)
 
 
 def _nul_refusal(scope: Scope) -> tuple[int, str, str] | None:
