@@ -53,8 +53,9 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:128]
         request_id = incoming or uuid.uuid4().hex
-        # Set for this request and restored after it: apps called in process (httpx ASGITransport)
-        # run in their caller's context, and must not leave their ids or actor behind in it.
+        # Set for this request and restored after it: an app called in process (httpx ASGITransport)
+        # runs in its caller's context and must not leave its request id or actor behind there.
+        # Not restored when an exception escapes: the outermost 500 handler still quotes the id.
         request_token = request_id_var.set(request_id)
         actor_token = actor_var.set(None)
         started = time.perf_counter()
@@ -68,12 +69,14 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        escaped = True
         try:
             refusal = _nul_refusal(scope)
             if refusal is not None:
                 await _send_problem(send_with_id, *refusal)
             else:
                 await self.app(scope, receive, send_with_id)
+            escaped = False
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -83,8 +86,9 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
-            actor_var.reset(actor_token)
-            request_id_var.reset(request_token)
+            if not escaped:
+                actor_var.reset(actor_token)
+                request_id_var.reset(request_token)
 
 
 def _nul_refusal(scope: Scope) -> tuple[int, str, str] | None:

@@ -25,6 +25,7 @@ from services.common.settings import Settings
 from tests.conftest import TEST_SECRET, asgi, fetch
 from tests.feed import drain
 from tests.partnership import factories as f
+from tests.rotation.factories import staff_body
 
 WRITERS = 4
 
@@ -186,3 +187,14 @@ class TestActorAndRequestId:
         items, _ = await drain(partnership, None, 3)
         assert [(c["key"], c["actor"], c["request_id"]) for c in items[1:]] == [
             ("11010501", "edu-bureau-sync", "req-import-7"), ("11010502", "edu-bureau-sync", "req-import-7")]
+
+    async def test_a_reference_check_on_the_way_does_not_replace_them(self, partnership, rotation, db_engine):
+        """Rotation asks partnership about the school with its own service token mid-request (in
+        process here, in the caller's context); the staff change is still the caller's."""
+        await f.district(partnership)
+        await f.school(partnership, "11010501")
+        created = await rotation.post("/v1/staff", json=staff_body(staff_no="T000001"),
+                                      headers={"X-Request-ID": "req-staff-1"})
+        assert created.status_code == 201, created.text
+        assert await fetch(db_engine, "SELECT key, actor, request_id FROM rotation.changes") == [
+            {"key": "T000001", "actor": "tester", "request_id": "req-staff-1"}]
