@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 from fastapi import FastAPI
 
 from gateway import openapi, proxy
-from gateway.idempotency import IdempotencyStore
 from gateway.ratelimit import RateLimitMiddleware
 from services.common.app import create_service_app
 from services.common.settings import SERVICES, Settings, get_settings
@@ -38,12 +35,12 @@ def create_app(settings: Settings | None = None, *,
 
     async def init(app: FastAPI) -> None:
         app.state.openapi_cache = {}
-        app.state.idempotency = IdempotencyStore(
-            app.state.session_factory, ttl=timedelta(hours=settings.idempotency_ttl_hours),
-            wait_seconds=settings.upstream_timeout * 2 + 1)
 
+    # No database: the gateway keeps no state of its own (Idempotency-Key records live with the
+    # services that write, services/common/idempotency.py), so /readyz checks no database and
+    # reports each upstream instead.
     app = create_service_app(
-        process="gateway", settings=settings,
+        process="gateway", settings=settings, uses_database=False,
         # Views first: their paths are more specific than the catch-all proxy route.
         routers=[*view_routers(), openapi.router, proxy.router],
         title="spp — school partnership platform", description=DESCRIPTION,

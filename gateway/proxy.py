@@ -3,6 +3,8 @@
 The token is verified here before anything is forwarded (and again by the service). Status, body
 and the headers a client acts on (Location, ETag, Retry-After, …) come back unchanged; a service
 that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
+`Idempotency-Key` is only forwarded: the owning service records it in the write's own transaction
+(services/common/idempotency.py), so a retry after a failure here still gets the committed answer.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from gateway.exports import export_format, export_list, is_exportable
-from gateway.idempotency import STORED_HEADERS, IdempotencyStore, StoredResponse, fingerprint
 from gateway.paths import upstream_path
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
@@ -21,7 +22,7 @@ from services.common.upstream import Upstream
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-match",
                              "idempotency-key", "x-request-id", "accept-language")
 RETURNED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate",
-                             "content-disposition", "cache-control", "last-modified")
+                             "content-disposition", "cache-control", "last-modified", "idempotent-replayed")
 
 router = APIRouter()
 
@@ -36,34 +37,9 @@ async def proxy(path: str, request: Request) -> Response:
                                 slug="validation", extra={"errors": [
                                     {"field": "query.service", "message": "required", "type": "missing"}]})
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
-    principal = authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    authenticate(request.headers.get("authorization"), request.app.state.verifier)
     upstream: Upstream = request.app.state.upstreams[service]
-    body = await request.body()
-    key = request.headers.get("idempotency-key")
-    if request.method == "POST" and key is not None:
-        return await _idempotent(request, upstream, path, body, principal.sub, key)
-    return await _forward(request, upstream, path, body)
-
-
-async def _idempotent(request: Request, upstream: Upstream, path: str, body: bytes, subject: str,
-                      key: str) -> Response:
-    store: IdempotencyStore = request.app.state.idempotency
-    print_ = fingerprint(request.method, path, str(request.query_params), body)
-    stored = await store.claim(subject, key, print_)
-    if stored is not None:
-        return Response(stored.body, status_code=stored.status,
-                        headers={**stored.headers, "Idempotent-Replayed": "true"})
-    try:
-        response = await _forward(request, upstream, path, body)
-    except BaseException:
-        await store.release(subject, key)
-        raise
-    if response.status_code >= 500:
-        await store.release(subject, key)  # nothing happened; a retry should run again
-    else:
-        headers = {k: v for k, v in response.headers.items() if k in STORED_HEADERS}
-        await store.complete(subject, key, StoredResponse(response.status_code, headers, response.body))
-    return response
+    return await _forward(request, upstream, path, await request.body())
 
 
 async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:

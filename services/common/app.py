@@ -21,6 +21,7 @@ from sqlalchemy import text
 from services.common.auth import Role, mint_with, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
 from services.common.errors import install_problem_handlers, problem_response
+from services.common.idempotency import install_idempotency
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
 from services.common.upstream import CircuitBreaker, Upstream
@@ -150,6 +151,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     app.state.verifier = verifier_from_settings(settings)
     app.state.process = process
     install_problem_handlers(app)
+    install_idempotency(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        import_max_bytes=settings.max_import_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Protocol
 import jwt
 from fastapi import Depends, Request
 
+from services.common.context import actor_var
 from services.common.errors import Forbidden, Unauthorized
 from services.common.settings import Settings
 
@@ -160,7 +161,10 @@ def authenticate(authorization: str | None, verifier: TokenVerifier) -> Principa
 
 
 async def get_principal(request: Request) -> Principal:
-    return authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    principal = authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    # Who writes: stamped on the change-feed rows of this request (services/common/outbox.py).
+    actor_var.set(principal.sub)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

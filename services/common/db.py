@@ -48,7 +48,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The one owner of the transaction: commit when the handler returns, roll back on error.
 
     Used with scope="function" so the commit happens before the response is sent: a commit that
-    fails turns into an error response instead of a 201 for data that was never stored.
+    fails turns into an error response instead of a 201 for data that was never stored. FastAPI
+    leaves it only after the route handler has built the response, which is when a keyed POST
+    stores that response with its Idempotency-Key (services/common/idempotency.py): one commit.
     """
     async with request.app.state.session_factory() as session:
         try:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.context import actor_var, request_id_var
 from services.common.errors import Conflict, Unprocessable
 
 
@@ -200,10 +201,12 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
             await session.execute(text("DELETE FROM staged WHERE row_no = ANY(:rows)"), {"rows": sorted(bad_rows)})
         outcome = (await session.execute(text(
             f"WITH merged AS ({spec.merge_sql}), "
-            f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state) "
-            "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state FROM merged) "
+            f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
+            "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state, "
+            "CAST(:actor AS text), CAST(:request_id AS text) FROM merged) "
             "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
-            "FROM merged"), {"entity": spec.entity})).mappings().one()
+            "FROM merged"), {"entity": spec.entity, "actor": actor_var.get(),
+                                "request_id": request_id_var.get()})).mappings().one()
         report.inserted, report.updated = outcome["inserted"], outcome["updated"]
         if spec.recheck_after_merge:
             late = await _late_conflicts(session, spec)

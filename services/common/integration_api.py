@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query
 from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
+from services.common.idempotency import IdempotentRoute
 from services.common.import_api import get_import
 from services.common.imports import ImportReport
 from services.common.outbox import ChangePage, read_changes
 
 
 def change_feed_router(schema: str) -> APIRouter:
-    router = APIRouter(prefix="/v1/changes", tags=["changes"])
+    router = APIRouter(prefix="/v1/changes", tags=["changes"], route_class=IdempotentRoute)
 
     @router.get("", response_model=ChangePage, responses=problem_responses(403),
                 summary=f"The {schema} change feed: resume from your saved cursor; nothing missed or repeated")
@@ -32,7 +33,7 @@ def change_feed_router(schema: str) -> APIRouter:
 
 def import_router(schema: str) -> APIRouter:
     """`/v1/imports` with the report route; the service declares its own POST per kind on it."""
-    router = APIRouter(prefix="/v1/imports", tags=["imports"])
+    router = APIRouter(prefix="/v1/imports", tags=["imports"], route_class=IdempotentRoute)
 
     @router.get("/{import_id}", response_model=ImportReport, responses=problem_responses(403, 404),
                 summary="An import's progress and per-row report")

@@ -14,7 +14,7 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.context import request_id_var
+from services.common.context import actor_var, request_id_var
 from services.common.errors import PROBLEM_JSON
 from services.common.paths import has_dot_segment
 
@@ -57,8 +57,11 @@ class RequestContextMiddleware:
         # Echoed in a response header and forwarded upstream: only a printable ASCII id is kept.
         request_id = (incoming.decode("ascii").strip()[:128] if _PRINTABLE.fullmatch(incoming) else "") \
             or uuid.uuid4().hex
-        # Reset once answered, so an in-process caller (tests' ASGITransport) keeps its own id.
-        context = request_id_var.set(request_id)
+        # Set for this request and restored after it: an app called in process (httpx ASGITransport)
+        # runs in its caller's context and must not leave its request id or actor behind there.
+        # Not restored when an exception escapes: the outermost 500 handler still quotes the id.
+        request_token = request_id_var.set(request_id)
+        actor_token = actor_var.set(None)
         started = time.perf_counter()
         status = 500
 
@@ -70,12 +73,14 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        escaped = True
         try:
             refusal = _path_refusal(scope) or _header_refusal(headers)
             if refusal is not None:
                 await _send_problem(send_with_id, *refusal)
             else:
                 await self.app(scope, receive, send_with_id)
+            escaped = False
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -85,8 +90,9 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
-        # Only once answered: an exception on its way to the outermost 500 handler keeps the id.
-        request_id_var.reset(context)
+            if not escaped:
+                actor_var.reset(actor_token)
+                request_id_var.reset(request_token)
 
 
 def _path_refusal(scope: Scope) -> tuple[int, str, str] | None:

@@ -11,7 +11,8 @@ import migrations
 from services.common.settings import SERVICES, Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
-# Each service's schema, plus the gateway's own (stored Idempotency-Key responses).
+# Each service's schema, plus the gateway's: it holds no tables since gateway_0002 (Idempotency-Key
+# records moved to the services), but its history still runs so that migration and its undo apply.
 SCHEMAS = (*SERVICES, "gateway")
 
 

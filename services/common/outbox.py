@@ -6,7 +6,12 @@ only returns rows whose transaction id is below the oldest transaction still run
 (`pg_snapshot_xmin(pg_current_snapshot())`): those transactions have all finished, so no row can
 later appear below that line. Rows are ordered by (xid, seq) and the cursor is the last pair
 returned, so a consumer that resumes from its saved cursor misses nothing and sees nothing twice,
-even when transactions commit in another order than they began.
+even when transactions commit in another order than they began. The order is the `xid8` column's
+own (numeric) order: ordered as text, 999 sorts after 1000 and a page boundary there skips or
+repeats changes.
+
+Each row also carries who wrote it (`actor`, the token's `sub`) and the request that did
+(`request_id`), from the request's context variables (services/common/context.py).
 
 Each service's migration creates its `changes` table with the same columns (see
 migrations/partnership/versions/0002_changes.py).
@@ -23,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.context import actor_var, request_id_var
 from services.common.paging import InvalidCursor
 
 
@@ -31,7 +37,8 @@ class Change(BaseModel):
         "cursor": "Nzg5MToxNw", "seq": 17, "entity": "school", "key": "11010501", "op": "update",
         "state": {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "primary",
                   "locality": "urban", "primary_enrollment": 1285, "junior_enrollment": 0, "senior_enrollment": 0},
-        "changed_at": "2024-09-02T10:30:00+08:00"}]})
+        "changed_at": "2024-09-02T10:30:00+08:00", "actor": "zhang.wei@chaoyang",
+        "request_id": "6f1c2a9e8b7d4c3f9a0e1b2c3d4e5f60"}]})
 
     cursor: str = Field(description="Resume after this change by passing it as `after`")
     seq: int
@@ -40,6 +47,11 @@ class Change(BaseModel):
     op: str = Field(description="create, update, state or delete")
     state: dict[str, Any] | None = Field(description="The resource as it is after the change; null on delete")
     changed_at: datetime
+    actor: str | None = Field(description="Who made the change: the `sub` of the caller's token "
+                              "(`service:<name>` for a service's own work)", examples=["zhang.wei@chaoyang"])
+    request_id: str | None = Field(description="The request that made the change (its `X-Request-ID`, yours "
+                                   "if you sent one); quote it when asking about a change",
+                                   examples=["6f1c2a9e8b7d4c3f9a0e1b2c3d4e5f60"])
 
 
 class ChangePage(BaseModel):
@@ -49,7 +61,8 @@ class ChangePage(BaseModel):
                    "state": {"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105",
                              "stage": "primary", "locality": "urban", "primary_enrollment": 1285,
                              "junior_enrollment": 0, "senior_enrollment": 0},
-                   "changed_at": "2024-09-02T10:30:00+08:00"}],
+                   "changed_at": "2024-09-02T10:30:00+08:00", "actor": "zhang.wei@chaoyang",
+                   "request_id": "6f1c2a9e8b7d4c3f9a0e1b2c3d4e5f60"}],
         "next_cursor": "Nzg5MToxNw"}]})
 
     service: str
@@ -67,11 +80,13 @@ async def record_changes(session: AsyncSession, schema: str, *, entity: str,
     """Several changes of one kind in one round trip (executemany), in the caller's order."""
     if not changes:
         return
+    actor, request_id = actor_var.get(), request_id_var.get()
     await session.execute(
-        text(f"INSERT INTO {schema}.changes (entity, key, op, state) "
-             "VALUES (:entity, :key, :op, CAST(:state AS jsonb))"),
+        text(f"INSERT INTO {schema}.changes (entity, key, op, state, actor, request_id) "
+             "VALUES (:entity, :key, :op, CAST(:state AS jsonb), :actor, :request_id)"),
         [{"entity": entity, "key": key, "op": op,
-          "state": None if state is None else json.dumps(state, ensure_ascii=False, default=str)}
+          "state": None if state is None else json.dumps(state, ensure_ascii=False, default=str),
+          "actor": actor, "request_id": request_id}
          for key, op, state in changes],
     )
 
@@ -95,13 +110,16 @@ def _decode(cursor: str | None) -> tuple[int, int]:
 async def read_changes(session: AsyncSession, schema: str, service: str, *, after: str | None,
                        limit: int) -> ChangePage:
     xid, seq = _decode(after)
+    # Qualified names throughout: a bare `xid` in ORDER BY would name the text output column.
     rows = (await session.execute(text(f"""
-        SELECT seq, xid::text AS xid, entity, key, op, state, changed_at
+        SELECT changes.seq, changes.xid::text AS xid_text, changes.entity, changes.key, changes.op,
+               changes.state, changes.changed_at, changes.actor, changes.request_id
         FROM {schema}.changes
-        WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-          AND (xid, seq) > (CAST(:xid AS text)::xid8, :seq)
-        ORDER BY xid, seq
+        WHERE changes.xid < pg_snapshot_xmin(pg_current_snapshot())
+          AND (changes.xid, changes.seq) > (CAST(:xid AS text)::xid8, :seq)
+        ORDER BY changes.xid, changes.seq
         LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit})).mappings().all()
-    items = [Change(cursor=_encode(int(r["xid"]), r["seq"]), seq=r["seq"], entity=r["entity"], key=r["key"],
-                    op=r["op"], state=r["state"], changed_at=r["changed_at"]) for r in rows]
+    items = [Change(cursor=_encode(int(r["xid_text"]), r["seq"]), seq=r["seq"], entity=r["entity"], key=r["key"],
+                    op=r["op"], state=r["state"], changed_at=r["changed_at"], actor=r["actor"],
+                    request_id=r["request_id"]) for r in rows]
     return ChangePage(service=service, items=items, next_cursor=items[-1].cursor if items else _encode(xid, seq))

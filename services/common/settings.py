@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     training_database_url: str | None = None
     gateway_database_url: str | None = None
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_wait_seconds: float = Field(
+        default=5.0, gt=0, description="How long a duplicate waits for the first request with its Idempotency-Key")
     data_dir: Path = Path(".spp")
 
     jwt_secret: str = DEVELOPMENT_SECRET

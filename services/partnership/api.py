@@ -12,6 +12,7 @@ from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
+from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
@@ -40,11 +41,11 @@ from services.partnership.schemas import (
     Stage,
 )
 
-districts = APIRouter(prefix="/v1/districts", tags=["districts"])
-schools = APIRouter(prefix="/v1/schools", tags=["schools"])
-pairings = APIRouter(prefix="/v1/pairings", tags=["pairings"])
-activities = APIRouter(prefix="/v1/activities", tags=["activities"])
-internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+districts = APIRouter(prefix="/v1/districts", tags=["districts"], route_class=IdempotentRoute)
+schools = APIRouter(prefix="/v1/schools", tags=["schools"], route_class=IdempotentRoute)
+pairings = APIRouter(prefix="/v1/pairings", tags=["pairings"], route_class=IdempotentRoute)
+activities = APIRouter(prefix="/v1/activities", tags=["activities"], route_class=IdempotentRoute)
+internal = APIRouter(prefix="/v1/internal", tags=["internal"], route_class=IdempotentRoute)
 
 
 @districts.post("", status_code=201, response_model=DistrictRead, responses=problem_responses(403, 409),

@@ -13,6 +13,7 @@ from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
+from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import, scope_of
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
@@ -45,11 +46,11 @@ from services.rotation.schemas import (
     TransitionRequest,
 )
 
-staff = APIRouter(prefix="/v1/staff", tags=["staff"])
-policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"])
-rotations = APIRouter(prefix="/v1/rotations", tags=["rotations"])
-plans = APIRouter(prefix="/v1/rotation-plans", tags=["rotation plans"])
-internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+staff = APIRouter(prefix="/v1/staff", tags=["staff"], route_class=IdempotentRoute)
+policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"], route_class=IdempotentRoute)
+rotations = APIRouter(prefix="/v1/rotations", tags=["rotations"], route_class=IdempotentRoute)
+plans = APIRouter(prefix="/v1/rotation-plans", tags=["rotation plans"], route_class=IdempotentRoute)
+internal = APIRouter(prefix="/v1/internal", tags=["internal"], route_class=IdempotentRoute)
 
 
 # Staff ---------------------------------------------------------------------------------------

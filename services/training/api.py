@@ -12,6 +12,7 @@ from services.common.auth import CurrentUser
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
+from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
@@ -58,10 +59,10 @@ RotationDep = Annotated[RotationClient, Depends(_rotation)]
 RulesDep = Annotated[TrainingRules, Depends(_rules)]
 DistrictFilter = Annotated[str | None, Query(pattern=r"^[1-8][0-9]{5}$", description="GB/T 2260 district code")]
 
-studios = APIRouter(prefix="/v1/studios", tags=["studios"])
-sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"])
-hours = APIRouter(prefix="/v1/training-hours", tags=["training hours"])
-internal = APIRouter(prefix="/v1/internal", tags=["internal"])
+studios = APIRouter(prefix="/v1/studios", tags=["studios"], route_class=IdempotentRoute)
+sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=IdempotentRoute)
+hours = APIRouter(prefix="/v1/training-hours", tags=["training hours"], route_class=IdempotentRoute)
+internal = APIRouter(prefix="/v1/internal", tags=["internal"], route_class=IdempotentRoute)
 
 
 

@@ -16,7 +16,7 @@ Create Date: 2026-11-25
 from alembic import op
 
 revision = "partnership_0005"
-down_revision = "partnership_0003"
+down_revision = "partnership_0004"
 branch_labels = None
 depends_on = None
 

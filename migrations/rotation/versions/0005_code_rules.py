@@ -17,7 +17,7 @@ Create Date: 2026-11-25
 from alembic import op
 
 revision = "rotation_0005"
-down_revision = "rotation_0003"
+down_revision = "rotation_0004"
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,7 @@ Create Date: 2026-11-25
 from alembic import op
 
 revision = "training_0005"
-down_revision = "training_0003"
+down_revision = "training_0004"
 branch_labels = None
 depends_on = None
 
