@@ -54,7 +54,7 @@ class TestThroughTheGateway:
             body='{"code": "110105", "name": "朝阳区"}'.encode())
         assert_refused(response, HEADERS[name])
         assert await fetch(db_engine, "select code from partnership.districts") == []
-        assert await fetch(db_engine, "select key from gateway.idempotency_keys") == []
+        assert await fetch(db_engine, "select key from partnership.idempotency_keys") == []
 
     async def test_a_composed_view(self, gateway_app, token):
         response = await asgi_request(gateway_app, "GET", b"/api/v1/districts/110105/overview", headers=[

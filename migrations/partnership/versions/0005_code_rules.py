@@ -9,7 +9,7 @@ Existing rows: a fresh database has none that break the rule, so the constraint 
 upgrade: rename those schools first (they could never be read through the API anyway).
 
 Revision ID: partnership_0005
-Revises: partnership_0003
+Revises: partnership_0004
 Create Date: 2026-11-25
 """
 

@@ -10,7 +10,7 @@ Existing rows: a fresh database has none that break the rules, so the constraint
 upgrade; correct those rows first.
 
 Revision ID: rotation_0005
-Revises: rotation_0003
+Revises: rotation_0004
 Create Date: 2026-11-25
 """
 

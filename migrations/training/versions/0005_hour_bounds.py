@@ -11,7 +11,7 @@ Existing rows: a fresh database has none that break the bounds, so the constrain
 will refuse the upgrade; correct or split those rows first.
 
 Revision ID: training_0005
-Revises: training_0003
+Revises: training_0004
 Create Date: 2026-11-25
 """
 
