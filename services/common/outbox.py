@@ -100,7 +100,7 @@ async def read_changes(session: AsyncSession, schema: str, service: str, *, afte
         FROM {schema}.changes
         WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
           AND (xid, seq) > (CAST(:xid AS text)::xid8, :seq)
-        ORDER BY xid, seq
+        ORDER BY changes.xid, seq
         LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit})).mappings().all()
     items = [Change(cursor=_encode(int(r["xid"]), r["seq"]), seq=r["seq"], entity=r["entity"], key=r["key"],
                     op=r["op"], state=r["state"], changed_at=r["changed_at"]) for r in rows]
