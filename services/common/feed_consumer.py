@@ -184,7 +184,9 @@ class FeedConsumer:
         params: dict[str, Any] = {"limit": self.batch_size}
         if after:
             params["after"] = after
-        body = await self._upstream.get_json("/v1/changes", params=params)
+        # Its own back-off instead of the breaker: a producer still starting must not open the
+        # circuit for the requests that ask it about a directory miss.
+        body = await self._upstream.get_json("/v1/changes", params=params, breaker=False)
         try:
             return ChangePage.model_validate(body)
         except ValidationError:

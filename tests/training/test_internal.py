@@ -153,3 +153,39 @@ class TestStaffMemberships:
             "role": "host"}]
         nobody = await training.get(f"/v1/internal/staff/{uuid.uuid4()}/memberships")
         assert nobody.json() == {"items": []}
+
+
+class TestCompletionPlan:
+    async def test_the_district_query_reads_the_indexes(self, db_engine):
+        """At a realistic shape (30 districts × 100 active staff, 10 credits each) the district's
+        completion is an index scan of the directory's active-district index and, per staff member,
+        an index-only scan of ix_training_hours_staff_window: never a pass over the whole ledger."""
+        from datetime import date
+        from decimal import Decimal
+
+        from sqlalchemy import text
+
+        from services.training.stats import _DISTRICT_COMPLETION
+
+        async with db_engine.begin() as conn:
+            await conn.execute(text("""
+                INSERT INTO training.staff_directory (id, staff_no, home_school_code, home_district_code, status,
+                                                      version)
+                SELECT gen_random_uuid(), 'P' || n, 'S' || (n % 300), (110100 + n % 30)::text,
+                       CASE WHEN n % 17 = 0 THEN 'retired' ELSE 'active' END, 1
+                FROM generate_series(1, 3000) AS n"""))
+            await conn.execute(text("""
+                INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
+                SELECT gen_random_uuid(), d.id, 40, DATE '2018-01-01' + k * 180, 'plan', d.staff_no || '-' || k
+                FROM training.staff_directory d, generate_series(1, 10) AS k"""))
+        async with db_engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE training.staff_directory"))
+            await conn.execute(text("VACUUM ANALYZE training.training_hours"))
+            plan = "\n".join((await conn.execute(text("EXPLAIN " + _DISTRICT_COMPLETION.text), {
+                "after": date(2020, 6, 30), "as_of": date(2025, 6, 30), "threshold": Decimal(360),
+                "district_code": "110105"}
+            )).scalars())
+        assert "Index Only Scan using ix_training_hours_staff_window on training_hours" in plan, plan
+        assert "ix_staff_directory_active_district" in plan, plan
+        assert "Seq Scan" not in plan, plan
