@@ -162,10 +162,6 @@ class Placement(Tolerant):
         return result
 
 
-class ActiveStaff(Tolerant):
-    districts: dict[str, list[UUID]]
-
-
 class SchoolStaff(Tolerant):
     school_code: str
     staff: int
@@ -174,15 +170,23 @@ class SchoolStaff(Tolerant):
 
 # Training ------------------------------------------------------------------------------------
 
-class CompletedStaff(Tolerant):
-    threshold: Decimal = Decimal(360)
-    window_years: int = 5
-    staff_ids: list[UUID]
+class CompletionRow(Tolerant):
+    district_code: str
+    staff: int = 0
+    completed: int = 0
 
 
-class TrainingCompletion(Tolerant):
-    staff: int
-    completed: int
+class Completion(Tolerant):
+    """§4.5 per home district, counted by training from its staff directory and ledger."""
+
+    districts: list[CompletionRow]
+
+    def row(self, district_code: str) -> CompletionRow:
+        """The district's row; a district absent from the answer has no active staff."""
+        for row in self.districts:
+            if row.district_code == district_code:
+                return row
+        return CompletionRow(district_code=district_code)
 
 
 class StudioRow(Tolerant):
@@ -348,10 +352,6 @@ class RotationClient(ServiceClient):
         return await self._get(Placement, "/v1/internal/backbone-placement",
                                params=_params(as_of=as_of, district_code=district_code))
 
-    async def active_staff(self, *, district_code: str | None = None) -> ActiveStaff:
-        return await self._get(ActiveStaff, "/v1/internal/active-staff",
-                               params=_params(district_code=district_code))
-
     async def school_staff(self, *, school_code: str, as_of: date) -> SchoolStaff:
         return await self._get(SchoolStaff, "/v1/internal/school-staff",
                                params=_params(school_code=school_code, as_of=as_of))
@@ -360,16 +360,11 @@ class RotationClient(ServiceClient):
 class TrainingClient(ServiceClient):
     service = "training"
 
-    async def completed_staff(self, *, as_of: date) -> CompletedStaff:
-        return await self._get(CompletedStaff, "/v1/internal/completed-staff", params=_params(as_of=as_of))
-
-    async def completion(self, *, as_of: date, staff_ids: list[UUID], district_code: str) -> TrainingCompletion:
-        """How many of the given staff (of `district_code`) completed (§4.5); a reader of the
-        district may ask, unlike the list of every completed staff member (city-wide only)."""
-        body = await self._request("POST", "/v1/internal/training-completion",
-                                   json={"as_of": as_of.isoformat(), "staff_ids": [str(i) for i in staff_ids],
-                                         "district_code": district_code})
-        return self._read(TrainingCompletion, body)
+    async def completion(self, *, as_of: date, district_code: str | None = None) -> Completion:
+        """Active staff and how many completed (§4.5), per home district: counted where the data
+        lives, so no list of staff ids crosses the wire."""
+        return await self._get(Completion, "/v1/internal/training-completion",
+                               params=_params(as_of=as_of, district_code=district_code))
 
     async def studio_stats(self, *, academic_year: int, district_code: str | None = None) -> StudioStats:
         return await self._get(StudioStats, "/v1/internal/studio-stats",

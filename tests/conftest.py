@@ -54,8 +54,9 @@ def database_url(embedded_pg: EmbeddedPostgres, worker_id: str):
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    # Feed consumers poll often so local read models follow within a fraction of a second.
     return Settings(env="test", database_url=database_url, jwt_secret=TEST_SECRET,
-                    upstream_timeout=2.0, breaker_failures=3, breaker_cooldown=0.5)
+                    upstream_timeout=2.0, breaker_failures=3, breaker_cooldown=0.5, feed_poll_interval=0.1)
 
 
 @pytest.fixture(scope="session")

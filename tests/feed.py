@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import fetch
 
 
 async def read_all(client: httpx.AsyncClient, cursor: str | None, path: str = "/v1/changes"):
@@ -30,3 +33,30 @@ async def drain(client: httpx.AsyncClient, cursor: str | None, expected: int, se
         if len(seen) < expected:
             await asyncio.sleep(0.05)
     return seen, cursor
+
+
+# Each read model beside its source, in the directory's columns, as the tests compare them.
+STAFF_SOURCE = ("select id, staff_no, home_school_code, home_district_code, status, version from rotation.staff "
+                "order by id")
+STAFF_COPY = ("select id, staff_no, home_school_code, home_district_code, status, version "
+              "from training.staff_directory order by id")
+SCHOOL_SOURCE = ("select code, name, district_code, stage, locality, primary_enrollment, junior_enrollment, "
+                 "senior_enrollment, version from partnership.schools order by code")
+SCHOOL_COPY = ("select code, name, district_code, stage, locality, primary_enrollment, junior_enrollment, "
+               "senior_enrollment, version from rotation.school_directory order by code")
+
+
+async def synced(db_engine: AsyncEngine, *, staff: bool = True, schools: bool = True,
+                 seconds: float = 10.0) -> None:
+    """Wait until the local read models hold exactly what their owners hold (the background
+    consumers poll every 0.1 s in tests). Compares the tables, not "the feed looks empty", because
+    a change may be held back a moment by a transaction in flight elsewhere on the server."""
+    pairs = ([(STAFF_SOURCE, STAFF_COPY)] if staff else []) + ([(SCHOOL_SOURCE, SCHOOL_COPY)] if schools else [])
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        behind = [copy for source, copy in pairs if await fetch(db_engine, source) != await fetch(db_engine, copy)]
+        if not behind:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"read models still behind after {seconds} s: {behind}")
+        await asyncio.sleep(0.02)

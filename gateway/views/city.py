@@ -1,7 +1,8 @@
 """`GET /api/v1/city/overview`: every district against the national bars, for city-wide roles.
 
 Built from the services' all-districts aggregates (no `district_code`), so it costs the same
-seven upstream calls whether the city has one district or sixteen.
+six upstream calls whether the city has one district or sixteen, and none of them carries a list
+of ids: training counts completion per district from its own staff directory and ledger.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
         "schools": partnership.schools(),
         "rotation": rotation.stats(academic_year=period.academic_year),
         "placement": rotation.placement(as_of=period.as_of),
-        "active": rotation.active_staff(),
-        "completed": training.completed_staff(as_of=period.as_of),
+        "completion": training.completion(as_of=period.as_of),
         "studios": training.studio_stats(academic_year=period.academic_year),
     })
 
@@ -55,8 +55,8 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
         known: set[str] = set()
         if settled.ok("rotation"):
             known |= {row.district_code for row in settled.get("rotation").districts}
-        if settled.ok("active"):
-            known |= set(settled.get("active").districts)
+        if settled.ok("completion"):
+            known |= {row.district_code for row in settled.get("completion").districts}
         if settled.ok("studios"):
             known |= {row.district_code for row in settled.get("studios").districts}
         names = dict.fromkeys(sorted(known))
@@ -65,18 +65,14 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
     for school in settled.get("schools") or []:
         schools_by_district[school.district_code].append(school)
     placement = settled.get("placement").counts() if settled.ok("placement") else None
-    completed = set(settled.get("completed").staff_ids) if settled.ok("completed") else None
-    active = settled.get("active").districts if settled.ok("active") else None
 
     rows = []
     for code, name in names.items():
         training_block = None
-        if settled.ok("studios", "completed"):
-            completion = None
-            if active is not None:
-                staff = set(active.get(code, []))
-                completion = (len(staff), len(staff & completed))
-            training_block = compose.training_block(settled.get("studios").row(code), completion)
+        if settled.ok("studios", "completion"):
+            completion = settled.get("completion").row(code)
+            training_block = compose.training_block(settled.get("studios").row(code),
+                                                    (completion.staff, completion.completed))
         rows.append(CityDistrictRow(
             code=code, name=name,
             partnership=compose.partnership_block(partnership_rows[code]) if code in partnership_rows else None,

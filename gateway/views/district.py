@@ -64,16 +64,6 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
 
-    async def completion() -> tuple[int, int]:
-        # §4.5: active staff of the district (rotation) of whom completed (training). The list of
-        # every completed staff member needs a city-wide role, so ask about this district's staff.
-        active = await rotation.active_staff(district_code=code)
-        staff_ids = active.districts.get(code, [])
-        if not staff_ids:
-            return 0, 0
-        answer = await training.completion(as_of=period.as_of, staff_ids=staff_ids, district_code=code)
-        return len(set(staff_ids)), answer.completed
-
     settled = await compose.settle({
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to, district_code=code),
@@ -81,7 +71,8 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
         "rotation": rotation.stats(academic_year=period.academic_year, district_code=code),
         "placement": rotation.placement(as_of=period.as_of, district_code=code),
         "studios": training.studio_stats(academic_year=period.academic_year, district_code=code),
-        "completion": completion(),
+        # §4.5 counted by training from its staff directory (fed by rotation) and its ledger.
+        "completion": training.completion(as_of=period.as_of, district_code=code),
     })
 
     name = None
@@ -95,8 +86,9 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     rotation_block = (compose.rotation_block(settled.get("rotation").row(code))
                       if settled.ok("rotation") else None)
     training_block = None
-    if settled.ok("studios") and settled.failed_calls.get("completion") != "training":
-        training_block = compose.training_block(settled.get("studios").row(code), settled.get("completion"))
+    if settled.ok("studios", "completion"):
+        row = settled.get("completion").row(code)
+        training_block = compose.training_block(settled.get("studios").row(code), (row.staff, row.completed))
     balance_block = None
     if settled.ok("schools", "placement"):
         balance_block = compose.balance_summary(settled.get("schools"), settled.get("placement").counts())

@@ -122,8 +122,9 @@ class RotationBlock(BaseModel):
 
 
 class TrainingBlock(BaseModel):
-    """design.md §4.5. `staff`, `completed` and `completion_rate` need the rotation service (who is
-    active staff of the district); they are null, with "rotation" in `degraded`, when it is down."""
+    """design.md §4.5, counted by the training service from its staff directory (a copy of
+    rotation's staff, kept from rotation's change feed) and its ledger; the block is null, with
+    "training" in `degraded`, when training is down."""
 
     staff: int | None = Field(description="Active staff of the district (home school)")
     completed: int | None = Field(description="…with ≥ 360 credited hours in the 5 years up to as_of")

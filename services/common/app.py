@@ -21,6 +21,7 @@ from sqlalchemy import text
 from services.common.auth import Role, mint_with, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
 from services.common.errors import install_problem_handlers, problem_response
+from services.common.feed_consumer import FeedConsumer, FeedSpec, start_consumers, stop_consumers
 from services.common.idempotency import install_idempotency
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
@@ -71,6 +72,10 @@ def _health_router(process: str, uses_database: bool, report_upstreams: bool) ->
         upstreams: dict[str, Upstream] = getattr(request.app.state, "upstreams", {})
         if upstreams and report_upstreams:
             checks["upstreams"] = await _upstream_states(upstreams)
+        consumers: list[FeedConsumer] = getattr(request.app.state, "feed_consumers", [])
+        if consumers:
+            # Reported, never a reason to be unready: a lagging read model still answers.
+            checks["feeds"] = {consumer.spec.name: consumer.status() for consumer in consumers}
         return JSONResponse(checks)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -115,8 +120,11 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                        upstreams: Sequence[str] = (),
                        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
                        extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
+                       feeds: Sequence[FeedSpec] = (),
                        docs: bool = True, is_gateway: bool = False) -> FastAPI:
-    """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz."""
+    """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz.
+    `feeds`: local read models kept from producers' change feeds by background consumers
+    (services/common/feed_consumer.py), started after `extra_lifespan` and stopped first."""
     metrics = Metrics(process)
 
     @asynccontextmanager
@@ -136,9 +144,15 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         if extra_lifespan is not None:
             await extra_lifespan(app)
+        app.state.feed_consumers = []
+        if feeds and engine is not None and settings.feed_consumers:
+            app.state.feed_consumers = start_consumers(
+                feeds, engine=engine, upstreams=app.state.upstreams, poll_interval=settings.feed_poll_interval,
+                batch_size=settings.feed_batch_size, metrics=metrics)
         try:
             yield
         finally:
+            await stop_consumers(app.state.feed_consumers)
             for upstream in app.state.upstreams.values():
                 await upstream.aclose()
             if engine is not None:

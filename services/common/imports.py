@@ -77,6 +77,9 @@ class ImportSpec:
     merge_sql: str
     schema: str                             # the service schema whose `changes` table is fed
     entity: str                             # the change feed's entity name
+    # Statements run over the staged rows right after staging, before the checks: they fill in what
+    # the file refers to by another key (training: staff_no → staff_id from the staff directory).
+    resolve_sql: Sequence[str] = ()
     checks_sql: Sequence[tuple[str, str]] = ()  # (field, SELECT row_no, message FROM staged WHERE …)
     params: dict[str, Any] = field(default_factory=dict)  # bound into checks_sql (per request)
     # Run again after the merge: a concurrent import may have stored a conflicting row between the
@@ -177,6 +180,8 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
                           dry_run=dry_run, total_rows=len(rows))
     if valid:
         await stage(session, spec, valid)
+        for sql in spec.resolve_sql:
+            await session.execute(text(sql), spec.params)
         checks = list(spec.checks_sql)
         if scope_sql:
             checks.append(("scope", scope_sql))

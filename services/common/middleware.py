@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.context import actor_var, request_id_var
@@ -33,6 +33,14 @@ class Metrics:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.upstream = Counter("spp_upstream_requests_total", "Calls to upstream services",
                                 ["process", "upstream", "outcome"], registry=self.registry)
+        # Local read models (services/common/feed_consumer.py): how far behind the producer they are.
+        self.feed_lag = Gauge("spp_feed_lag_seconds", "Age of the oldest change of the producer's feed not yet "
+                              "applied (0 when caught up; time since the last catch-up when it cannot be read)",
+                              ["process", "consumer", "producer"], registry=self.registry)
+        self.feed_applied = Counter("spp_feed_changes_applied_total", "Feed changes applied to a local read model",
+                                    ["process", "consumer"], registry=self.registry)
+        self.feed_errors = Counter("spp_feed_errors_total", "Failed feed passes (producer down, database error)",
+                                   ["process", "consumer"], registry=self.registry)
         self.process = process
 
 

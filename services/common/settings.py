@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout: float = Field(default=2.0, gt=0)
+    feed_poll_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between reads of a producer's change feed (local read models)")
+    feed_batch_size: int = Field(default=500, ge=1, le=500, description="Changes applied per transaction")
+    feed_consumers: bool = Field(default=True, description="Run the change-feed consumers in this process")
     log_level: str = "INFO"
     rate_limit_per_minute: int = Field(default=0, ge=0, description="0 disables the limit")
 

@@ -77,10 +77,14 @@ class Upstream:
                                    slug="upstream-unavailable", extra={"upstream": self.name})
 
     async def send(self, method: str, path: str, *, params: Any = None, json: Any = None,
-                   content: bytes | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
+                   content: bytes | None = None, headers: Mapping[str, str] | None = None,
+                   breaker: bool = True) -> httpx.Response:
         """One call through the breaker. Transport failures and 5xx count against the upstream;
-        transport failures raise `UpstreamUnavailable`, HTTP statuses are returned as they are."""
-        if not self.breaker.allow():
+        transport failures raise `UpstreamUnavailable`, HTTP statuses are returned as they are.
+        `breaker=False` (background pollers with their own back-off, such as the feed consumers)
+        neither consults nor feeds the breaker, so a producer still starting up cannot open the
+        circuit for the requests that need it."""
+        if breaker and not self.breaker.allow():
             self._count("short_circuit")
             raise self._unavailable("circuit open")
         request_headers = dict(headers or {})
@@ -95,31 +99,35 @@ class Upstream:
                 raise Unprocessable(f"the request path cannot be forwarded: {exc}", slug="invalid-path") from None
             except httpx.TimeoutException:
                 # A timeout already spent the caller's budget: do not retry it.
-                self.breaker.record_failure()
+                if breaker:
+                    self.breaker.record_failure()
                 self._count("timeout")
                 raise self._unavailable("timed out") from None
             except httpx.TransportError as exc:
-                self.breaker.record_failure()
+                if breaker:
+                    self.breaker.record_failure()
                 self._count("error")
-                if attempt + 1 < attempts and self.breaker.allow():
+                if attempt + 1 < attempts and (not breaker or self.breaker.allow()):
                     await asyncio.sleep(random.uniform(0.02, 0.08))
                     continue
                 raise self._unavailable(type(exc).__name__) from None
             if response.status_code >= 500:
-                self.breaker.record_failure()
+                if breaker:
+                    self.breaker.record_failure()
                 self._count("5xx")
             else:
-                self.breaker.record_success()
+                if breaker:
+                    self.breaker.record_success()
                 self._count("ok")
             return response
         raise self._unavailable("no attempt made")  # pragma: no cover
 
     async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
-                       allow_404: bool = False) -> Any:
+                       allow_404: bool = False, breaker: bool = True) -> Any:
         """GET a JSON body. With `allow_404`, "no such resource" gives None — a 404, or a redirect
         (a path that names no resource at all, such as an empty code). Anything else that is not a
         2xx JSON answer means the upstream cannot be relied on."""
-        response = await self.send("GET", path, params=params, headers=headers)
+        response = await self.send("GET", path, params=params, headers=headers, breaker=breaker)
         if allow_404 and (response.status_code == 404 or 300 <= response.status_code < 400):
             return None
         if not 200 <= response.status_code < 300:

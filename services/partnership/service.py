@@ -46,10 +46,15 @@ TRANSITIONS: dict[str, tuple[set[PairingStatus], PairingStatus]] = {
 }
 
 
-async def _changed(session: AsyncSession, entity: str, key: str, op: str, state) -> None:
-    """Write the change feed row in the same transaction as the change (services/common/outbox.py)."""
-    await record_change(session, "partnership", entity=entity, key=key, op=op,
-                        state=state.model_dump(mode="json"))
+async def _changed(session: AsyncSession, entity: str, key: str, op: str, state, *,
+                   version: int | None = None) -> None:
+    """Write the change feed row in the same transaction as the change (services/common/outbox.py).
+    `version` goes into the state so read models (rotation's school directory) can tell a late,
+    older state from a newer one; the bulk import's state (the whole row) carries it too."""
+    body = state.model_dump(mode="json")
+    if version is not None:
+        body["version"] = version
+    await record_change(session, "partnership", entity=entity, key=key, op=op, state=body)
 
 
 # Districts ---------------------------------------------------------------------------------
@@ -101,7 +106,8 @@ async def create_school(*, session: AsyncSession, data: SchoolCreate, actor: Pri
     school = School(**data.model_dump())
     session.add(school)
     await session.flush()
-    await _changed(session, "school", school.code, "create", SchoolRead.model_validate(school))
+    await _changed(session, "school", school.code, "create", SchoolRead.model_validate(school),
+                   version=school.version)
     return school
 
 
@@ -127,7 +133,8 @@ async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate,
     school.version += 1
     school.updated_at = utcnow()
     await session.flush()
-    await _changed(session, "school", school.code, "update", SchoolRead.model_validate(school))
+    await _changed(session, "school", school.code, "update", SchoolRead.model_validate(school),
+                   version=school.version)
     return school
 
 

@@ -21,11 +21,11 @@ from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
-from services.rotation.imports import STAFF_SCOPE_SQL, staff_spec
+from services.rotation.directory import school_districts
+from services.rotation.imports import STAFF_SCOPE_SQL, staff_import_schools, staff_spec
 from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
-    ActiveStaff,
     BackbonePlacement,
     PlanAddRotation,
     PlanCreate,
@@ -263,13 +263,6 @@ async def backbone_placement(session: SessionDep, actor: CurrentUser, as_of: dat
     return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
 
 
-@internal.get("/active-staff", response_model=ActiveStaff, responses=problem_responses(403),
-              summary="Ids of active staff by home district")
-async def active_staff(session: SessionDep, actor: CurrentUser, district_code: DistrictFilter = None) -> ActiveStaff:
-    actor.require_figures_scope(district_code)
-    return await stats.active_staff(session, district_code=district_code)
-
-
 @internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),
               summary="Active staff of a home school and the backbone teachers working there on a date")
 async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str, as_of: date) -> SchoolStaff:
@@ -300,9 +293,10 @@ async def import_staff(request: Request, session: SessionDep, actor: CurrentUser
                        mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
                        ImportMode.all_or_nothing):
     scope_of(actor, STAFF_SCOPE_SQL)  # refuse a role that may not import before asking partnership
-    # Every school's district in one call, before anything is staged: when partnership cannot
-    # answer this is 503 and nothing is written.
-    districts = await partnership.school_districts()
+    # The file's home schools from the local school directory; partnership is asked only about
+    # codes the directory does not hold (503 before anything is staged when it cannot answer).
+    districts = await school_districts(session, partnership, staff_import_schools(
+        await request.body(), request.headers.get("content-type", "text/csv")))
     return await handle_import(request, session, actor, staff_spec(districts), mode=mode, dry_run=dry_run,
                                scope_sql=STAFF_SCOPE_SQL)
 

@@ -23,17 +23,6 @@ class SchoolRef(BaseModel):
     district_code: str
 
 
-class _SchoolBrief(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    code: str
-    district_code: str
-
-
-class _SchoolBriefList(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    items: list[_SchoolBrief]
-
-
 class PartnershipClient:
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
@@ -47,17 +36,6 @@ class PartnershipClient:
             return SchoolRef.model_validate(body)
         except ValidationError:
             raise UpstreamUnavailable("the partnership service answered an unexpected school body",
-                                      slug="upstream-unavailable", extra={"upstream": "partnership"}) from None
-
-    async def school_districts(self) -> dict[str, str]:
-        """Every school's district (school code -> district code), in one call to the registry.
-
-        For bulk work (imports): one request however many rows, instead of one per school."""
-        body = await self._upstream.get_json("/v1/internal/schools")
-        try:
-            return {s.code: s.district_code for s in _SchoolBriefList.model_validate(body).items}
-        except ValidationError:
-            raise UpstreamUnavailable("the partnership service answered an unexpected school list",
                                       slug="upstream-unavailable", extra={"upstream": "partnership"}) from None
 
     async def district_exists(self, code: str) -> bool:

@@ -1,10 +1,11 @@
 """Bulk import of the staff registry (upsert by staff_no), as district offices send it.
 
-The rotation service does not own schools: before a file is staged, the caller fetches every
-school's district from partnership in one call (`PartnershipClient.school_districts`) and builds
-the spec with `staff_spec(...)`. Each staged row then carries the `home_district_code` of its home
-school (NULL for a school the registry does not know, reported per row on `home_school_code`),
-the merge stores it, and a district administrator's scope is checked on it in SQL.
+The rotation service does not own schools: before a file is staged, the caller looks the file's
+home schools up in the local school directory (services/rotation/directory.py; partnership is
+asked only about codes it does not hold) and builds the spec with `staff_spec(...)`. Each staged
+row then carries the `home_district_code` of its home school (NULL for a school the registry does
+not know, reported per row on `home_school_code`), the merge stores it, and a district
+administrator's scope is checked on it in SQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from services.common.imports import ImportSpec
+from services.common.imports import ImportSpec, parse_rows, validate_rows
 from services.rotation.schemas import StaffCreate
 
 ROLE_LABELS = {"教师": "teacher", "专任教师": "teacher", "校长": "principal", "书记": "principal",
@@ -117,6 +118,12 @@ STAFF = ImportSpec(
     schema="rotation",
     entity="staff",
 )
+
+
+def staff_import_schools(body: bytes, content_type: str) -> set[str]:
+    """The home school codes of the file's valid rows, to look up before the import runs."""
+    valid, _ = validate_rows(STAFF, parse_rows(body, content_type, STAFF.aliases))
+    return {values["home_school_code"] for _, values in valid}
 
 
 def staff_spec(districts: dict[str, str]) -> ImportSpec:

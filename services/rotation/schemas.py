@@ -354,10 +354,6 @@ class BackbonePlacement(BaseModel):
     items: list[PlacementItem]
 
 
-class ActiveStaff(BaseModel):
-    districts: dict[str, list[UUID]]
-
-
 class SchoolStaff(BaseModel):
     school_code: str
     as_of: date

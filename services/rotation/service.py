@@ -22,6 +22,7 @@ from services.common.outbox import record_change, record_changes
 from services.common.paging import PageParams
 from services.rotation import repository as repo
 from services.rotation.clients import PartnershipClient, SchoolRef
+from services.rotation.directory import find_school
 from services.rotation.eligibility import academic_year_bounds
 from services.rotation.models import Rotation, RotationPlan, RotationPolicy, RotationTransition, Staff
 from services.rotation.schemas import (
@@ -76,9 +77,10 @@ async def _changed(session: AsyncSession, entity: str, key: str, op: str, state:
     await record_change(session, "rotation", entity=entity, key=key, op=op, state=state.model_dump(mode="json"))
 
 
-async def _known_school(partnership: PartnershipClient, code: str, field: str) -> SchoolRef:
-    """The school from the partnership registry; 422 when unknown, 503 when it cannot be asked."""
-    school = await partnership.school(code)
+async def _known_school(session: AsyncSession, partnership: PartnershipClient, code: str, field: str) -> SchoolRef:
+    """The school from the local school directory, or the partnership registry on a miss; 422 when
+    unknown, 503 when partnership cannot be asked on a miss."""
+    school = await find_school(session, partnership, code)
     if school is None:
         raise Unprocessable(f"school {code} does not exist", slug="unknown-school",
                             extra=_field_error(f"body.{field}", "unknown school"))
@@ -90,9 +92,9 @@ async def _known_school(partnership: PartnershipClient, code: str, field: str) -
 async def create_staff(*, session: AsyncSession, partnership: PartnershipClient, data: StaffCreate,
                        actor: Principal) -> Staff:
     actor.require_writer()
-    # Ask the registry before touching the database: when partnership is down nothing is written
-    # and no connection is held while we wait.
-    school = await _known_school(partnership, data.home_school_code, "home_school_code")
+    # Checked before anything is written: a school missing from the local directory is asked of
+    # partnership, and when partnership is down then nothing is written (503).
+    school = await _known_school(session, partnership, data.home_school_code, "home_school_code")
     actor.require_write_in(school.district_code)
     staff = Staff(**data.model_dump(), home_district_code=school.district_code)
     session.add(staff)
@@ -115,7 +117,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
     changes = data.model_dump(exclude_unset=True)
     new_school = None
     if "home_school_code" in changes:
-        new_school = await _known_school(partnership, changes["home_school_code"], "home_school_code")
+        new_school = await _known_school(session, partnership, changes["home_school_code"], "home_school_code")
     staff = await get_staff(session=session, staff_id=staff_id, actor=actor, lock=True)
     actor.require_write_in(staff.home_district_code)
     require_version(expected_version, staff.version)
@@ -243,7 +245,7 @@ async def _plan_for_rotation(session: AsyncSession, plan_id: UUID, *, district_c
 async def create_rotation(*, session: AsyncSession, partnership: PartnershipClient, data: RotationCreate,
                           actor: Principal) -> Rotation:
     actor.require_writer()
-    to_school = await _known_school(partnership, data.to_school_code, "to_school_code")
+    to_school = await _known_school(session, partnership, data.to_school_code, "to_school_code")
     staff = await repo.get_staff(session, data.staff_id)
     if staff is None:
         raise Unprocessable(f"staff member {data.staff_id} does not exist", slug="unknown-staff",

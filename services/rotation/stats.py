@@ -18,7 +18,6 @@ from services.rotation.models import Rotation, RotationPolicy, Staff
 from services.rotation.schemas import (
     COUNTY_AND_ABOVE,
     DEFAULT_POLICY,
-    ActiveStaff,
     BackbonePlacement,
     DistrictRotationStats,
     PlacementItem,
@@ -132,21 +131,6 @@ async def backbone_placement(session: AsyncSession, *, as_of: date, district_cod
     rows = (await session.execute(_PLACEMENT, {"as_of": as_of, "district": district_code,
                                                "county": list(_COUNTY)})).mappings().all()
     return BackbonePlacement(as_of=as_of, items=[PlacementItem.model_validate(dict(row)) for row in rows])
-
-
-_ACTIVE_STAFF = text("""
-SELECT home_district_code AS district_code, array_agg(id ORDER BY id) AS ids
-FROM rotation.staff
-WHERE status = 'active'
-  AND (CAST(:district AS varchar) IS NULL OR home_district_code = CAST(:district AS varchar))
-GROUP BY home_district_code
-ORDER BY home_district_code
-""")
-
-
-async def active_staff(session: AsyncSession, *, district_code: str | None) -> ActiveStaff:
-    rows = (await session.execute(_ACTIVE_STAFF, {"district": district_code})).all()
-    return ActiveStaff(districts={row.district_code: list(row.ids) for row in rows})
 
 
 _SCHOOL_STAFF = text(f"""

@@ -26,7 +26,6 @@ from services.training.config import TrainingRules, today, window_start
 from services.training.schemas import (
     AttendanceRead,
     AttendanceUpdate,
-    CompletedStaff,
     MembershipCreate,
     MembershipLeave,
     MembershipRead,
@@ -40,7 +39,6 @@ from services.training.schemas import (
     StudioStats,
     StudioStatus,
     TrainingCompletion,
-    TrainingCompletionQuery,
     TrainingHoursCreate,
     TrainingHoursRead,
     TrainingSummary,
@@ -232,7 +230,7 @@ async def list_credits(session: SessionDep, actor: CurrentUser, rotation: Rotati
         if not actor.city_wide:
             raise Forbidden("give staff_id: the whole ledger needs a city-wide role", slug="district-scope")
     else:
-        await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
+        await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
     rows = await repo.list_credits(session, page=page, staff_id=staff_id, source=source,
                                    earned_from=earned_from, earned_to=earned_to)
     return page_of([TrainingHoursRead.model_validate(r) for r in rows], page, key=lambda c: [c.earned_on, c.id])
@@ -244,7 +242,7 @@ async def training_summary(staff_id: UUID, session: SessionDep, actor: CurrentUs
                            rules: RulesDep,
                            as_of: Annotated[date | None, Query(description="Defaults to today in China")] = None,
                            ) -> TrainingSummary:
-    await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
+    await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
     return await ledger.summary(session=session, staff_id=staff_id, as_of=as_of or today(), rules=rules)
 
 
@@ -259,30 +257,16 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 # Internal figures for the gateway (docs/internal-api.md → Training) -----------------------------
 
 
-@internal.get("/completed-staff", response_model=CompletedStaff, responses=problem_responses(403),
-              summary="Staff whose credited hours in the window reach the threshold (design.md §4.5)")
-async def completed_staff(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep) -> CompletedStaff:
-    # The ledger does not know districts: the gateway intersects this with each district's staff.
-    actor.require_figures_scope(None)
-    ids = await stats.completed_staff(session, after=window_start(as_of, rules.window_years), as_of=as_of,
-                                      threshold=rules.hours_threshold)
-    return CompletedStaff(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
-                          staff_ids=ids)
-
-
-@internal.post("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403, 503),
-               summary="How many of the given staff completed (design.md §4.5)")
-async def training_completion(data: TrainingCompletionQuery, session: SessionDep, actor: CurrentUser,
-                              rules: RulesDep, rotation: RotationDep) -> TrainingCompletion:
-    # Counts over ids only tell whether those staff reached the bar: a district-scoped caller
-    # names its district, and every id must be staff of a district it may read.
-    await ledger.require_staff_in_district(actor=actor, staff_ids=data.staff_ids,
-                                           district_code=data.district_code, rotation=rotation)
-    staff, completed = await stats.training_completion(
-        session, staff_ids=data.staff_ids, after=window_start(data.as_of, rules.window_years), as_of=data.as_of,
-        threshold=rules.hours_threshold)
-    return TrainingCompletion(as_of=data.as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
-                              staff=staff, completed=completed)
+@internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
+              summary="Active staff per home district and how many completed the bar (design.md §4.5)")
+async def training_completion(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep,
+                              district_code: DistrictFilter = None) -> TrainingCompletion:
+    actor.require_figures_scope(district_code)
+    after = window_start(as_of, rules.window_years)
+    rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
+                                  district_code=district_code)
+    return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                              window_start=after, districts=rows)
 
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
@@ -302,7 +286,7 @@ async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], s
 async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentUser,
                             rotation: RotationDep) -> StaffMemberships:
     # The same scope as the staff member's training summary: their home district.
-    await ledger.require_staff_readable(actor=actor, staff_id=staff_id, rotation=rotation)
+    await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
     return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))
 
 
@@ -327,7 +311,7 @@ async def import_training_hours(request: Request, session: SessionDep, actor: Cu
                                 ImportMode.all_or_nothing):
     spec = await training_imports.prepare(body=await request.body(),
                                           content_type=request.headers.get("content-type", "text/csv"),
-                                          actor=actor, rotation=rotation)
+                                          actor=actor, rotation=rotation, session=session)
     return await handle_import(request, session, actor, spec, mode=mode, dry_run=dry_run)
 
 

@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, *,
     """`rules` overrides the threshold and window read from `SPP_TRAINING_*` (tests use it)."""
     from services.training.api import routers
     from services.training.clients import RotationClient
+    from services.training.directory import STAFF_FEED
 
     training_rules = rules or TrainingRules()
 
@@ -30,4 +31,5 @@ def create_app(settings: Settings | None = None, *,
         description="Famous-teacher studios (名师工作室), their sessions and the training-hours ledger "
                     "(继续教育学时).",
         upstreams=["rotation"], transports=transports, extra_lifespan=wire,
+        feeds=[STAFF_FEED],  # the staff directory, from rotation's change feed
     )

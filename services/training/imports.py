@@ -10,35 +10,45 @@ Natural key (`source`, `reference`), the same as `POST /v1/training-hours`:
   is `INSERT … ON CONFLICT (source, reference) DO NOTHING`, so an import can never change a credit;
 - the source `studio_session` is reserved for studio attendance (row error).
 
-Staff are owned by rotation: before anything is staged, the distinct staff ids of the file are
-looked up there (one call to `GET /v1/internal/active-staff`, then `GET /v1/staff/{id}` with bounded
-concurrency for the ids it does not list, such as retired staff); ids rotation does not know are
-row errors, and a district administrator's rows for staff outside their districts are rejected
-too. Rotation unreachable → 503 before anything is written. The lookup's answer is put into the
-per-request check SQL as literal uuid arrays (validated uuids only), so a large file that runs as
-a background job checks against the same answer.
+Staff are owned by rotation; a row names its staff member by `staff_id` (our UUID) or by
+`staff_no` (工号, the number provincial continuing-education systems know), or both. Both resolve
+through the local staff directory (services/training/directory.py) in SQL over the staged rows:
+the spec's `resolve_sql` fills `staff_id` from `staff_no`, then checks report an unknown staff_no,
+a staff_no that is not the given staff_id's, and (district administrators) staff outside the
+caller's districts. A `staff_id` the directory does not hold yet is asked of rotation before
+anything is staged (`GET /v1/staff/{id}`, bounded concurrency; rotation unreachable → 503, nothing
+written); the answers are bound into the checks as uuid/district arrays, so a large file that runs
+as a background job checks against the same answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
+from sqlalchemy import bindparam, text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal, Role
 from services.common.errors import Forbidden
 from services.common.import_api import IMPORTERS
 from services.common.imports import ImportSpec, parse_rows, validate_rows
-from services.training.clients import RotationClient
+from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE
+from services.training.repository import UUIDS
 from services.training.schemas import CreditHours, Reference, Source
 
 KIND = "training-hours"  # also the import id's prefix, by which the gateway routes GET /imports/{id}
+# Staff ids missing from the directory asked of rotation at once, so one import cannot flood it.
+LOOKUP_CONCURRENCY = 8
 
+# 工号 as rotation stores it (services/rotation/schemas.py StaffNo).
+StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 _CHINESE_DATE = re.compile(r"^\s*(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?\s*$")
 
 
@@ -47,7 +57,8 @@ class TrainingHoursImportRow(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    staff_id: UUID
+    staff_id: UUID | None = None
+    staff_no: StaffNo | None = None
     hours: CreditHours
     earned_on: date
     source: Source
@@ -69,8 +80,14 @@ class TrainingHoursImportRow(BaseModel):
             raise ValueError(f"source {STUDIO_SESSION_SOURCE!r} is reserved for studio attendance")
         return value
 
+    @model_validator(mode="after")
+    def _names_a_staff_member(self) -> TrainingHoursImportRow:
+        if self.staff_id is None and self.staff_no is None:
+            raise ValueError("give staff_id or staff_no (工号)")
+        return self
 
-COLUMNS = ("staff_id", "hours", "earned_on", "source", "reference")
+
+COLUMNS = ("staff_id", "staff_no", "hours", "earned_on", "source", "reference")
 
 # A stored credit with the same key but other facts: the single post's 409 `credit-mismatch`.
 MISMATCH_SQL = """
@@ -82,12 +99,14 @@ MISMATCH_SQL = """
                   CASE WHEN t.hours <> s.hours THEN 'hours' END,
                   CASE WHEN t.earned_on <> s.earned_on THEN 'earned_on' END], ', ') AS message
     FROM staged s JOIN training.training_hours t ON t.source = s.source AND t.reference = s.reference
-    WHERE (t.staff_id, t.hours, t.earned_on) IS DISTINCT FROM (s.staff_id, s.hours, s.earned_on)"""
+    WHERE s.staff_id IS NOT NULL
+      AND (t.staff_id, t.hours, t.earned_on) IS DISTINCT FROM (s.staff_id, s.hours, s.earned_on)"""
 
 TRAINING_HOURS = ImportSpec(
     kind=KIND,
     model=TrainingHoursImportRow,
     aliases={
+        "工号": "staff_no", "教职工号": "staff_no",
         "教师编号": "staff_id", "教师ID": "staff_id", "教职工编号": "staff_id",
         "学时": "hours", "学时数": "hours",
         "取得日期": "earned_on", "获得日期": "earned_on", "日期": "earned_on",
@@ -116,28 +135,81 @@ TRAINING_HOURS = ImportSpec(
 )
 
 
-def spec_for(actor: Principal, known: dict[UUID, str | None]) -> ImportSpec:
-    """The spec with this request's staff checks: unknown staff, and (district administrators)
-    staff outside the caller's districts. Both id lists are bound parameters."""
-    checks = [*TRAINING_HOURS.checks_sql, ("staff_id", """
-        SELECT row_no, 'unknown staff member ' || staff_id AS message
-        FROM staged WHERE NOT (staff_id = ANY(CAST(:known_staff AS uuid[])))""")]
-    params: dict[str, Any] = {"known_staff": sorted(known, key=str)}
+# staff_no → staff_id through the directory. A staff_no held by two directory rows (a renumbering
+# that reached the copy out of order) resolves to nobody and is reported as unknown.
+RESOLVE_STAFF_NO = """
+    UPDATE staged s SET staff_id = d.id
+    FROM (SELECT staff_no, (array_agg(id))[1] AS id FROM training.staff_directory
+          WHERE staff_no IN (SELECT staff_no FROM staged WHERE staff_id IS NULL)
+          GROUP BY staff_no HAVING count(*) = 1) d
+    WHERE s.staff_id IS NULL AND s.staff_no = d.staff_no"""
+
+# Staff the directory holds, and those rotation confirmed on a miss (bound per request); one row
+# each, the directory's when the consumer caught up with a staff member in between.
+_KNOWN = """
+    SELECT id, home_district_code AS district FROM training.staff_directory
+    UNION ALL
+    SELECT a.id, a.district FROM unnest(CAST(:asked_ids AS uuid[]), CAST(:asked_districts AS text[])) a(id, district)
+    WHERE NOT EXISTS (SELECT 1 FROM training.staff_directory d WHERE d.id = a.id)"""
+
+STAFF_CHECKS = [
+    ("staff_no", """
+        SELECT row_no, 'unknown staff_no ' || quote_literal(staff_no) AS message
+        FROM staged WHERE staff_id IS NULL"""),
+    ("staff_no", """
+        SELECT s.row_no, 'staff_no ' || quote_literal(s.staff_no) || ' is not staff member ' || s.staff_id
+               AS message
+        FROM staged s JOIN training.staff_directory d ON d.id = s.staff_id
+        WHERE s.staff_no IS NOT NULL AND d.staff_no <> s.staff_no"""),
+    ("staff_id", f"""
+        SELECT s.row_no, 'unknown staff member ' || s.staff_id AS message
+        FROM staged s WHERE s.staff_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ({_KNOWN}) k WHERE k.id = s.staff_id)"""),
+]
+
+SCOPE_CHECK = ("scope", f"""
+    SELECT s.row_no, 'staff member ' || s.staff_id || ' is outside your districts' AS message
+    FROM staged s JOIN ({_KNOWN}) k ON k.id = s.staff_id
+    WHERE NOT coalesce(k.district = ANY(CAST(:my_districts AS text[])), false)""")
+
+
+def spec_for(actor: Principal, asked: dict[UUID, str | None]) -> ImportSpec:
+    """The spec with this request's staff steps. `asked`: staff ids missing from the directory
+    that rotation knows, with their home districts."""
+    ids = sorted(asked, key=str)
+    params: dict[str, Any] = {"asked_ids": ids, "asked_districts": [asked[i] for i in ids]}
+    checks = [*TRAINING_HOURS.checks_sql, *STAFF_CHECKS]
     if actor.role == Role.district_admin:
-        params["outside_staff"] = sorted((staff_id for staff_id, district in known.items()
-                                          if not actor.can_write_district(district)), key=str)
-        checks.append(("scope", """
-            SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
-            FROM staged WHERE staff_id = ANY(CAST(:outside_staff AS uuid[]))"""))
-    return dataclasses.replace(TRAINING_HOURS, checks_sql=checks, params=params, recheck_after_merge=True)
+        params["my_districts"] = sorted(actor.districts)
+        checks.append(SCOPE_CHECK)
+    return dataclasses.replace(TRAINING_HOURS, resolve_sql=[RESOLVE_STAFF_NO], checks_sql=checks, params=params,
+                               recheck_after_merge=True)
 
 
-async def prepare(*, body: bytes, content_type: str, actor: Principal, rotation: RotationClient) -> ImportSpec:
-    """Look the file's staff up in rotation (before anything is written) and build the spec."""
+async def _ask_rotation(rotation: RotationClient, staff_ids: list[UUID]) -> dict[UUID, str | None]:
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def one(staff_id: UUID) -> StaffRef | None:
+        async with gate:
+            return await rotation.get_staff(staff_id)
+
+    return {staff.id: staff.home_district_code
+            for staff in await asyncio.gather(*(one(i) for i in staff_ids)) if staff is not None}
+
+
+async def prepare(*, body: bytes, content_type: str, actor: Principal, rotation: RotationClient,
+                  session: AsyncSession) -> ImportSpec:
+    """Ask rotation about the file's staff ids the directory does not hold (before anything is
+    written) and build the spec."""
     if actor.role not in IMPORTERS:
         raise Forbidden(f"role {actor.role} may not import", slug="role")
     rows = parse_rows(body, content_type, TRAINING_HOURS.aliases)
     valid, _ = validate_rows(TRAINING_HOURS, rows)
-    staff_ids = {values["staff_id"] for _, values in valid}
-    known = await rotation.staff_districts(staff_ids) if staff_ids else {}
-    return spec_for(actor, known)
+    staff_ids = sorted({values["staff_id"] for _, values in valid if values["staff_id"] is not None}, key=str)
+    missing: list[UUID] = []
+    if staff_ids:
+        held = set((await session.execute(
+            text("SELECT id FROM training.staff_directory WHERE id = ANY(:ids)").bindparams(
+                bindparam("ids", type_=UUIDS)), {"ids": staff_ids})).scalars())
+        missing = [i for i in staff_ids if i not in held]
+    return spec_for(actor, await _ask_rotation(rotation, missing) if missing else {})

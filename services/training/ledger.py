@@ -19,6 +19,7 @@ from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable,
 from services.training import repository as repo
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE, TrainingRules, window_start
+from services.training.directory import find_staff
 from services.training.feed import credits_changed
 from services.training.models import TrainingHours
 from services.training.schemas import TrainingHoursCreate, TrainingSummary
@@ -35,8 +36,8 @@ register_constraint("ck_training_hours_at_most_1000", Unprocessable, "invalid-ho
 CREDIT_WRITERS = {Role.city_admin, Role.district_admin}
 
 
-async def _staff(rotation: RotationClient, staff_id: UUID) -> StaffRef:
-    staff = await rotation.get_staff(staff_id)
+async def _staff(session: AsyncSession, rotation: RotationClient, staff_id: UUID) -> StaffRef:
+    staff = await find_staff(session, rotation, staff_id)
     if staff is None:
         raise Unprocessable(f"staff member {staff_id} does not exist", slug="unknown-staff",
                             extra={"errors": [{"field": "body.staff_id", "message": "unknown staff member",
@@ -53,34 +54,16 @@ def _require_staff_scope(actor: Principal, staff: StaffRef, *, write: bool) -> N
         raise Forbidden("the staff member is outside your districts", slug="district-scope")
 
 
-async def require_staff_readable(*, actor: Principal, staff_id: UUID, rotation: RotationClient) -> None:
-    """City-wide readers need no lookup; anyone else needs rotation to place the staff member."""
+async def require_staff_readable(*, session: AsyncSession, actor: Principal, staff_id: UUID,
+                                 rotation: RotationClient) -> None:
+    """City-wide readers need no lookup; anyone else needs the staff member placed in a district
+    (the local directory, or rotation on a miss)."""
     if actor.city_wide:
         return
-    staff = await rotation.get_staff(staff_id)
+    staff = await find_staff(session, rotation, staff_id)
     if staff is None:
         raise NotFound(f"staff member {staff_id} does not exist", slug="staff-not-found")
     _require_staff_scope(actor, staff, write=False)
-
-
-# At most this many ids outside the named district's active staff are looked up one by one.
-STRAY_LOOKUPS = 20
-
-
-async def require_staff_in_district(*, actor: Principal, staff_ids: list[UUID], district_code: str | None,
-                                    rotation: RotationClient) -> None:
-    """Figures over a set of staff: city-wide readers may name anyone. Anyone else names a district
-    they may read, and every id must be staff whose home district (as rotation reports it) they
-    may read; an id of another district, or one rotation does not know, is refused without saying
-    which, so the answer cannot be used to probe other districts' staff."""
-    if actor.city_wide:
-        return
-    actor.require_figures_scope(district_code)
-    # The district's active staff in one call; a few ids beyond them (staff who left between the
-    # caller's listing and this check) are looked up, a flood of them is refused unasked.
-    homes = await rotation.staff_districts(staff_ids, district_code=district_code, max_lookups=STRAY_LOOKUPS)
-    if homes is None or not all(actor.can_read_district(homes.get(staff_id)) for staff_id in set(staff_ids)):
-        raise Forbidden("some of the staff are outside your districts", slug="district-scope")
 
 
 def _same_credit(credit: TrainingHours, data: TrainingHoursCreate) -> TrainingHours:
@@ -107,14 +90,14 @@ async def record_credit(*, session: AsyncSession, data: TrainingHoursCreate, act
                                                "type": "value_error"}]})
     staff: StaffRef | None = None
     if not actor.city_wide or actor.role == Role.district_admin:
-        staff = await _staff(rotation, data.staff_id)
+        staff = await _staff(session, rotation, data.staff_id)
         _require_staff_scope(actor, staff, write=True)
 
     existing = await repo.credit_by_key(session, source=data.source, reference=data.reference)
     if existing is not None:
         return _same_credit(existing, data), False
     if staff is None:
-        await _staff(rotation, data.staff_id)
+        await _staff(session, rotation, data.staff_id)
     credit_id = uuid.uuid4()
     created = await repo.insert_credit_if_new(session, credit_id=credit_id, staff_id=data.staff_id,
                                               hours=data.hours, earned_on=data.earned_on, source=data.source,
@@ -132,7 +115,7 @@ async def get_credit(*, session: AsyncSession, credit_id: UUID, actor: Principal
     credit = await repo.get_credit(session, credit_id)
     if credit is None:
         raise NotFound(f"credit {credit_id} does not exist", slug="credit-not-found")
-    await require_staff_readable(actor=actor, staff_id=credit.staff_id, rotation=rotation)
+    await require_staff_readable(session=session, actor=actor, staff_id=credit.staff_id, rotation=rotation)
     return credit
 
 

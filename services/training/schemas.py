@@ -288,26 +288,24 @@ class TrainingSummary(BaseModel):
 
 # Internal figures (docs/internal-api.md → Training) ---------------------------------------------
 
-class CompletedStaff(BaseModel):
-    as_of: date
-    threshold: Hours
-    window_years: int
-    staff_ids: list[UUID]
-
-
-class TrainingCompletionQuery(Strict):
-    as_of: date
-    staff_ids: list[UUID] = Field(max_length=200_000)
-    district_code: DistrictCode | None = Field(
-        default=None, description="The district the staff belong to; required unless the caller is city-wide")
+class DistrictCompletion(BaseModel):
+    district_code: str
+    staff: int = Field(description="Active staff whose home school is in the district")
+    completed: int = Field(description="...of whom credited hours in the window reach the threshold")
 
 
 class TrainingCompletion(BaseModel):
+    """design.md §4.5 per home district, from the staff directory and the ledger."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "as_of": "2025-03-01", "threshold": 360, "window_years": 5, "window_start": "2020-03-01",
+        "districts": [{"district_code": "110105", "staff": 7, "completed": 3}]}]})
+
     as_of: date
     threshold: Hours
     window_years: int
-    staff: int
-    completed: int
+    window_start: date = Field(description="Exclusive: credits count when window_start < earned_on ≤ as_of")
+    districts: list[DistrictCompletion]
 
 
 class DistrictStudioStats(BaseModel):

@@ -25,6 +25,7 @@ from services.common.errors import (
 from services.common.etag import require_version
 from services.training import repository as repo
 from services.training.clients import RotationClient
+from services.training.directory import find_staff
 from services.training.feed import changed, credits_changed
 from services.training.models import Membership, Session, Studio
 from services.training.schemas import (
@@ -55,9 +56,10 @@ def _field_error(field: str, message: str, type_: str = "unknown_reference") -> 
     return {"errors": [{"field": field, "message": message, "type": type_}]}
 
 
-async def require_known_staff(rotation: RotationClient, staff_id: UUID, field: str) -> None:
-    """Staff are owned by rotation: an id it does not know is 422; rotation down is 503."""
-    if await rotation.get_staff(staff_id) is None:
+async def require_known_staff(session: AsyncSession, rotation: RotationClient, staff_id: UUID, field: str) -> None:
+    """Staff are owned by rotation: the local directory answers, rotation is asked on a miss; an id
+    neither knows is 422; rotation down on a miss is 503 (before anything is written)."""
+    if await find_staff(session, rotation, staff_id) is None:
         raise Unprocessable(f"staff member {staff_id} does not exist", slug="unknown-staff",
                             extra=_field_error(field, "unknown staff member"))
 
@@ -72,7 +74,7 @@ async def create_studio(*, session: AsyncSession, data: StudioCreate, actor: Pri
                         rotation: RotationClient) -> Studio:
     actor.require_write_in(data.district_code)
     # Checked before anything is written: if rotation is down the request fails whole (503).
-    await require_known_staff(rotation, data.host_staff_id, "body.host_staff_id")
+    await require_known_staff(session, rotation, data.host_staff_id, "body.host_staff_id")
     studio = Studio(id=uuid.uuid4(), **data.model_dump())
     session.add(studio)
     await session.flush()
@@ -118,7 +120,7 @@ async def join_studio(*, session: AsyncSession, studio_id: UUID, data: Membershi
     studio = await _writable_studio(session, studio_id, actor)
     if data.staff_id == studio.host_staff_id:
         raise Conflict("the host of a studio cannot also be its member", slug="host-not-member")
-    await require_known_staff(rotation, data.staff_id, "body.staff_id")
+    await require_known_staff(session, rotation, data.staff_id, "body.staff_id")
 
     # Everything below runs with the studio row locked: concurrent joins wait here, and each one
     # counts the members the previous one committed.

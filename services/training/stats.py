@@ -1,5 +1,7 @@
 """Aggregate SQL the gateway calls (docs/internal-api.md → Training): one query per figure, for
-one district or all of them; PostgreSQL does the counting and summing."""
+one district or all of them; PostgreSQL does the counting and summing. Who is active staff of a
+district comes from the local staff directory (services/training/directory.py), so no list of ids
+ever crosses a service boundary."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.training.repository import UUIDS
-from services.training.schemas import DistrictStudioStats, StaffMembership
+from services.training.schemas import DistrictCompletion, DistrictStudioStats, StaffMembership
 
 
 def academic_year(year: int) -> tuple[date, date]:
@@ -19,31 +20,45 @@ def academic_year(year: int) -> tuple[date, date]:
     return date(year, 9, 1), date(year + 1, 8, 31)
 
 
-async def completed_staff(session: AsyncSession, *, after: date, as_of: date, threshold: Decimal) -> list[UUID]:
-    """Staff whose credits with `after < earned_on ≤ as_of` total at least the threshold (§4.5)."""
-    rows = await session.execute(text("""
-        SELECT staff_id FROM training.training_hours
+# §4.5 for one district: its active staff from the staff directory (partial index on the district),
+# each one's window sum from the ledger by an index-only scan of ix_training_hours_staff_window.
+_DISTRICT_COMPLETION = text("""
+    SELECT d.home_district_code AS district_code, count(*) AS staff,
+           count(*) FILTER (WHERE w.hours >= :threshold) AS completed
+    FROM training.staff_directory d
+    LEFT JOIN LATERAL (
+        SELECT sum(h.hours) AS hours FROM training.training_hours h
+        WHERE h.staff_id = d.id AND h.earned_on > :after AND h.earned_on <= :as_of) w ON true
+    WHERE d.status = 'active' AND d.home_district_code = :district_code
+    GROUP BY d.home_district_code""")
+
+# Every district at once: the window's sums in one pass over the ledger, joined to the directory.
+_CITY_COMPLETION = text("""
+    WITH totals AS (
+        SELECT staff_id, sum(hours) AS hours FROM training.training_hours
         WHERE earned_on > :after AND earned_on <= :as_of
-        GROUP BY staff_id HAVING sum(hours) >= :threshold
-        ORDER BY staff_id
-    """), {"after": after, "as_of": as_of, "threshold": threshold})
-    return [row.staff_id for row in rows]
+        GROUP BY staff_id)
+    SELECT d.home_district_code AS district_code, count(*) AS staff,
+           count(*) FILTER (WHERE t.hours >= :threshold) AS completed
+    FROM training.staff_directory d LEFT JOIN totals t ON t.staff_id = d.id
+    WHERE d.status = 'active' AND d.home_district_code IS NOT NULL
+    GROUP BY d.home_district_code ORDER BY d.home_district_code""")
 
 
-async def training_completion(session: AsyncSession, *, staff_ids: list[UUID], after: date, as_of: date,
-                              threshold: Decimal) -> tuple[int, int]:
-    """The same rule for a given set of staff: (distinct staff given, of whom completed)."""
-    row = (await session.execute(text("""
-        WITH given AS (SELECT DISTINCT staff_id FROM unnest(:ids) AS g(staff_id)),
-        totals AS (
-            SELECT staff_id, sum(hours) AS hours FROM training.training_hours
-            WHERE staff_id = ANY(:ids) AND earned_on > :after AND earned_on <= :as_of
-            GROUP BY staff_id)
-        SELECT count(*) AS staff, count(*) FILTER (WHERE totals.hours >= :threshold) AS completed
-        FROM given LEFT JOIN totals USING (staff_id)
-    """).bindparams(bindparam("ids", type_=UUIDS)),
-        {"ids": staff_ids, "after": after, "as_of": as_of, "threshold": threshold})).one()
-    return row.staff, row.completed
+async def completion(session: AsyncSession, *, after: date, as_of: date, threshold: Decimal,
+                     district_code: str | None) -> list[DistrictCompletion]:
+    """Active staff per home district and how many have credits with `after < earned_on ≤ as_of`
+    totalling at least the threshold. One row per district with active staff; a filtered district
+    without any answers one row of zeros."""
+    params = {"after": after, "as_of": as_of, "threshold": threshold}
+    if district_code is None:
+        rows = await session.execute(_CITY_COMPLETION, params)
+    else:
+        rows = await session.execute(_DISTRICT_COMPLETION, {**params, "district_code": district_code})
+    result = [DistrictCompletion(district_code=r.district_code, staff=r.staff, completed=r.completed) for r in rows]
+    if district_code is not None and not result:
+        result = [DistrictCompletion(district_code=district_code, staff=0, completed=0)]
+    return result
 
 
 async def studio_stats(session: AsyncSession, *, period_from: date, period_to: date,

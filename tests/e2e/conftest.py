@@ -25,6 +25,7 @@ def platform(database_url, tmp_path):
                         rotation_port=free_port(), training_port=free_port())
     env = process_env(settings, database_url)
     env["SPP_UPSTREAM_TIMEOUT"] = "2"
+    env["SPP_FEED_POLL_INTERVAL"] = "0.1"  # the read models follow their producers quickly
     group = ProcessGroup(settings, env, log_dir=tmp_path / "logs")
     group.start_all()
     try:

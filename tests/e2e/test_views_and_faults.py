@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import fetch
+from tests.feed import synced
 from tests.gateway.conftest import AS_OF, build_chaoyang
 from tests.gateway.test_district_views import JUNIOR, PARTNERSHIP, PRIMARY, ROTATION, TRAINING
 
@@ -19,14 +20,16 @@ def _client(platform, name, token, prefix=""):
                              headers={"Authorization": f"Bearer {token()}"})
 
 
-async def _world(platform, token):
+async def _world(platform, token, db_engine):
     async with (_client(platform, "partnership", token) as partnership, _client(platform, "rotation", token) as rotation,
                 _client(platform, "training", token) as training):
-        return await build_chaoyang(partnership, rotation, training)
+        world = await build_chaoyang(partnership, rotation, training)
+    await synced(db_engine)  # the processes' read models have caught up with the world
+    return world
 
 
 async def test_hand_worked_overview_and_what_if(platform, token, db_engine):
-    world = await _world(platform, token)
+    world = await _world(platform, token, db_engine)
     async with _client(platform, "gateway", token, "/api/v1") as gateway:
         overview = (await gateway.get("/districts/110105/overview", params=PARAMS)).json()
         assert overview == {
@@ -49,8 +52,8 @@ async def test_hand_worked_overview_and_what_if(platform, token, db_engine):
         assert await fetch(db_engine, "select id, status, version from rotation.rotations order by id") == rotations_before
 
 
-async def test_training_down_degrades_then_recovers(platform, token):
-    await _world(platform, token)
+async def test_training_down_degrades_then_recovers(platform, token, db_engine):
+    await _world(platform, token, db_engine)
     async with _client(platform, "gateway", token, "/api/v1") as gateway:
         platform.stop("training")
         started = time.monotonic()
@@ -74,8 +77,8 @@ async def test_training_down_degrades_then_recovers(platform, token):
         assert recovered.json()["training"] == TRAINING
 
 
-async def test_rotation_down_balance_is_503_and_overview_degraded(platform, token):
-    await _world(platform, token)
+async def test_rotation_down_balance_is_503_and_overview_degraded(platform, token, db_engine):
+    await _world(platform, token, db_engine)
     async with _client(platform, "gateway", token, "/api/v1") as gateway:
         platform.stop("rotation")
         balance = await gateway.get("/districts/110105/balance", params={"as_of": AS_OF})
@@ -85,3 +88,4 @@ async def test_rotation_down_balance_is_503_and_overview_degraded(platform, toke
         assert overview["degraded"] == ["rotation"]
         assert (overview["rotation"], overview["balance"]) == (None, None)
         assert overview["partnership"] == PARTNERSHIP
+        assert overview["training"] == TRAINING  # counted from training's own staff directory

@@ -33,6 +33,7 @@ import pytest
 
 from gateway.app import create_app
 from tests.conftest import asgi
+from tests.feed import synced
 from tests.gateway import factories as f
 
 CHAOYANG = ("110105", "朝阳区")
@@ -49,8 +50,10 @@ class World:
 
 
 @pytest.fixture
-async def chaoyang(partnership, rotation, training) -> World:
-    return await build_chaoyang(partnership, rotation, training)
+async def chaoyang(partnership, rotation, training, db_engine) -> World:
+    world = await build_chaoyang(partnership, rotation, training)
+    await synced(db_engine)  # training's staff directory has every staff member (completion by district)
+    return world
 
 
 async def build_chaoyang(partnership: httpx.AsyncClient, rotation: httpx.AsyncClient,

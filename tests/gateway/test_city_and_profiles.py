@@ -75,7 +75,7 @@ class TestCityOverview:
         rows = sixteen.json()["districts"]
         assert len(rows) == 16
         assert rows[15]["balance"]["primary"]["mean"] == pytest.approx(100 / 116, abs=1e-6)
-        assert calls_for_one == calls_for_sixteen == 7
+        assert calls_for_one == calls_for_sixteen == 6
 
     async def test_training_down(self, gateway_with, chaoyang):
         async with gateway_with(training=httpx.MockTransport(refuse)) as client:

@@ -9,6 +9,7 @@ import httpx
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
+from tests.feed import synced
 from tests.rotation import factories as f
 
 HEADER = "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期,备注\n"
@@ -169,7 +170,10 @@ async def test_partnership_down_is_503_and_nothing_written(settings, token, db_e
         assert await fetch(db_engine, f"select count(*) as n from rotation.{table}") == [{"n": 0}], table
 
 
-async def test_one_registry_call_however_many_rows(partnership, partnership_app, settings, token, db_engine):
+async def test_home_schools_come_from_the_school_directory(partnership, partnership_app, settings, token,
+                                                           db_engine):
+    """The registry is no longer listed whole for an import: the file's home schools are read from
+    rotation's school directory, and partnership is asked only about a code the directory lacks."""
     await f.chaoyang_with_schools(partnership)
     calls: list[str] = []
     inner = asgi(partnership_app)
@@ -181,15 +185,19 @@ async def test_one_registry_call_however_many_rows(partnership, partnership_app,
 
     lines = "".join(f"B{i:03d},老师{i},{'11010501' if i % 2 else '11010502'},教师,小学,数学,无,2015-09-01,,\n"
                     for i in range(40))
+    lines += "B999,无校,11010599,教师,小学,数学,无,2015-09-01,,\n"  # row 41: no such school
     app = create_app(settings, transports={"partnership": Counting()})
     async with app.router.lifespan_context(app):
+        await synced(db_engine, staff=False)
+        calls.clear()
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
                                      headers={"Authorization": f"Bearer {token()}"}) as client:
-            response = await client.post("/v1/imports/staff", content=(HEADER + lines).encode("gb18030"),
-                                         headers=CSV)
+            response = await client.post("/v1/imports/staff", params={"mode": "partial"},
+                                         content=(HEADER + lines).encode("gb18030"), headers=CSV)
     assert response.status_code == 200, response.text
-    assert response.json()["inserted"] == 40
-    assert calls == ["/v1/internal/schools"]
+    assert (response.json()["inserted"], response.json()["errors"]) == (40, [
+        {"row": 41, "field": "home_school_code", "message": "unknown school 11010599"}])
+    assert [c for c in calls if c != "/v1/changes"] == ["/v1/schools/11010599"]
     assert await fetch(db_engine, "select home_district_code, count(*) as n from rotation.staff "
                                   "group by 1") == [{"home_district_code": "110105", "n": 40}]
 

@@ -128,8 +128,8 @@ async def test_stats_scope(rotation, auth):
     assert (await rotation.get("/v1/internal/rotation-stats", params={"academic_year": 2024},
                                headers=auth("viewer"))).status_code == 200
     assert (await rotation.get("/v1/internal/rotation-stats")).status_code == 422
-    assert (await rotation.get("/v1/internal/active-staff",
-                               headers=auth("school_admin", districts=("110105",)))).status_code == 403
+    # The list of every active staff id is gone: training counts from its own staff directory.
+    assert (await rotation.get("/v1/internal/active-staff")).status_code == 404
 
 
 async def test_backbone_placement_around_a_date(partnership, rotation, auth):
@@ -191,11 +191,3 @@ async def test_backbone_placement_around_a_date(partnership, rotation, auth):
     assert (await rotation.get("/v1/internal/school-staff", params={"school_code": "11010502", "as_of": "2024-12-01"},
                                headers=auth("district_admin", districts=("110119",)))).status_code == 403
 
-    active = (await rotation.get("/v1/internal/active-staff")).json()["districts"]
-    assert sorted(active) == ["110105", "110119"]
-    # 朝阳区: B1–B10 (B9 included), B11 retired → 10 active.
-    assert b["B11"] not in active["110105"] and len(active["110105"]) == 10
-    assert active["110119"] == [b["B12"]]
-    scoped = await rotation.get("/v1/internal/active-staff", params={"district_code": "110119"},
-                                headers=auth("district_admin", districts=("110119",)))
-    assert scoped.json() == {"districts": {"110119": [b["B12"]]}}

@@ -61,11 +61,12 @@ class Gated:
 
 @pytest.fixture
 async def gated(settings, rotation_app, token) -> AsyncIterator[Gated]:
-    """A training client whose rotation calls pass through a `Gate`."""
+    """A training client whose rotation calls pass through a `Gate`. Its staff directory is left
+    empty (no feed consumer), so every staff check misses and asks rotation through the gate."""
     from services.training.app import create_app
 
     gate = Gate(asgi(rotation_app))
-    app = create_app(settings, transports={"rotation": gate})
+    app = create_app(settings.model_copy(update={"feed_consumers": False}), transports={"rotation": gate})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training", timeout=30,
                                      headers={"Authorization": f"Bearer {token()}"}) as client:

@@ -13,6 +13,7 @@ import pytest
 
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
+from tests.feed import synced
 from tests.training import factories as f
 
 CSV = {"content-type": "text/csv"}
@@ -221,8 +222,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
             self.in_flight -= 1
 
 
-async def test_staff_are_looked_up_in_bulk_then_with_bounded_concurrency(settings, rotation_app, token, world):
-    from services.training.clients import LOOKUP_CONCURRENCY
+async def test_staff_come_from_the_directory_and_only_misses_are_asked(settings, rotation_app, token, world,
+                                                                        db_engine):
+    from services.training.imports import LOOKUP_CONCURRENCY
 
     counting = CountingTransport(asgi(rotation_app))
     app = create_app(settings, transports={"rotation": counting})
@@ -231,15 +233,19 @@ async def test_staff_are_looked_up_in_bulk_then_with_bounded_concurrency(setting
     rows = [{"staff_id": s, "hours": "1", "earned_on": "2024-05-01", "source": "区级平台", "reference": f"B-{i}"}
             for i, s in enumerate(known + ghosts + known)]
     async with app.router.lifespan_context(app):
+        await synced(db_engine, schools=False)
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
                                      headers={"Authorization": f"Bearer {token()}"}) as client:
+            counting.paths.clear()
+            counting.peak = 0
             response = await client.post(URL, json=rows, params={"mode": "partial"})
     assert response.status_code == 200
     assert (response.json()["inserted"], response.json()["rejected_rows"]) == (12, 20)
-    # One call lists the active staff; only the ids it does not list are asked one by one.
-    assert counting.paths[0] == "/v1/internal/active-staff"
-    assert sorted(counting.paths[1:]) == sorted(f"/v1/staff/{g}" for g in ghosts)
-    assert 1 < counting.peak <= LOOKUP_CONCURRENCY
+    # Known staff come from the local directory; only the ids it does not hold are asked, one by one
+    # and a few at a time. No list of staff (the whole city's active staff) is fetched any more.
+    asked = [p for p in counting.paths if p != "/v1/changes"]
+    assert sorted(asked) == sorted(f"/v1/staff/{g}" for g in ghosts)
+    assert 1 < counting.peak <= LOOKUP_CONCURRENCY + 1  # + the feed consumer's poll
 
 
 async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, rotation_app, token, world,
@@ -281,3 +287,39 @@ async def test_two_imports_racing_for_one_key_store_one_credit_and_report_the_ot
     assert loser.json()["errors"][0]["field"] == "reference"
     stored = await _stored(db_engine)
     assert [(row["reference"], row["hours"]) for row in stored] == [("RACE-1", Decimal(winner_hours))]
+
+
+async def test_staff_no_resolves_through_the_staff_directory(training, world, auth, db_engine):
+    """Provincial systems know 工号, not our UUIDs: staff_no resolves to the staff member in SQL
+    over the staged rows, through training's own staff directory."""
+    await synced(db_engine, schools=False)
+    s = world.staff
+    body = ("工号,教师编号,学时,取得日期,来源,凭证编号\n"
+            f"{s[0]['staff_no']},,24,2024-11-08,省平台,SN-1\n"              # row 1: by staff_no
+            "T9999999,,8,2024-11-08,省平台,SN-2\n"                          # row 2: nobody has it
+            f"{s[1]['staff_no']},{s[1]['id']},6,2024-11-08,省平台,SN-3\n"   # row 3: both, agreeing
+            f"{s[0]['staff_no']},{s[2]['id']},6,2024-11-08,省平台,SN-4\n"   # row 4: both, disagreeing
+            ",,6,2024-11-08,省平台,SN-5\n"                                  # row 5: neither
+            ).encode("gb18030")
+    response = await training.post(URL, params={"mode": "partial"}, content=body, headers=CSV)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["inserted"], report["rejected_rows"]) == (2, 3)
+    assert report["errors"] == [
+        {"row": 2, "field": "staff_no", "message": "unknown staff_no 'T9999999'"},
+        {"row": 4, "field": "staff_no", "message": f"staff_no '{s[0]['staff_no']}' is not staff member {s[2]['id']}"},
+        {"row": 5, "field": None, "message": "Value error, give staff_id or staff_no (工号)"}]
+    assert [(r["reference"], r["staff_id"], r["hours"]) for r in await _stored(db_engine)] == [
+        ("SN-1", s[0]["id"], Decimal("24.00")), ("SN-3", s[1]["id"], Decimal("6.00"))]
+    # The feed carries the resolved staff id.
+    feed = await fetch(db_engine, "select key, state->>'staff_id' as staff_id from training.changes order by seq")
+    assert feed == [{"key": "省平台:SN-1", "staff_id": s[0]["id"]}, {"key": "省平台:SN-3", "staff_id": s[1]["id"]}]
+
+    # A district administrator of 延庆 (staff 0–2) may not credit 海淀's staff 3 by staff_no either.
+    scoped = await training.post(URL, json=[
+        {"staff_no": s[3]["staff_no"], "hours": "1", "earned_on": "2024-05-01", "source": "省平台", "reference": "SN-6"},
+        {"staff_no": s[2]["staff_no"], "hours": "1", "earned_on": "2024-05-01", "source": "省平台", "reference": "SN-7"}],
+        params={"mode": "partial"}, headers=auth("district_admin", districts=("110119",)))
+    assert scoped.status_code == 200
+    assert (scoped.json()["inserted"], scoped.json()["errors"]) == (1, [
+        {"row": 1, "field": None, "message": f"staff member {s[3]['id']} is outside your districts"}])

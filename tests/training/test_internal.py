@@ -5,37 +5,60 @@ from __future__ import annotations
 import uuid
 
 from tests.conftest import fetch
+from tests.feed import synced
 from tests.training import factories as f
 
 
 class TestCompletion:
-    async def test_completed_staff_and_completion_counts(self, training, world, auth, db_engine):
-        done, almost, outside = (s["id"] for s in world.staff[:3])
-        await f.credit(training, done, hours="300", earned_on="2021-01-01", reference="C-1")
-        await f.credit(training, done, hours="60", earned_on="2025-06-30", reference="C-2")
-        await f.credit(training, almost, hours="359.5", earned_on="2024-01-01", reference="C-3")
-        await f.credit(training, outside, hours="400", earned_on="2020-06-30", reference="C-4")  # lower edge: out
+    async def test_district_and_city_completion_equal_the_hand_worked_case(self, training, rotation, world, auth,
+                                                                          db_engine):
+        """design.md §4.5 on D = 2025-06-30, window 2020-06-30 < earned_on ≤ 2025-06-30, bar 360:
 
-        response = await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"})
-        assert response.status_code == 200
-        assert response.json() == {"as_of": "2025-06-30", "threshold": 360, "window_years": 5, "staff_ids": [done]}
+        延庆 110119 (home school 11011901)          海淀 110108 (home school 11010801)
+          staff0  300 on 2021-01-01                  host    no credits                  ✗
+                 + 60 on 2025-06-30 (= D, counts) ✓  staff3  360 on 2020-07-01 (first day in) ✓
+          staff1  359.5 on 2024-01-01            ✗   staff4  500 on 2025-07-01 (after D)   ✗
+          staff2  400 on 2020-06-30 (= D − 5 y,      staff5  400 on 2023-03-01, but retired:
+                  excluded) + 10 on 2020-07-01   ✗           not active staff at all
+        延庆: 3 active staff, 1 completed; 海淀: 3 active (host, staff3, staff4), 1 completed.
+        """
+        s = [member["id"] for member in world.staff]
+        for staff_id, hours, earned_on in [
+                (s[0], "300", "2021-01-01"), (s[0], "60", "2025-06-30"), (s[1], "359.5", "2024-01-01"),
+                (s[2], "400", "2020-06-30"), (s[2], "10", "2020-07-01"), (s[3], "360", "2020-07-01"),
+                (s[4], "500", "2025-07-01"), (s[5], "400", "2023-03-01")]:
+            await f.credit(training, staff_id, hours=hours, earned_on=earned_on)
+        retired = await rotation.patch(f"/v1/staff/{s[5]}", json={"status": "retired"})
+        assert retired.status_code == 200
+        await synced(db_engine, schools=False)
 
-        body = {"as_of": "2025-06-30", "staff_ids": [done, almost, outside, world.staff[3]["id"], done]}
-        completion = await training.post("/v1/internal/training-completion", json=body)
-        assert completion.status_code == 200
-        assert (completion.json()["staff"], completion.json()["completed"]) == (4, 1)
-        empty = await training.post("/v1/internal/training-completion", json={"as_of": "2025-06-30", "staff_ids": []})
-        assert (empty.json()["staff"], empty.json()["completed"]) == (0, 0)
+        head = {"as_of": "2025-06-30", "threshold": 360, "window_years": 5, "window_start": "2020-06-30"}
+        one = await training.get("/v1/internal/training-completion",
+                                 params={"as_of": "2025-06-30", "district_code": "110119"})
+        assert one.status_code == 200
+        assert one.json() == {**head, "districts": [{"district_code": "110119", "staff": 3, "completed": 1}]}
+        city = await training.get("/v1/internal/training-completion", params={"as_of": "2025-06-30"})
+        assert city.json() == {**head, "districts": [{"district_code": "110108", "staff": 3, "completed": 1},
+                                                     {"district_code": "110119", "staff": 3, "completed": 1}]}
+        # A day later (window 2020-07-01 < earned_on ≤ 2025-07-01) staff4's 500 hours count, and
+        # staff3's 360 on 2020-07-01 fall out (now the exclusive lower bound): 海淀 still 1 of 3.
+        later = await training.get("/v1/internal/training-completion", params={"as_of": "2025-07-01"})
+        assert later.json()["districts"] == [{"district_code": "110108", "staff": 3, "completed": 1},
+                                             {"district_code": "110119", "staff": 3, "completed": 1}]
+        nobody = await training.get("/v1/internal/training-completion",
+                                    params={"as_of": "2025-06-30", "district_code": "110105"})
+        assert nobody.json()["districts"] == [{"district_code": "110105", "staff": 0, "completed": 0}]
 
         scoped = auth("district_admin", districts=("110119",))
-        assert (await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"},
-                                   headers=scoped)).status_code == 403
-        # A district-scoped caller names its district, and every id must be staff of it (issue 9).
-        assert (await training.post("/v1/internal/training-completion", json=body, headers=scoped)).status_code == 403
-        own = {"as_of": "2025-06-30", "staff_ids": [done, almost, outside], "district_code": "110119"}
-        answer = await training.post("/v1/internal/training-completion", json=own, headers=scoped)
-        assert answer.status_code == 200
-        assert (answer.json()["staff"], answer.json()["completed"]) == (3, 1)
+        assert (await training.get("/v1/internal/training-completion", params={"as_of": "2025-06-30",
+                                   "district_code": "110119"}, headers=scoped)).status_code == 200
+        for params in ({"as_of": "2025-06-30"}, {"as_of": "2025-06-30", "district_code": "110108"}):
+            refused = await training.get("/v1/internal/training-completion", params=params, headers=scoped)
+            assert refused.status_code == 403
+        # The id-list endpoints are gone: nobody ships staff ids to training any more.
+        assert (await training.get("/v1/internal/completed-staff", params={"as_of": "2025-06-30"})).status_code == 404
+        assert (await training.post("/v1/internal/training-completion",
+                                    json={"as_of": "2025-06-30", "staff_ids": s})).status_code == 405
 
     async def test_threshold_and_window_are_configurable(self, settings, rotation_app, token, world, training):
         import httpx
@@ -54,8 +77,10 @@ class TestCompletion:
                 summary = (await client.get("/v1/training-hours/summary",
                                             params={"staff_id": teacher, "as_of": "2025-12-31"})).json()
                 assert (summary["threshold"], summary["window_start"], summary["met"]) == (90, "2022-12-31", True)
-                later = (await client.get("/v1/internal/completed-staff", params={"as_of": "2026-01-01"})).json()
-                assert later["staff_ids"] == [] and later["window_years"] == 3
+                later = (await client.get("/v1/internal/training-completion", params={
+                    "as_of": "2026-01-01", "district_code": "110119"})).json()
+                assert (later["window_years"], later["window_start"]) == (3, "2023-01-01")
+                assert later["districts"] == [{"district_code": "110119", "staff": 3, "completed": 0}]
 
     async def test_python_window_matches_postgresql(self, db_engine):
         from datetime import date
@@ -128,3 +153,39 @@ class TestStaffMemberships:
             "role": "host"}]
         nobody = await training.get(f"/v1/internal/staff/{uuid.uuid4()}/memberships")
         assert nobody.json() == {"items": []}
+
+
+class TestCompletionPlan:
+    async def test_the_district_query_reads_the_indexes(self, db_engine):
+        """At a realistic shape (30 districts × 100 active staff, 10 credits each) the district's
+        completion is an index scan of the directory's active-district index and, per staff member,
+        an index-only scan of ix_training_hours_staff_window: never a pass over the whole ledger."""
+        from datetime import date
+        from decimal import Decimal
+
+        from sqlalchemy import text
+
+        from services.training.stats import _DISTRICT_COMPLETION
+
+        async with db_engine.begin() as conn:
+            await conn.execute(text("""
+                INSERT INTO training.staff_directory (id, staff_no, home_school_code, home_district_code, status,
+                                                      version)
+                SELECT gen_random_uuid(), 'P' || n, 'S' || (n % 300), (110100 + n % 30)::text,
+                       CASE WHEN n % 17 = 0 THEN 'retired' ELSE 'active' END, 1
+                FROM generate_series(1, 3000) AS n"""))
+            await conn.execute(text("""
+                INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
+                SELECT gen_random_uuid(), d.id, 40, DATE '2018-01-01' + k * 180, 'plan', d.staff_no || '-' || k
+                FROM training.staff_directory d, generate_series(1, 10) AS k"""))
+        async with db_engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE training.staff_directory"))
+            await conn.execute(text("VACUUM ANALYZE training.training_hours"))
+            plan = "\n".join((await conn.execute(text("EXPLAIN " + _DISTRICT_COMPLETION.text), {
+                "after": date(2020, 6, 30), "as_of": date(2025, 6, 30), "threshold": Decimal(360),
+                "district_code": "110105"}
+            )).scalars())
+        assert "Index Only Scan using ix_training_hours_staff_window on training_hours" in plan, plan
+        assert "ix_staff_directory_active_district" in plan, plan
+        assert "Seq Scan" not in plan, plan
