@@ -29,9 +29,9 @@ COPY --from=build /opt/spp /opt/spp
 RUN useradd --system --uid 10001 --no-create-home spp
 USER 10001
 EXPOSE 8000 8001 8002 8003
+ENTRYPOINT ["spp"]
+CMD ["serve", "gateway"]
 # Readiness of whichever process this container runs (`serve <process>` finds its port); a
 # container that runs `migrate` reports healthy. Compose and Kubernetes set their own probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-m", "services.common.healthcheck"]
-ENTRYPOINT ["spp"]
-CMD ["serve", "gateway"]

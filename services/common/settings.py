@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 SERVICES = ("partnership", "rotation", "training")
 PROCESSES = ("gateway", *SERVICES)
 DEVELOPMENT_SECRET = "spp-development-secret-change-me-0123456789"
+
 # Docker and Kubernetes mount secrets as files here: /run/secrets/SPP_JWT_SECRET sets jwt_secret,
 # so a secret need not sit in the environment (where `docker inspect` and crash dumps show it).
 SECRETS_DIR = "/run/secrets"
