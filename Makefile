@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench install clean
+.PHONY: up test bench install lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# requirements.lock: every runtime dependency (and the build backend) pinned with the hashes of
+# every file PyPI has for it, resolved for any platform on Python 3.11 (the image's); the image
+# installs only from it, so two builds of one commit install the same files. Run after editing
+# pyproject.toml's dependencies; uv reads no pip.conf, so the lock names no local index.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		| $(BIN)/uv pip compile pyproject.toml - --generate-hashes --universal --python-version 3.11 \
+			--custom-compile-command 'make lock' --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .spp .spp-test

@@ -47,5 +47,6 @@ def create_app(settings: Settings | None = None, *,
         upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False, is_gateway=True,
     )
     if settings.rate_limit_per_minute:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
+                           storage=settings.rate_limit_storage)
     return app

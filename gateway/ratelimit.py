@@ -1,69 +1,93 @@
-"""A per-token request budget at the gateway: 429 with Retry-After once a caller exceeds it.
+"""A per-caller request budget at the gateway: 429 with Retry-After once a caller exceeds it.
 
-A token bucket per caller (the bearer token, or the client address without one), refilled
-continuously at `SPP_RATE_LIMIT_PER_MINUTE`. Held in process memory: with several gateway
-replicas each enforces its own share.
+`SPP_RATE_LIMIT_PER_MINUTE` requests in any 60 seconds per caller (the bearer token, or the client
+address without one), counted by the `limits` library in the storage `SPP_RATE_LIMIT_STORAGE`
+names. `memory://` (the default) counts in this process, so each of N gateway replicas allows the
+whole budget; `redis://redis:6379/0` (also valkey://, redis+sentinel://, redis+cluster://,
+memcached://) counts where every replica sees it, so the replicas together allow one budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import math
 import time
-from collections import OrderedDict
+from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MovingWindowSupport, Storage
+from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from limits.storage import SCHEMES, storage_from_string
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.context import request_id_var
 from services.common.errors import PROBLEM_JSON
 
 EXEMPT = ("/livez", "/readyz", "/metrics")
+NAMESPACE = "spp-gateway"
+_log = logging.getLogger("spp.ratelimit")
+_storages: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Storage]] = WeakKeyDictionary()
 
 
-class TokenBuckets:
-    def __init__(self, per_minute: int, *, clock=time.monotonic, max_callers: int = 100_000) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._max = max_callers
+def async_uri(uri: str) -> str:
+    """`redis://…` as the async storage `async+redis://…`: the gateway never blocks its loop."""
+    return uri if uri.startswith("async+") else f"async+{uri}"
 
-    def take(self, caller: str) -> float:
-        """0 when allowed, else the seconds until one request is allowed again."""
-        now = self._clock()
-        tokens, last = self._buckets.pop(caller, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate
-        self._buckets[caller] = (tokens, now)
-        if len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
-        return wait
+
+def shared_storage(uri: str) -> Storage:
+    """One storage per URI in this process: every gateway app pointed at the same URI counts against
+    one budget, as replicas do against one Redis. Per event loop, since async clients bind to theirs."""
+    per_loop = _storages.setdefault(asyncio.get_running_loop(), {})
+    if uri not in per_loop:
+        per_loop[uri] = storage_from_string(async_uri(uri), wrap_exceptions=True)
+    return per_loop[uri]
+
+
+def limiter_for(storage: Storage) -> RateLimiter:
+    # A moving window is exact (N in any 60 s); memcached offers only the sliding-window counter.
+    if isinstance(storage, MovingWindowSupport):
+        return MovingWindowRateLimiter(storage)
+    return SlidingWindowCounterRateLimiter(storage)
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+    def __init__(self, app: ASGIApp, per_minute: int, storage: str = "memory://") -> None:
+        scheme = urlsplit(async_uri(storage)).scheme
+        if scheme not in SCHEMES:
+            # At start-up, not at the first request: a typo must not leave the gateway unlimited.
+            raise ValueError(f"SPP_RATE_LIMIT_STORAGE: unknown storage scheme {scheme!r}")
         self.app = app
-        self.buckets = TokenBuckets(per_minute) if per_minute > 0 else None
+        self.per_minute = per_minute
+        self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        self.storage = storage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.buckets is None or scope["type"] != "http" or scope["path"] in EXEMPT:
+        if self.item is None or scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         credential = headers.get(b"authorization") or (scope.get("client") or ("?",))[0].encode()
         caller = hashlib.sha256(credential).hexdigest()
-        wait = self.buckets.take(caller)
-        if wait == 0:
+        limiter = limiter_for(shared_storage(self.storage))
+        try:
+            if await limiter.hit(self.item, NAMESPACE, caller):
+                await self.app(scope, receive, send)
+                return
+            stats = await limiter.get_window_stats(self.item, NAMESPACE, caller)
+        except StorageError as exc:
+            # The limit protects the services; an unreachable counter store must not take them off
+            # the air, so the request goes through and the operator sees why in the log.
+            _log.warning("rate limit storage unreachable; request not limited", extra={"error": str(exc.storage_error)})
             await self.app(scope, receive, send)
             return
-        retry_after = str(max(1, math.ceil(wait)))
+        retry_after = str(max(1, math.ceil(stats.reset_time - time.time())))
         body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": "Too many requests", "status": 429,
-                           "detail": f"rate limit of {int(self.buckets.capacity)} requests a minute exceeded",
+                           "detail": f"rate limit of {self.per_minute} requests a minute exceeded",
                            "request_id": request_id_var.get()}).encode()
         await send({"type": "http.response.start", "status": 429,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"retry-after", retry_after.encode()),

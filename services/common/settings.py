@@ -7,17 +7,21 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SERVICES = ("partnership", "rotation", "training")
 PROCESSES = ("gateway", *SERVICES)
 DEVELOPMENT_SECRET = "spp-development-secret-change-me-0123456789"
 
+# Docker and Kubernetes mount secrets as files here: /run/secrets/SPP_JWT_SECRET sets jwt_secret,
+# so a secret need not sit in the environment (where `docker inspect` and crash dumps show it).
+SECRETS_DIR = "/run/secrets"
+
 
 class Settings(BaseSettings):
     """One settings object per process; every process reads the same variables."""
 
-    model_config = SettingsConfigDict(env_prefix="SPP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SPP_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = Field(
@@ -67,6 +71,19 @@ class Settings(BaseSettings):
     feed_consumers: bool = Field(default=True, description="Run the change-feed consumers in this process")
     log_level: str = "INFO"
     rate_limit_per_minute: int = Field(default=0, ge=0, description="0 disables the limit")
+    rate_limit_storage: str = Field(
+        default="memory://", description="Where the limit counts: memory:// per process, redis://… shared by replicas")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple:
+        # Environment first, then secret files; a machine without the secrets directory (a
+        # developer's) skips the files instead of warning on every start.
+        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
+        files = (file_secret_settings,) if secrets_dir and Path(secrets_dir).is_dir() else ()
+        return init_settings, env_settings, dotenv_settings, *files
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -6,7 +6,6 @@ import asyncio
 import httpx
 
 from gateway.app import create_app
-from gateway.ratelimit import TokenBuckets
 from tests.conftest import asgi, fetch
 
 DISTRICT = {"code": "110105", "name": "朝阳区"}
@@ -145,17 +144,9 @@ async def test_rate_limit_429_with_retry_after(settings, token, partnership_app)
             assert statuses == [200, 200, 200, 429]
             blocked = await client.get("/api/v1/districts")
             assert blocked.headers["content-type"] == "application/problem+json"
-            # 3 a minute refill one request every 20 s; a slow machine may already have refilled a little
-            assert blocked.headers["retry-after"] in ("19", "20")
+            # 3 in any minute: the first of the three leaves the window a minute after it came
+            assert blocked.headers["retry-after"] in ("59", "60")
             other = await client.get("/api/v1/districts", headers={"Authorization": f"Bearer {token(sub='b')}"})
             assert other.status_code == 200  # a budget per token
             assert (await client.get("/livez")).status_code == 200
 
-
-def test_token_bucket_refills():
-    now = [0.0]
-    buckets = TokenBuckets(60, clock=lambda: now[0])
-    assert [buckets.take("a") for _ in range(60)] == [0.0] * 60
-    assert buckets.take("a") == 1.0
-    now[0] = 1.0
-    assert buckets.take("a") == 0.0
