@@ -68,8 +68,9 @@ def _processes_of(pgdata: Path) -> list[psutil.Process]:
 
 
 def _pid_in(lock_file: Path) -> int | None:
+    """The pid a lock file names; a standalone backend (initdb, single-user mode) writes it negated."""
     try:
-        return int(lock_file.read_text().splitlines()[0])
+        return abs(int(lock_file.read_text().splitlines()[0])) or None
     except (OSError, ValueError, IndexError):
         return None
 

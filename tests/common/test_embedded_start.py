@@ -89,8 +89,8 @@ def _stop_leftover(data: Path) -> None:
         os.kill(pid, signal.SIGQUIT)
 
 
-def test_two_processes_starting_one_fresh_directory_share_one_server(tmp_path):
-    data, go = tmp_path / "data", tmp_path / "go"
+def test_two_processes_starting_one_fresh_directory_share_one_server(spp_data_dir):
+    data, go = spp_data_dir, spp_data_dir.parent / "go"
     first, second = _spawn(data, go), _spawn(data, go)
     try:
         go.write_text(str(time.time() + 0.3))
@@ -111,11 +111,11 @@ def test_two_processes_starting_one_fresh_directory_share_one_server(tmp_path):
         _stop_leftover(data)
 
 
-def test_a_start_after_kill_9_gets_a_server_and_stops_it(tmp_path):
+def test_a_start_after_kill_9_gets_a_server_and_stops_it(spp_data_dir):
     """kill -9 of the postmaster and of the process that held it: the next start is not fooled by
     the stale postmaster.pid, and it stops the server on the way out although the dead process
     is still named in the handle list."""
-    data, go = tmp_path / "data", tmp_path / "go"
+    data, go = spp_data_dir, spp_data_dir.parent / "go"
     go.write_text("0")
     first = _spawn(data, go)
     second = None
@@ -140,9 +140,9 @@ def test_a_start_after_kill_9_gets_a_server_and_stops_it(tmp_path):
         _stop_leftover(data)
 
 
-def test_a_stale_postmaster_pid_naming_another_live_process_does_not_block_a_start(tmp_path):
+def test_a_stale_postmaster_pid_naming_another_live_process_does_not_block_a_start(spp_data_dir):
     """After a reboot the pid in postmaster.pid may belong to some other process."""
-    data, go = tmp_path / "data", tmp_path / "go"
+    data, go = spp_data_dir, spp_data_dir.parent / "go"
     go.write_text("0")
     first = _spawn(data, go)
     squatter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

@@ -55,9 +55,9 @@ def _wait_ready(url: str, within: float) -> float:
     raise AssertionError(f"{url} was not ready within {within} s")
 
 
-def test_a_killed_service_and_a_killed_postgres_come_back(tmp_path):
+def test_a_killed_service_and_a_killed_postgres_come_back(spp_data_dir):
     ports = {name: free_port() for name in NAMES}
-    data_dir = tmp_path / "spp"
+    data_dir = spp_data_dir
     process, gateway, token = _start(data_dir, ports)
     up = psutil.Process(process.pid)
     try:
@@ -107,9 +107,9 @@ def test_a_killed_service_and_a_killed_postgres_come_back(tmp_path):
     assert "postgres restarted" in output
 
 
-def test_a_crash_loop_makes_up_give_up_and_leave_nothing_running(tmp_path):
+def test_a_crash_loop_makes_up_give_up_and_leave_nothing_running(spp_data_dir):
     ports = {name: free_port() for name in NAMES}
-    data_dir = tmp_path / "spp"
+    data_dir = spp_data_dir
     process, _, _ = _start(data_dir, ports, "--restart-delay", "0.1", "--max-crashes", "3")
     up = psutil.Process(process.pid)
     squatter = socket.socket()
