@@ -9,7 +9,9 @@ owns a real transaction exactly as in production; a TRUNCATE of every table rest
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +40,19 @@ def embedded_pg() -> EmbeddedPostgres:
     server = EmbeddedPostgres(ROOT / ".spp-test")
     server.start()
     return server
+
+
+@pytest.fixture
+def spp_data_dir() -> Iterator[Path]:
+    """A fresh SPP_DATA_DIR for a test that starts its own embedded PostgreSQL.
+
+    Not under pytest's tmp_path: the server runs as an unprivileged user when the tests run as
+    root, so the library opens up every parent directory, and each new pytest session (another
+    xdist worker, a parallel run) closes its base temp directory to 0700 again, which makes
+    initdb or a restart fail with "Permission denied"."""
+    path = Path(tempfile.mkdtemp(prefix="spp-data-"))
+    yield path / "spp"
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -29,12 +29,18 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
 
 @app.command()
 def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data")] = False,
-       ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0) -> None:
-    """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, and run all four processes."""
+       ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0,
+       restart_delay: Annotated[float, typer.Option(help="Seconds before the first restart of a crashed "
+                                                         "process (doubling up to 10 s)")] = 0.5,
+       max_crashes: Annotated[int, typer.Option(help="Give up (and exit 1) after this many crashes of "
+                                                     "one process within 60 s")] = 5) -> None:
+    """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, run all processes and
+    keep them running: a crashed process (or the embedded PostgreSQL) is restarted with backoff.
+    Ctrl-C or SIGTERM stops everything."""
     from services.common.auth import mint_with
     from services.common.logging import configure_logging
     from services.common.migrate import upgrade_all
-    from services.common.supervisor import ProcessGroup, process_env
+    from services.common.supervisor import GaveUp, ProcessGroup, RestartPolicy, Supervisor, Unit, process_env
 
     settings = get_settings()
     configure_logging("spp", "WARNING")
@@ -46,6 +52,7 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    exit_code = 0
     try:
         group.start_all()
         group.wait_ready(timeout=ready_timeout)
@@ -61,16 +68,26 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
                    f"  try: curl -H 'Authorization: Bearer <token>' {gateway}/api/v1/districts\n"
                    f"  logs:     {log_dir}/<process>.log\n"
                    "Ctrl-C stops everything.", )
-        while not stop.wait(0.5):
-            exited = group.first_exited()
-            if exited:
-                typer.echo(f"{exited} exited; stopping everything", err=True)
+        units = {}
+        if server is not None:
+            units["postgres"] = Unit(alive=server.running, start=server.start, exit_status=lambda: "is not running")
+        units.update({name: group.unit(name) for name in group.names})
+        supervisor = Supervisor(units, RestartPolicy(first_delay=restart_delay, max_crashes=max_crashes),
+                                log=lambda line: typer.echo(line, err=True))
+        while not stop.wait(0.2):
+            try:
+                supervisor.step()
+            except GaveUp as exc:
+                typer.echo(f"{exc}; stopping everything", err=True)
+                exit_code = 1
                 break
     finally:
         group.stop_all()
         if server is not None:
             server.stop()
         typer.echo("stopped.")
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 @app.command()

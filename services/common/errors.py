@@ -7,13 +7,16 @@ unknown routes, database constraint violations and unexpected failures into prob
 from __future__ import annotations
 
 import logging
+from types import TracebackType
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.context import request_id_var
@@ -73,6 +76,63 @@ class Unprocessable(DomainError):
 
 class UpstreamUnavailable(DomainError):
     status, slug, title = 503, "upstream-unavailable", "A service this request needs is unavailable"
+
+
+RETRY_AFTER_SECONDS = 5  # about what a supervised PostgreSQL needs to come back after a crash
+
+
+class DatabaseUnavailable(DomainError):
+    """PostgreSQL cannot be reached (down, restarting, out of connections, pool exhausted): the
+    request did nothing, and the same request may succeed in a few seconds."""
+
+    status, slug, title = 503, "database-unavailable", "Database unavailable"
+
+    def __init__(self, detail: str = "The database cannot be reached right now; retry shortly.") -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+# SQLSTATEs of a server that is unreachable or refusing work for now: connection exceptions
+# (class 08), admin/crash shutdown and "cannot connect now" (57P01-57P03), too many connections.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_driver(tb: TracebackType | None) -> bool:
+    """Whether a traceback passes through the database driver: an OSError from there is a failed
+    connection; one from elsewhere (a file, a socket of our own) is not the database's."""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.split(".", 1)[0] in _DRIVER_MODULES:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _lost_connection(cause: BaseException | None) -> bool:
+    if cause is None:
+        return False
+    if isinstance(cause, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                          asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+                          asyncpg.TooManyConnectionsError, OSError)):
+        return True
+    if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
+        return True
+    sqlstate = str(getattr(cause, "sqlstate", None) or "")
+    return bool(sqlstate) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means "the database cannot be reached", as opposed to a bad statement or
+    a broken rule (those keep their own answers)."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy for db_pool_timeout seconds
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return _lost_connection(exc.orig) or _lost_connection(getattr(exc.orig, "__cause__", None))
+    if isinstance(exc, OSError):  # asyncpg raises refused/absent/timed-out connects untranslated
+        return _raised_by_driver(exc.__traceback__)
+    return _lost_connection(exc)
 
 
 # Constraint name -> (error class, slug, message). Services register the rules their
@@ -156,12 +216,29 @@ def _sqlstate(exc: DBAPIError) -> str:
 
 
 async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-    """PostgreSQL's data exceptions (SQLSTATE class 22: a NUL character in text, a number or date
-    out of range …) are the caller's input, not our failure: 422, with the transaction rolled back."""
+    """A lost database is 503 (see `_unreachable`). PostgreSQL's data exceptions (SQLSTATE class
+    22: a NUL character in text, a number or date out of range …) are the caller's input, not our
+    failure: 422, with the transaction rolled back."""
+    if is_database_unavailable(exc):
+        return await _unreachable(request, exc)
     if _sqlstate(exc).startswith("22"):
         return problem_response(422, title="Invalid value", slug="invalid-value",
                                 detail="a value cannot be stored as given (out of range, or a NUL character in text)")
     return await _unexpected(request, exc)
+
+
+async def _connection_error(request: Request, exc: Exception) -> JSONResponse:
+    """OSError, the pool's timeout and raw asyncpg errors: 503 when they mean the database is out
+    of reach, otherwise the unexpected failure they are."""
+    if is_database_unavailable(exc):
+        return await _unreachable(request, exc)
+    return await _unexpected(request, exc)
+
+
+async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """Nothing was stored (the request's transaction never committed), so the caller may retry."""
+    _log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    return await _domain_error(request, DatabaseUnavailable())
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -176,6 +253,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    for connection_error in (OSError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(connection_error, _connection_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -200,7 +279,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired bearer token", 403: "Outside your role or districts",
     404: "No such resource", 409: "Conflicts with a domain rule (the problem names it)",
     412: "If-Match does not match the current ETag", 413: "Body too large",
-    422: "Invalid input or unknown reference", 503: "A service this request needs is unavailable",
+    422: "Invalid input or unknown reference",
+    503: "A service or the database this request needs is unavailable (Retry-After says when to retry)",
 }
 
 

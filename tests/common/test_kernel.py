@@ -98,13 +98,13 @@ def test_spp_token_mints_scoped_claims():
     assert bad.returncode == 2
 
 
-def test_embedded_data_survives_a_restart(tmp_path):
-    first = EmbeddedPostgres(tmp_path / "data", database="keep")
+def test_embedded_data_survives_a_restart(spp_data_dir):
+    first = EmbeddedPostgres(spp_data_dir, database="keep")
     first.start()
     first._server.psql("\\c keep\ncreate table kept (name text); insert into kept values ('海淀区');")
     first_pid = first._server.get_pid()
     first.stop()
-    second = EmbeddedPostgres(tmp_path / "data", database="keep")
+    second = EmbeddedPostgres(spp_data_dir, database="keep")
     second.start()
     try:
         assert second._server.get_pid() != first_pid  # a new server process over the same data

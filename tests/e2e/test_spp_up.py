@@ -45,9 +45,9 @@ def _stop(process: subprocess.Popen) -> str:
     return rest
 
 
-def test_up_serves_stops_cleanly_and_keeps_data(tmp_path):
+def test_up_serves_stops_cleanly_and_keeps_data(spp_data_dir):
     ports = {name: free_port() for name in ("gateway", "partnership", "rotation", "training")}
-    process, gateway, token = _start(tmp_path / "spp", ports)
+    process, gateway, token = _start(spp_data_dir, ports)
     try:
         headers = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{gateway}/api/v1/districts", json={"code": "110108", "name": "海淀区"},
@@ -63,9 +63,9 @@ def test_up_serves_stops_cleanly_and_keeps_data(tmp_path):
     for port in ports.values():  # every child is gone
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1)
-    assert not (tmp_path / "spp" / "pg" / "postmaster.pid").exists()  # PostgreSQL stopped cleanly
+    assert not (spp_data_dir / "pg" / "postmaster.pid").exists()  # PostgreSQL stopped cleanly
 
-    process, gateway, token = _start(tmp_path / "spp", ports)
+    process, gateway, token = _start(spp_data_dir, ports)
     try:
         districts = httpx.get(f"{gateway}/api/v1/districts", headers={"Authorization": f"Bearer {token}"},
                               timeout=10).json()
