@@ -21,6 +21,7 @@ from sqlalchemy import text
 from services.common.auth import Role, mint_with, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
 from services.common.errors import install_problem_handlers, problem_response
+from services.common.import_api import stop_import_jobs
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
 from services.common.upstream import CircuitBreaker, Upstream
@@ -138,6 +139,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
         try:
             yield
         finally:
+            if engine is not None:
+                await stop_import_jobs(app)
             for upstream in app.state.upstreams.values():
                 await upstream.aclose()
             if engine is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal, Role
@@ -27,11 +28,22 @@ _log = logging.getLogger("spp.imports")
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
 
 
+def limited_to(actor: Principal) -> frozenset[str] | None:
+    """The districts an importer is limited to, or None for city-wide.
+
+    Every role that carries districts is limited to them (an integrator registered for one
+    district no less than that district's administrator); a district administrator always is."""
+    if actor.role == Role.district_admin or (actor.role != Role.city_admin and actor.districts):
+        return actor.districts
+    return None
+
+
 def scope_of(actor: Principal, scope_sql: str | None) -> tuple[str | None, dict[str, Any]]:
     if actor.role not in IMPORTERS:
         raise Forbidden(f"role {actor.role} may not import", slug="role")
-    if actor.role == Role.district_admin and scope_sql:
-        return scope_sql, {"districts": sorted(actor.districts)}
+    districts = limited_to(actor)
+    if districts is not None and scope_sql:
+        return scope_sql, {"districts": sorted(districts)}
     return None, {}
 
 
@@ -63,11 +75,33 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
                           mode=mode, dry_run=dry_run, total_rows=count_data_rows(body, content_type))
     await save_report(session, spec.schema, report)
     factory = request.app.state.session_factory
-    tasks: set = request.app.state.__dict__.setdefault("import_tasks", set())
+    tasks: dict = request.app.state.__dict__.setdefault("import_tasks", {})
     task = asyncio.create_task(_run_job(factory, spec, report.id, body, content_type, mode, dry_run, scope, params))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    tasks[task] = (spec.schema, report.id)
+    task.add_done_callback(lambda done: tasks.pop(done, None))
     return _answer(report, 202)
+
+
+STOPPED = "the service stopped before the import finished; nothing was written, send the file again"
+
+
+async def stop_import_jobs(app: Any) -> None:
+    """On shutdown: cancel this process's import jobs and report them failed, so no report stays
+    `running` forever (their transactions roll back, so nothing of them was written)."""
+    tasks: dict = app.state.__dict__.get("import_tasks", {})
+    jobs = list(tasks.values())
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*list(tasks), return_exceptions=True)
+    if not jobs:
+        return
+    async with app.state.session_factory() as session:
+        for schema, job_id in jobs:
+            await session.execute(text(
+                f"UPDATE {schema}.imports SET status = 'failed', finished_at = clock_timestamp(), "
+                "report = report || jsonb_build_object('status', 'failed', 'detail', CAST(:detail AS text)) "
+                "WHERE id = :id AND status = 'running'"), {"id": job_id, "detail": STOPPED})
+        await session.commit()
 
 
 async def _run_job(factory, spec: ImportSpec, job_id: str, body: bytes, content_type: str, mode: ImportMode,

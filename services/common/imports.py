@@ -58,6 +58,7 @@ class ImportReport(BaseModel):
     updated: int = 0
     rejected_rows: int = 0
     errors: list[RowError] = []
+    detail: str | None = Field(default=None, description="why a job failed (status failed)")
     created_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -85,10 +86,22 @@ class ImportSpec:
     column_types: dict[str, str] = field(default_factory=dict)  # staged column -> SQL type
 
 
+# Byte-order marks, longest first. Excel's "Unicode text" is UTF-16 (LE) with a BOM; GB18030 has
+# its own BOM (the encoding of U+FEFF), which some Chinese office tools write.
+BOMS = ((b"\x84\x31\x95\x33", "gb18030"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"))
+NUL_MESSAGE = "contains a NUL character (\\x00), which cannot be stored"
+
+
 def decode(body: bytes) -> str:
-    """UTF-8 (with or without BOM) first; GB18030 (a superset of GBK/GB2312) for the rest."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return body[3:].decode("utf-8")
+    """A BOM decides; without one, UTF-8 first, then GB18030 (a superset of GBK/GB2312)."""
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            try:
+                return body[len(bom):].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise Unprocessable(f"the file starts with a {encoding} byte-order mark but is not {encoding} "
+                                    "text", slug="bad-encoding") from exc
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,17 +111,26 @@ def decode(body: bytes) -> str:
             raise Unprocessable("the file is neither UTF-8 nor GB18030 text", slug="bad-encoding") from exc
 
 
+def sniff_delimiter(text: str) -> str:
+    """Tab or comma, by the header line: Excel's "Unicode text" export is tab-separated."""
+    header = text.split("\n", 1)[0]
+    return "\t" if header.count("\t") > header.count(",") else ","
+
+
 def parse_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> list[dict[str, Any]]:
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
         except json.JSONDecodeError as exc:
             raise Unprocessable(f"the JSON body is not valid: {exc.msg}", slug="bad-file") from exc
+        except RecursionError:  # e.g. 100,000 nested arrays: a file built to exhaust the parser
+            raise Unprocessable("the JSON body is nested too deeply", slug="bad-file") from None
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise Unprocessable("a JSON import is a list of objects (or {\"rows\": [...]})", slug="bad-file")
         return [{aliases.get(str(k).strip(), str(k).strip()): v for k, v in r.items()} for r in rows]
-    reader = csv.reader(io.StringIO(decode(body), newline=""))
+    content = decode(body)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=sniff_delimiter(content))
     try:
         header = next(reader)
     except StopIteration:
@@ -134,6 +156,11 @@ def validate_rows(spec: ImportSpec, rows: list[dict[str, Any]]) -> tuple[list[tu
     first_seen: dict[tuple, int] = {}
     for number, raw in enumerate(rows, start=1):
         cleaned = {k: v for k, v in raw.items() if v is not None}
+        # PostgreSQL text cannot hold NUL: a row error here, not a failed COPY (500) later.
+        nul = [k for k, v in cleaned.items() if isinstance(v, str) and "\x00" in v]
+        if nul:
+            errors.extend(RowError(row=number, field=k.replace("\x00", "\\x00"), message=NUL_MESSAGE) for k in nul)
+            continue
         try:
             record = spec.model.model_validate(cleaned)
         except ValidationError as exc:
@@ -235,14 +262,19 @@ def count_data_rows(body: bytes, content_type: str) -> int:
 
 
 async def save_report(session: AsyncSession, schema: str, report: ImportReport) -> None:
-    await session.execute(text(
+    """Insert or update the stored report; the report then carries the stored timestamps.
+
+    `finished_at` is the clock at the save (not the transaction's start), so it never precedes
+    `created_at`."""
+    row = (await session.execute(text(
         f"INSERT INTO {schema}.imports (id, kind, status, report, finished_at) "
         "VALUES (:id, :kind, :status, CAST(:report AS jsonb), "
-        "CASE WHEN :status IN ('running') THEN NULL ELSE now() END) "
+        "CASE WHEN :status IN ('running') THEN NULL ELSE clock_timestamp() END) "
         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, "
-        "finished_at = excluded.finished_at"),
+        "finished_at = excluded.finished_at RETURNING created_at, finished_at"),
         {"id": report.id, "kind": report.kind, "status": report.status,
-         "report": report.model_dump_json()})
+         "report": report.model_dump_json()})).mappings().one()
+    report.created_at, report.finished_at = row["created_at"], row["finished_at"]
 
 
 async def load_report(session: AsyncSession, schema: str, import_id: str) -> ImportReport | None:

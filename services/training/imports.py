@@ -29,9 +29,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from services.common.auth import Principal, Role
+from services.common.auth import Principal
 from services.common.errors import Forbidden
-from services.common.import_api import IMPORTERS
+from services.common.import_api import IMPORTERS, limited_to
 from services.common.imports import ImportSpec, parse_rows, validate_rows
 from services.training.clients import RotationClient
 from services.training.config import STUDIO_SESSION_SOURCE
@@ -117,15 +117,16 @@ TRAINING_HOURS = ImportSpec(
 
 
 def spec_for(actor: Principal, known: dict[UUID, str | None]) -> ImportSpec:
-    """The spec with this request's staff checks: unknown staff, and (district administrators)
+    """The spec with this request's staff checks: unknown staff, and (importers limited to districts)
     staff outside the caller's districts. Both id lists are bound parameters."""
     checks = [*TRAINING_HOURS.checks_sql, ("staff_id", """
         SELECT row_no, 'unknown staff member ' || staff_id AS message
         FROM staged WHERE NOT (staff_id = ANY(CAST(:known_staff AS uuid[])))""")]
     params: dict[str, Any] = {"known_staff": sorted(known, key=str)}
-    if actor.role == Role.district_admin:
+    districts = limited_to(actor)
+    if districts is not None:
         params["outside_staff"] = sorted((staff_id for staff_id, district in known.items()
-                                          if not actor.can_write_district(district)), key=str)
+                                          if district not in districts), key=str)
         checks.append(("scope", """
             SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
             FROM staged WHERE staff_id = ANY(CAST(:outside_staff AS uuid[]))"""))

@@ -2,7 +2,9 @@
 
 import asyncio
 
-from tests.conftest import fetch
+import httpx
+
+from tests.conftest import asgi, fetch
 from tests.partnership import factories as f
 
 GOOD_AND_BAD = (
@@ -120,3 +122,49 @@ async def test_large_file_runs_as_a_job(partnership, partnership_app, db_engine)
 
 async def test_unknown_import_404(partnership):
     assert (await partnership.get("/v1/imports/schools.nope")).status_code == 404
+
+
+async def test_an_integrator_limited_to_districts_imports_only_there(partnership, auth, db_engine):
+    await f.district(partnership)
+    await f.district(partnership, *f.YANQING)
+    await f.school(partnership, "C0", primary=5, name="朝阳旧校")
+    rows = [{"code": "Y1", "name": "延庆一校", "district_code": "110119", "stage": "primary", "locality": "rural"},
+            {"code": "C1", "name": "朝阳一校", "district_code": "110105", "stage": "primary", "locality": "urban"},
+            # an existing 朝阳 school may not be moved into 延庆 by a 延庆-only integrator
+            {"code": "C0", "name": "朝阳旧校", "district_code": "110119", "stage": "primary", "locality": "rural"}]
+    integrator = auth("integrator", districts=("110119",))
+    stored = "select code, district_code, locality, version from partnership.schools order by code"
+    before = [{"code": "C0", "district_code": "110105", "locality": "urban", "version": 1}]
+    refused = await partnership.post("/v1/imports/schools", json=rows, headers=integrator)
+    assert refused.status_code == 422, refused.text
+    assert [(e["row"], e["field"], e["message"]) for e in refused.json()["errors"]] == [
+        (2, None, "outside your districts"), (3, None, "outside your districts")]
+    assert await fetch(db_engine, stored) == before
+    partial = await partnership.post("/v1/imports/schools", params={"mode": "partial"}, json=rows, headers=integrator)
+    assert partial.status_code == 200, partial.text
+    assert (partial.json()["inserted"], partial.json()["updated"], partial.json()["rejected_rows"]) == (1, 0, 2)
+    assert await fetch(db_engine, stored) == [*before, {"code": "Y1", "district_code": "110119", "locality": "rural",
+                                                        "version": 1}]
+
+
+async def test_a_job_cut_short_by_a_stop_is_reported_failed(settings, token, db_engine):
+    from services.partnership.app import create_app
+
+    app = create_app(settings.model_copy(update={"import_sync_rows": 1}))
+    lines = "".join(f"K{i},学校{i},110105,小学,乡村,{i}\n" for i in range(10))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://partnership",
+                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+            await f.district(client)
+            started = await client.post("/v1/imports/schools", headers=CSV_HEADERS,
+                                        content=("学校代码,学校名称,区县代码,学段,城乡类别,小学在校生数\n" + lines).encode())
+            assert (started.status_code, started.json()["status"]) == (202, "running")
+    # The service stopped before the job ran: its report says so, and stays so.
+    for _ in range(2):
+        stored = await fetch(db_engine, "select status, report->>'status' as reported, report->>'detail' as detail, "
+                                        "finished_at is not null as finished from partnership.imports")
+        assert stored == [{"status": "failed", "reported": "failed", "finished": True,
+                           "detail": "the service stopped before the import finished; nothing was written, "
+                                     "send the file again"}]
+        await asyncio.sleep(0.2)
+    assert await fetch(db_engine, "select count(*) as n from partnership.schools") == [{"n": 0}]

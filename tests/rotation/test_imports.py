@@ -216,3 +216,28 @@ async def test_unknown_import_404(rotation):
     missing = await rotation.get("/v1/imports/staff.nope")
     assert missing.status_code == 404
     assert missing.json()["type"] == "urn:spp:problem:import-not-found"
+
+
+async def test_an_integrator_limited_to_districts_imports_only_there(partnership, rotation, auth, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    await f.staff(rotation, staff_no="Y1", name="延庆老师", home_school_code="11011901")
+    rows = [
+        {"工号": "C1", "姓名": "朝阳一", "学校代码": "11010501", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        {"工号": "Y1", "姓名": "延庆老师改", "学校代码": "11011901", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        {"工号": "Y2", "姓名": "延庆新", "学校代码": "11011901", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+    ]
+    stored = "select staff_no, name, home_district_code, version from rotation.staff order by staff_no"
+    before = [{"staff_no": "Y1", "name": "延庆老师", "home_district_code": "110119", "version": 1}]
+    chaoyang = auth("integrator", districts=("110105",))
+    refused = await rotation.post("/v1/imports/staff", json=rows, headers=chaoyang)
+    assert refused.status_code == 422, refused.text
+    assert _errors(refused.json()) == [(2, None, "outside your districts"), (3, None, "outside your districts")]
+    assert await fetch(db_engine, stored) == before
+    partial = await rotation.post("/v1/imports/staff", params={"mode": "partial"}, json=rows, headers=chaoyang)
+    assert partial.status_code == 200, partial.text
+    assert (partial.json()["inserted"], partial.json()["updated"]) == (1, 0)
+    assert await fetch(db_engine, stored) == [
+        {"staff_no": "C1", "name": "朝阳一", "home_district_code": "110105", "version": 1}, *before]

@@ -281,3 +281,19 @@ async def test_two_imports_racing_for_one_key_store_one_credit_and_report_the_ot
     assert loser.json()["errors"][0]["field"] == "reference"
     stored = await _stored(db_engine)
     assert [(row["reference"], row["hours"]) for row in stored] == [("RACE-1", Decimal(winner_hours))]
+
+
+async def test_an_integrator_limited_to_districts_imports_for_their_staff_only(training, world, auth, db_engine):
+    yanqing, haidian = world.staff[0]["id"], world.staff[3]["id"]  # home districts 110119 and 110108
+    rows = [{"staff_id": yanqing, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "Y-1"},
+            {"staff_id": haidian, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "H-1"}]
+    integrator = auth("integrator", districts=("110119",))
+    refused = await training.post(URL, json=rows, headers=integrator)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"row": 2, "field": None, "message": f"staff member {haidian} is outside your districts"}]
+    assert await _stored(db_engine) == []
+    partial = await training.post(URL, json=rows, params={"mode": "partial"}, headers=integrator)
+    assert (partial.status_code, partial.json()["inserted"], partial.json()["rejected_rows"]) == (200, 1, 1)
+    assert await _stored(db_engine) == [{"staff_id": yanqing, "hours": Decimal("4.00"), "earned_on": "2024-05-01",
+                                         "source": "区级平台", "reference": "Y-1", "session_id": None}]
