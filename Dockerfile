@@ -12,6 +12,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SPP_ENV=production SPP_HOST=0.0
 COPY --from=build /install /usr/local
 RUN useradd --system --uid 10001 --no-create-home spp
 USER 10001
-EXPOSE 8000 8001 8002 8003
+EXPOSE 8000 8001 8002 8003 8004
 ENTRYPOINT ["spp"]
 CMD ["serve", "gateway"]

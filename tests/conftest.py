@@ -70,7 +70,7 @@ async def all_tables(db_engine: AsyncEngine) -> list[str]:
     async with db_engine.connect() as conn:
         rows = await conn.execute(text(
             "select schemaname, tablename from pg_tables where schemaname = any(:schemas) "
-            "and tablename <> 'alembic_version'"), {"schemas": [*SERVICES, "gateway"]})
+            "and tablename <> 'alembic_version'"), {"schemas": [*SERVICES, "gateway", "procrastinate"]})
         return [f'"{s}"."{t}"' for s, t in rows]
 
 

@@ -21,7 +21,6 @@ from sqlalchemy import text
 from services.common.auth import Role, mint_with, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
 from services.common.errors import install_problem_handlers, problem_response
-from services.common.import_api import stop_import_jobs
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
 from services.common.upstream import CircuitBreaker, Upstream
@@ -115,6 +114,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                        upstreams: Sequence[str] = (),
                        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
                        extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
+                       on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
                        docs: bool = True, is_gateway: bool = False) -> FastAPI:
     """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz."""
     metrics = Metrics(process)
@@ -139,8 +139,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
         try:
             yield
         finally:
-            if engine is not None:
-                await stop_import_jobs(app)
+            if on_shutdown is not None:
+                await on_shutdown(app)
             for upstream in app.state.upstreams.values():
                 await upstream.aclose()
             if engine is not None:

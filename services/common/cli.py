@@ -30,7 +30,7 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
 @app.command()
 def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data")] = False,
        ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0) -> None:
-    """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, and run all four processes."""
+    """Start PostgreSQL (embedded unless SPP_DATABASE_URL is set), migrate, and run every process."""
     from services.common.auth import mint_with
     from services.common.logging import configure_logging
     from services.common.migrate import upgrade_all
@@ -74,7 +74,7 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
 
 
 @app.command()
-def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rotation or training")]) -> None:
+def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rotation, training or worker")]) -> None:
     """Run one process in the foreground (the container entry point)."""
     import uvicorn
 
@@ -101,7 +101,7 @@ def migrate() -> None:
     settings = get_settings()
     url, server = _database_url(settings)
     upgrade_all(settings.model_copy(update={"database_url": url}))
-    typer.echo("migrated: partnership, rotation, training")
+    typer.echo("migrated: partnership, rotation, training, gateway, jobs")
     if server is not None:
         server.stop()
 

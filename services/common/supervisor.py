@@ -20,6 +20,7 @@ APP_FACTORIES = {
     "partnership": "services.partnership.app:create_app",
     "rotation": "services.rotation.app:create_app",
     "training": "services.training.app:create_app",
+    "worker": "services.common.worker:create_app",
 }
 
 
@@ -29,7 +30,7 @@ class ProcessGroup:
 
     settings: Settings
     env: Mapping[str, str]
-    names: tuple[str, ...] = (*SERVICES, "gateway")
+    names: tuple[str, ...] = (*SERVICES, "worker", "gateway")
     log_dir: Path | None = None
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
 

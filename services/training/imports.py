@@ -10,29 +10,26 @@ Natural key (`source`, `reference`), the same as `POST /v1/training-hours`:
   is `INSERT … ON CONFLICT (source, reference) DO NOTHING`, so an import can never change a credit;
 - the source `studio_session` is reserved for studio attendance (row error).
 
-Staff are owned by rotation: before anything is staged, the distinct staff ids of the file are
-looked up there (one call to `GET /v1/internal/active-staff`, then `GET /v1/staff/{id}` with bounded
-concurrency for the ids it does not list, such as retired staff); ids rotation does not know are
-row errors, and a district administrator's rows for staff outside their districts are rejected
-too. Rotation unreachable → 503 before anything is written. The lookup's answer is put into the
-per-request check SQL as literal uuid arrays (validated uuids only), so a large file that runs as
-a background job checks against the same answer.
+Staff are owned by rotation: once the rows are staged, the resolve step looks the distinct staff
+ids up there (one call to `GET /v1/internal/active-staff`, then `GET /v1/staff/{id}` with bounded
+concurrency for the ids it does not list, such as retired staff) and marks the staged rows with
+what it learned; ids rotation does not know are row errors, and an importer limited to districts
+has rows for staff outside them rejected too. Rotation unreachable → 503 with nothing written for
+an inline import; a job is retried.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, field_validator
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.auth import Principal
-from services.common.errors import Forbidden
-from services.common.import_api import IMPORTERS, limited_to
-from services.common.imports import ImportSpec, parse_rows, validate_rows
+from services.common.imports import ImportContext, ImportSpec
 from services.training.clients import RotationClient
 from services.training.config import STUDIO_SESSION_SOURCE
 from services.training.schemas import HoursIn, Reference, Source
@@ -116,29 +113,26 @@ TRAINING_HOURS = ImportSpec(
 )
 
 
-def spec_for(actor: Principal, known: dict[UUID, str | None]) -> ImportSpec:
-    """The spec with this request's staff checks: unknown staff, and (importers limited to districts)
-    staff outside the caller's districts. Both id lists are bound parameters."""
-    checks = [*TRAINING_HOURS.checks_sql, ("staff_id", """
-        SELECT row_no, 'unknown staff member ' || staff_id AS message
-        FROM staged WHERE NOT (staff_id = ANY(CAST(:known_staff AS uuid[])))""")]
-    params: dict[str, Any] = {"known_staff": sorted(known, key=str)}
-    districts = limited_to(actor)
-    if districts is not None:
-        params["outside_staff"] = sorted((staff_id for staff_id, district in known.items()
-                                          if district not in districts), key=str)
-        checks.append(("scope", """
-            SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
-            FROM staged WHERE staff_id = ANY(CAST(:outside_staff AS uuid[]))"""))
-    return dataclasses.replace(TRAINING_HOURS, checks_sql=checks, params=params, recheck_after_merge=True)
+async def resolve_staff(session: AsyncSession, context: ImportContext) -> None:
+    """Resolve step: which of the staged staff ids rotation knows, and their home districts."""
+    staff_ids = set((await session.execute(text("SELECT DISTINCT staff_id FROM staged"))).scalars())
+    known = await RotationClient(context.upstreams["rotation"]).staff_districts(staff_ids) if staff_ids else {}
+    ids = sorted(known, key=str)
+    await session.execute(text(
+        "UPDATE staged s SET staff_known = true, staff_district = m.district "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:districts AS text[])) AS m(id, district) WHERE s.staff_id = m.id"),
+        {"ids": ids, "districts": [known[i] for i in ids]})
 
 
-async def prepare(*, body: bytes, content_type: str, actor: Principal, rotation: RotationClient) -> ImportSpec:
-    """Look the file's staff up in rotation (before anything is written) and build the spec."""
-    if actor.role not in IMPORTERS:
-        raise Forbidden(f"role {actor.role} may not import", slug="role")
-    rows = parse_rows(body, content_type, TRAINING_HOURS.aliases)
-    valid, _ = validate_rows(TRAINING_HOURS, rows)
-    staff_ids = {values["staff_id"] for _, values in valid}
-    known = await rotation.staff_districts(staff_ids) if staff_ids else {}
-    return spec_for(actor, known)
+TRAINING_HOURS.extra_columns.update({"staff_known": "boolean", "staff_district": "text"})
+TRAINING_HOURS.resolve = resolve_staff
+TRAINING_HOURS.upstreams = ("rotation",)
+TRAINING_HOURS.checks_sql = [*TRAINING_HOURS.checks_sql, ("staff_id", """
+    SELECT row_no, 'unknown staff member ' || staff_id AS message FROM staged WHERE staff_known IS NOT TRUE""")]
+TRAINING_HOURS.recheck_after_merge = True
+# Importers limited to districts: staff outside the caller's districts.
+TRAINING_HOURS.scope_sql = """
+    SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
+    FROM staged WHERE staff_known AND (staff_district IS NULL OR NOT (staff_district = ANY(:districts)))"""
+
+SPECS = {KIND: TRAINING_HOURS}

@@ -1,10 +1,7 @@
 """Bulk import of schools: GB18030 CSV with Chinese headers, per-row report, both modes, dry run."""
 
-import asyncio
-
-import httpx
-
-from tests.conftest import asgi, fetch
+from tests.conftest import fetch
+from tests.jobs import run_jobs
 from tests.partnership import factories as f
 
 GOOD_AND_BAD = (
@@ -100,7 +97,7 @@ async def test_json_body_and_scope(partnership, auth, db_engine):
     assert integrator.status_code == 200
 
 
-async def test_large_file_runs_as_a_job(partnership, partnership_app, db_engine):
+async def test_large_file_runs_as_a_job(partnership, partnership_app, settings, db_engine):
     await f.district(partnership)
     partnership_app.state.settings = partnership_app.state.settings.model_copy(update={"import_sync_rows": 3})
     lines = "".join(f"J{i},学校{i},110105,小学,乡村,{i}\n" for i in range(10))
@@ -111,11 +108,8 @@ async def test_large_file_runs_as_a_job(partnership, partnership_app, db_engine)
     job = response.json()
     assert (job["status"], job["total_rows"]) == ("running", 10)
     assert response.headers["location"] == f"/api/v1/imports/{job['id']}"
-    for _ in range(100):
-        report = (await partnership.get(f"/v1/imports/{job['id']}")).json()
-        if report["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    await run_jobs(settings)
+    report = (await partnership.get(f"/v1/imports/{job['id']}")).json()
     assert (report["status"], report["inserted"], report["processed_rows"]) == ("completed", 10, 10)
     assert await fetch(db_engine, "select sum(primary_enrollment) as s from partnership.schools") == [{"s": 45}]
 
@@ -145,26 +139,3 @@ async def test_an_integrator_limited_to_districts_imports_only_there(partnership
     assert (partial.json()["inserted"], partial.json()["updated"], partial.json()["rejected_rows"]) == (1, 0, 2)
     assert await fetch(db_engine, stored) == [*before, {"code": "Y1", "district_code": "110119", "locality": "rural",
                                                         "version": 1}]
-
-
-async def test_a_job_cut_short_by_a_stop_is_reported_failed(settings, token, db_engine):
-    from services.partnership.app import create_app
-
-    app = create_app(settings.model_copy(update={"import_sync_rows": 1}))
-    lines = "".join(f"K{i},学校{i},110105,小学,乡村,{i}\n" for i in range(10))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=asgi(app), base_url="http://partnership",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
-            await f.district(client)
-            started = await client.post("/v1/imports/schools", headers=CSV_HEADERS,
-                                        content=("学校代码,学校名称,区县代码,学段,城乡类别,小学在校生数\n" + lines).encode())
-            assert (started.status_code, started.json()["status"]) == (202, "running")
-    # The service stopped before the job ran: its report says so, and stays so.
-    for _ in range(2):
-        stored = await fetch(db_engine, "select status, report->>'status' as reported, report->>'detail' as detail, "
-                                        "finished_at is not null as finished from partnership.imports")
-        assert stored == [{"status": "failed", "reported": "failed", "finished": True,
-                           "detail": "the service stopped before the import finished; nothing was written, "
-                                     "send the file again"}]
-        await asyncio.sleep(0.2)
-    assert await fetch(db_engine, "select count(*) as n from partnership.schools") == [{"n": 0}]

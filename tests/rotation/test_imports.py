@@ -3,12 +3,11 @@ partnership registry in one call, per-row report, both modes, upsert by staff_no
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
+from tests.jobs import run_jobs
 from tests.rotation import factories as f
 
 HEADER = "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期,备注\n"
@@ -194,7 +193,7 @@ async def test_one_registry_call_however_many_rows(partnership, partnership_app,
                                   "group by 1") == [{"home_district_code": "110105", "n": 40}]
 
 
-async def test_large_file_runs_as_a_job(partnership, rotation, rotation_app, db_engine):
+async def test_large_file_runs_as_a_job(partnership, partnership_app, rotation, rotation_app, settings, db_engine):
     await f.chaoyang_with_schools(partnership)
     rotation_app.state.settings = rotation_app.state.settings.model_copy(update={"import_sync_rows": 3})
     lines = "".join(f"J{i},老师{i},11010501,教师,小学,数学,无,2015-09-01,,\n" for i in range(10))
@@ -202,11 +201,8 @@ async def test_large_file_runs_as_a_job(partnership, rotation, rotation_app, db_
     assert response.status_code == 202
     job = response.json()
     assert (job["status"], job["total_rows"]) == ("running", 10)
-    for _ in range(100):
-        report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
-        if report["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    await run_jobs(settings, partnership=asgi(partnership_app))
+    report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
     assert (report["status"], report["inserted"], report["processed_rows"]) == ("completed", 10, 10)
     assert await fetch(db_engine, "select count(*) as n from rotation.staff where home_district_code = '110105'"
                        ) == [{"n": 10}]

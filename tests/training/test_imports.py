@@ -13,6 +13,7 @@ import pytest
 
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
+from tests.jobs import run_jobs
 from tests.training import factories as f
 
 CSV = {"content-type": "text/csv"}
@@ -253,11 +254,8 @@ async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, r
                                      headers={"Authorization": f"Bearer {token()}"}) as client:
             started = await client.post(URL, json=rows, params={"mode": "partial"})
             assert (started.status_code, started.json()["status"]) == (202, "running")
-            for _ in range(200):
-                report = (await client.get(f"/v1/imports/{started.json()['id']}")).json()
-                if report["status"] != "running":
-                    break
-                await asyncio.sleep(0.02)
+            await run_jobs(settings, rotation=asgi(rotation_app))
+            report = (await client.get(f"/v1/imports/{started.json()['id']}")).json()
     assert (report["status"], report["inserted"], report["errors"]) == (
         "completed", 1, [{"row": 2, "field": "staff_id", "message": f"unknown staff member {GHOST}"}])
     assert [r["reference"] for r in await _stored(db_engine)] == ["J-1"]
