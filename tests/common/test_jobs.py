@@ -262,3 +262,28 @@ async def test_a_32_mib_upload_is_streamed_into_the_database_and_answered_within
         {"n": 32, "size": len(body), "largest": 1 << 20}]
     too_large = await partnership.post(URL, content=body + line, headers=CSV)
     assert too_large.status_code == 413
+
+
+async def test_the_job_queue_history_is_reversible_and_idempotent(database_url, db_engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alembic import command
+
+    from services.common.migrate import alembic_config, upgrade_all
+
+    tables = ("select tablename from pg_tables where schemaname = 'procrastinate' and tablename <> 'alembic_version' "
+              "order by 1")
+    before = await fetch(db_engine, tables)
+    assert [t["tablename"] for t in before] == ["procrastinate_events", "procrastinate_jobs",
+                                                "procrastinate_periodic_defers", "procrastinate_workers"]
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(command.downgrade, alembic_config("jobs", database_url), "base").result()
+        assert await fetch(db_engine, tables) == []
+        assert await fetch(db_engine, "select count(*) as n from pg_proc "
+                                      "where pronamespace = 'procrastinate'::regnamespace") == [{"n": 0}]
+        pool.submit(upgrade_all, Settings(env="test", database_url=database_url)).result()
+        pool.submit(upgrade_all, Settings(env="test", database_url=database_url)).result()  # again: a no-op
+    assert await fetch(db_engine, tables) == before
+    # Every function finds its tables whatever the caller's search path (the services defer with SQL).
+    assert await fetch(db_engine, "select count(*) as n from pg_proc where pronamespace = "
+                                  "'procrastinate'::regnamespace and proconfig is null") == [{"n": 0}]
