@@ -63,7 +63,7 @@ async def test_a_large_import_is_a_job_with_progress_while_reads_go_on(partnersh
                 listed = await partnership.get("/v1/districts")
                 still = await fetch(db_engine, "select status from partnership.imports")
                 read_while_running = (listed.status_code, still)
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
     await worker
     assert read_while_running == (200, [{"status": "running"}])
     assert any(0 < n < 20_000 for n in seen), seen

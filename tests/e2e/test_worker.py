@@ -15,7 +15,7 @@ from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 HEADER = "学校代码,学校名称,区县代码,学段,城乡类别,小学在校生数\n"
-ROWS = 20_000
+ROWS = 10_000
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def platform_with_quick_sweeps(database_url, tmp_path):
     env = process_env(settings, database_url)
     # A dead worker is noticed after 1 s of silence; small batches make a job long enough to interrupt.
     env.update({"SPP_WORKER_HEARTBEAT_SECONDS": "0.3", "SPP_WORKER_STALLED_SECONDS": "1",
-                "SPP_IMPORT_BATCH_ROWS": "500", "SPP_JOB_RETRY_SECONDS": "0"})
+                "SPP_IMPORT_BATCH_ROWS": "250", "SPP_JOB_RETRY_SECONDS": "0"})
     group = ProcessGroup(settings, env, log_dir=tmp_path / "logs")
     group.start_all()
     try:
