@@ -199,19 +199,17 @@ async def test_params_record_the_importers_rights(partnership, partnership_app, 
     assert json.dumps(report)  # the report is plain JSON
 
 
-async def test_with_its_own_database_a_services_jobs_and_files_stay_there(embedded_pg, settings, rotation_app,
-                                                                           token, worker_id, db_engine):
+async def test_with_its_own_database_a_services_jobs_and_files_stay_there(spare_database_url, settings,
+                                                                           rotation_app, token, db_engine):
     """SPP_TRAINING_DATABASE_URL: training's file, report and job live in training's database, and
     the worker runs them there; the shared database's queue never sees them."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     from services.common.db import create_engine
     from services.common.migrate import upgrade_all
     from services.training.app import create_app as create_training
 
-    name = f"spp_test_training_{worker_id}_{os.getpid()}"
-    url = embedded_pg.create_database(name)
+    url = spare_database_url
     split = settings.model_copy(update={"training_database_url": url, "import_sync_rows": 1})
     engine = create_engine(url, split, pool_size=2)
     try:
@@ -236,7 +234,6 @@ async def test_with_its_own_database_a_services_jobs_and_files_stay_there(embedd
         assert await fetch(db_engine, "select count(*) as n from training.imports") == [{"n": 0}]
     finally:
         await engine.dispose()
-        embedded_pg.drop_database(name)
 
 
 async def test_a_32_mib_upload_is_streamed_into_the_database_and_answered_within_2_s(partnership, settings,
