@@ -28,7 +28,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/spp/bin:$PATH SPP_ENV
 COPY --from=build /opt/spp /opt/spp
 RUN useradd --system --uid 10001 --no-create-home spp
 USER 10001
-EXPOSE 8000 8001 8002 8003
+EXPOSE 8000 8001 8002 8003 8004
 ENTRYPOINT ["spp"]
 CMD ["serve", "gateway"]
 # Readiness of whichever process this container runs (`serve <process>` finds its port); a

@@ -24,7 +24,8 @@ PRIVATE_PREFIXES = ("internal",)
 
 
 # Bulk imports: the kind (or an import id's "<kind>." prefix) names the owner.
-IMPORT_KINDS = {"schools": "partnership", "staff": "rotation", "training-hours": "training"}
+IMPORT_KINDS = {"schools": "partnership", "staff": "rotation", "rotations": "rotation",
+                "training-hours": "training"}
 
 # Resources every service has: the caller names the service (`?service=rotation`).
 PER_SERVICE_PREFIXES = ("changes",)

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -63,8 +64,20 @@ def database_url(embedded_pg: EmbeddedPostgres, worker_id: str):
     # Alembic runs its own event loop; keep it off the test loop's thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(upgrade_all, Settings(env="test", database_url=url)).result()
+    # A spare database for tests of per-service URLs (SPP_<SERVICE>_DATABASE_URL), made now rather
+    # than mid-run: CREATE/DROP DATABASE hold a transaction id for seconds, and the change feed's
+    # horizon is cluster-wide, so other workers' feed tests would wait on them.
+    embedded_pg.create_database(f"{name}_spare")
     yield url
+    embedded_pg.drop_database(f"{name}_spare")
     embedded_pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def spare_database_url(database_url: str) -> str:
+    """An empty database beside the test database (not migrated, not cleaned between tests)."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"{parts.path}_spare"))
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +99,7 @@ async def all_tables(db_engine: AsyncEngine) -> list[str]:
     async with db_engine.connect() as conn:
         rows = await conn.execute(text(
             "select schemaname, tablename from pg_tables where schemaname = any(:schemas) "
-            "and tablename <> 'alembic_version'"), {"schemas": [*SERVICES, "gateway"]})
+            "and tablename <> 'alembic_version'"), {"schemas": [*SERVICES, "gateway", "procrastinate"]})
         return [f'"{s}"."{t}"' for s, t in rows]
 
 

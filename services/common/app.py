@@ -121,6 +121,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
                        extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
                        feeds: Sequence[FeedSpec] = (),
+                       on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
                        docs: bool = True, is_gateway: bool = False) -> FastAPI:
     """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz.
     `feeds`: local read models kept from producers' change feeds by background consumers
@@ -153,6 +154,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             yield
         finally:
             await stop_consumers(app.state.feed_consumers)
+            if on_shutdown is not None:
+                await on_shutdown(app)
             for upstream in app.state.upstreams.values():
                 await upstream.aclose()
             if engine is not None:

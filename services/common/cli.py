@@ -91,7 +91,7 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
 
 
 @app.command()
-def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rotation or training")]) -> None:
+def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rotation, training or worker")]) -> None:
     """Run one process in the foreground (the container entry point)."""
     import uvicorn
 
@@ -118,7 +118,7 @@ def migrate() -> None:
     settings = get_settings()
     url, server = _database_url(settings)
     upgrade_all(settings.model_copy(update={"database_url": url}))
-    typer.echo("migrated: partnership, rotation, training")
+    typer.echo("migrated: partnership, rotation, training, gateway, jobs")
     if server is not None:
         server.stop()
 

@@ -1,38 +1,53 @@
-"""The HTTP side of bulk imports, shared by the services: answer now, or run as a job."""
+"""The HTTP side of bulk imports, shared by the services: answer a small file now, or keep a large
+one in the service's database and hand it to the worker as a job (services/common/jobs.py).
+
+The body is streamed, never read whole: up to `import_sync_rows` rows it is kept in memory and
+imported inline (200 or 422); past that, it goes to `<schema>.import_files` in chunks of 1 MiB
+as it arrives, and the answer is 202 with `Location` as soon as the last chunk is stored.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import json
 import uuid
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal, Role
+from services.common.context import request_id_var
 from services.common.errors import PROBLEM_JSON, Forbidden, NotFound
 from services.common.imports import (
+    ImportContext,
     ImportMode,
     ImportReport,
     ImportSpec,
-    count_data_rows,
     load_report,
     run_import,
     save_report,
 )
+from services.common.jobs import defer_import
 
-_log = logging.getLogger("spp.imports")
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
+CHUNK_BYTES = 1 << 20
 
 
-def scope_of(actor: Principal, scope_sql: str | None) -> tuple[str | None, dict[str, Any]]:
+def limited_to(actor: Principal) -> frozenset[str] | None:
+    """The districts an importer is limited to, or None for city-wide.
+
+    Every role that carries districts is limited to them (an integrator registered for one
+    district no less than that district's administrator); a district administrator always is."""
+    if actor.role == Role.district_admin or (actor.role != Role.city_admin and actor.districts):
+        return actor.districts
+    return None
+
+
+def require_importer(actor: Principal) -> None:
     if actor.role not in IMPORTERS:
         raise Forbidden(f"role {actor.role} may not import", slug="role")
-    if actor.role == Role.district_admin and scope_sql:
-        return scope_sql, {"districts": sorted(actor.districts)}
-    return None, {}
 
 
 def _answer(report: ImportReport, status: int) -> JSONResponse:
@@ -47,50 +62,75 @@ def _answer(report: ImportReport, status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Location": f"/api/v1/imports/{report.id}"})
 
 
+class _Upload:
+    """Counts rows as the body arrives and decides where the bytes go."""
+
+    def __init__(self, content_type: str, sync_rows: int) -> None:
+        self.json = "json" in content_type
+        self.sync_rows = sync_rows
+        self.marks = 0           # newlines (CSV: the header's too) or '{' (JSON objects)
+        self.buffer = bytearray()
+
+    @property
+    def rows(self) -> int:
+        return self.marks if self.json else max(0, self.marks - 1)
+
+    def add(self, piece: bytes) -> None:
+        self.marks += piece.count(b"{" if self.json else b"\n")
+        self.buffer += piece
+
+
 async def handle_import(request: Request, session: AsyncSession, actor: Principal, spec: ImportSpec, *,
-                        mode: ImportMode, dry_run: bool, scope_sql: str | None = None) -> JSONResponse:
-    scope, params = scope_of(actor, scope_sql)
-    body = await request.body()
+                        mode: ImportMode, dry_run: bool) -> JSONResponse:
+    require_importer(actor)
     content_type = request.headers.get("content-type", "text/csv")
     settings = request.app.state.settings
-    if count_data_rows(body, content_type) <= settings.import_sync_rows:
-        report = await run_import(session, spec, body=body, content_type=content_type, mode=mode, dry_run=dry_run,
-                                  scope_sql=scope, scope_params=params)
+    upload = _Upload(content_type, settings.import_sync_rows)
+    report: ImportReport | None = None
+    chunks = 0
+    async for piece in request.stream():
+        upload.add(piece)
+        if report is None and upload.rows > settings.import_sync_rows:
+            report = await _open_job(session, spec, actor, mode=mode, dry_run=dry_run, content_type=content_type)
+        if report is not None and len(upload.buffer) >= CHUNK_BYTES:
+            await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer)
+            chunks += 1
+            upload.buffer.clear()
+    if report is None:
+        context = ImportContext(actor=actor.sub, request_id=request_id_var.get(), districts=limited_to(actor),
+                                upstreams=request.app.state.upstreams, batch_rows=settings.import_batch_rows)
+        report = await run_import(session, spec, body=bytes(upload.buffer), content_type=content_type, mode=mode,
+                                  dry_run=dry_run, context=context)
         await save_report(session, spec.schema, report)
         return _answer(report, 200)
-    # A large file: record the job, answer 202 at once, and work in the background.
-    report = ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running",
-                          mode=mode, dry_run=dry_run, total_rows=count_data_rows(body, content_type))
+    if upload.buffer:
+        await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer)
+    # An estimate (lines or objects) until the worker has read the file.
+    report.total_rows = upload.rows
     await save_report(session, spec.schema, report)
-    factory = request.app.state.session_factory
-    tasks: set = request.app.state.__dict__.setdefault("import_tasks", set())
-    task = asyncio.create_task(_run_job(factory, spec, report.id, body, content_type, mode, dry_run, scope, params))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    await defer_import(session, service=spec.schema, import_id=report.id)
     return _answer(report, 202)
 
 
-async def _run_job(factory, spec: ImportSpec, job_id: str, body: bytes, content_type: str, mode: ImportMode,
-                   dry_run: bool, scope: str | None, params: dict[str, Any]) -> None:
-    # Let the request that created the job commit its 'running' row first.
-    await asyncio.sleep(0.05)
-    try:
-        async with factory() as session:
-            report = await run_import(session, spec, body=body, content_type=content_type, mode=mode,
-                                      dry_run=dry_run, scope_sql=scope, scope_params=params)
-            report.id = job_id
-            await save_report(session, spec.schema, report)
-            await session.commit()
-    except Exception as exc:  # the job's report says it failed; the log says why
-        _log.exception("import job failed", extra={"import_id": job_id})
-        async with factory() as session:
-            failed = await load_report(session, spec.schema, job_id)
-            if failed is not None:
-                failed.status = "failed"
-                failed.errors = [*failed.errors]
-                await save_report(session, spec.schema, failed)
-                await session.commit()
-        del exc
+async def _open_job(session: AsyncSession, spec: ImportSpec, actor: Principal, *, mode: ImportMode, dry_run: bool,
+                    content_type: str) -> ImportReport:
+    """Record the import as `running`, with what the worker needs to run it as this caller."""
+    report = ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running", mode=mode,
+                          dry_run=dry_run, total_rows=0)
+    await save_report(session, spec.schema, report)
+    districts = limited_to(actor)
+    params: dict[str, Any] = {"actor": actor.sub, "request_id": request_id_var.get(), "role": str(actor.role),
+                              "mode": mode.value, "dry_run": dry_run,
+                              "content_type": content_type,
+                              "districts": sorted(districts) if districts is not None else None}
+    await session.execute(text(f"UPDATE {spec.schema}.imports SET params = CAST(:params AS jsonb) WHERE id = :id"),
+                          {"params": json.dumps(params), "id": report.id})
+    return report
+
+
+async def _store_chunk(session: AsyncSession, schema: str, import_id: str, seq: int, data: bytearray) -> None:
+    await session.execute(text(f"INSERT INTO {schema}.import_files (import_id, seq, data) VALUES (:id, :seq, :data)"),
+                          {"id": import_id, "seq": seq, "data": bytes(data)})
 
 
 async def get_import(session: AsyncSession, actor: Principal, schema: str, import_id: str) -> ImportReport:

@@ -9,11 +9,12 @@ district scope) are checked by SQL over the staged rows. All-or-nothing by defau
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -23,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.context import actor_var, request_id_var
 from services.common.errors import Conflict, Unprocessable
 
 
@@ -59,13 +59,22 @@ class ImportReport(BaseModel):
     updated: int = 0
     rejected_rows: int = 0
     errors: list[RowError] = []
+    detail: str | None = Field(default=None, description="why a job failed (status failed)")
     created_at: datetime | None = None
     finished_at: datetime | None = None
 
 
+Resolver = Callable[[AsyncSession, "ImportContext"], Awaitable[None]]
+
+
 @dataclass
 class ImportSpec:
-    """How one kind of record is imported into one service's tables."""
+    """How one kind of record is imported into one service's tables.
+
+    The engine stages the file's valid rows in a temporary table `staged` (row_no + `columns` +
+    `extra_columns`), then runs `resolve_sql` and `resolve` (fill references the file names
+    indirectly: a school's district, a staff number's id), then `checks_sql` and, for an importer
+    limited to districts, `scope_sql`, and finally the merge."""
 
     kind: str
     model: type[BaseModel]
@@ -73,26 +82,58 @@ class ImportSpec:
     key: Sequence[str]                      # natural key fields
     columns: Sequence[str]                  # staged and merged columns, in order
     # INSERT … SELECT … FROM staged ON CONFLICT … RETURNING (xmax = 0) AS inserted, <key> AS key,
-    # to_jsonb(<row>) AS state — the merge feeds the change feed in the same statement.
+    # to_jsonb(<row>) AS state — the merge feeds the change feed in the same statement. Bound:
+    # :actor (who imports).
     merge_sql: str
     schema: str                             # the service schema whose `changes` table is fed
     entity: str                             # the change feed's entity name
-    # Statements run over the staged rows right after staging, before the checks: they fill in what
-    # the file refers to by another key (training: staff_no → staff_id from the staff directory).
-    resolve_sql: Sequence[str] = ()
     checks_sql: Sequence[tuple[str, str]] = ()  # (field, SELECT row_no, message FROM staged WHERE …)
-    params: dict[str, Any] = field(default_factory=dict)  # bound into checks_sql (per request)
+    params: dict[str, Any] = field(default_factory=dict)  # bound into checks_sql
     # Run again after the merge: a concurrent import may have stored a conflicting row between the
     # checks and the merge (the merge then skipped ours). Such rows are errors after all.
     recheck_after_merge: bool = False
     prepare: Callable[[BaseModel], dict[str, Any]] | None = None
     column_types: dict[str, str] = field(default_factory=dict)  # staged column -> SQL type
+    # Staged columns the file does not carry, filled by the resolve step (name -> SQL type).
+    extra_columns: dict[str, str] = field(default_factory=dict)
+    resolve_sql: Sequence[str] = ()         # e.g. UPDATE staged SET … FROM <local directory> …
+    resolve: Resolver | None = None         # e.g. ask the owner service over HTTP, then UPDATE staged
+    # Rows outside the importer's districts (:districts, a text[]): SELECT row_no[, message] FROM staged …
+    scope_sql: str | None = None
+    # Extra data-modifying CTEs after `merged` (e.g. a history row per inserted record).
+    merge_ctes: str = ""
+    upstreams: Sequence[str] = ()           # the services `resolve` calls
+
+
+@dataclass
+class ImportContext:
+    """Who imports and with what: the same for an import answered inline and for a job."""
+
+    actor: str                               # the token's `sub`, for created_by and audit
+    request_id: str | None = None            # the upload's request id, carried into the change feed
+    districts: frozenset[str] | None         # the importer's limit; None is city-wide
+    upstreams: Mapping[str, Any] = field(default_factory=dict)  # name -> services.common.upstream.Upstream
+    batch_rows: int = 5000
+    # Called with the rows processed so far, after each batch (a job reports its progress).
+    progress: Callable[[int], Awaitable[None]] | None = None
+
+
+# Byte-order marks, longest first. Excel's "Unicode text" is UTF-16 (LE) with a BOM; GB18030 has
+# its own BOM (the encoding of U+FEFF), which some Chinese office tools write.
+BOMS = ((b"\x84\x31\x95\x33", "gb18030"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"))
+NUL_MESSAGE = "contains a NUL character (\\x00), which cannot be stored"
 
 
 def decode(body: bytes) -> str:
-    """UTF-8 (with or without BOM) first; GB18030 (a superset of GBK/GB2312) for the rest."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return body[3:].decode("utf-8")
+    """A BOM decides; without one, UTF-8 first, then GB18030 (a superset of GBK/GB2312)."""
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            try:
+                return body[len(bom):].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise Unprocessable(f"the file starts with a {encoding} byte-order mark but is not {encoding} "
+                                    "text", slug="bad-encoding") from exc
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,128 +143,213 @@ def decode(body: bytes) -> str:
             raise Unprocessable("the file is neither UTF-8 nor GB18030 text", slug="bad-encoding") from exc
 
 
-def parse_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> list[dict[str, Any]]:
+def sniff_delimiter(text: str) -> str:
+    """Tab or comma, by the header line: Excel's "Unicode text" export is tab-separated."""
+    header = text.split("\n", 1)[0]
+    return "\t" if header.count("\t") > header.count(",") else ","
+
+
+def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """The file's data rows, one dict each (field name -> value), read lazily for CSV.
+
+    Problems with the file as a whole (encoding, JSON syntax or shape, an empty CSV) raise a 422
+    before the first row is yielded; a CSV broken further down raises when it is reached."""
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
         except json.JSONDecodeError as exc:
             raise Unprocessable(f"the JSON body is not valid: {exc.msg}", slug="bad-file") from exc
+        except RecursionError:  # e.g. 100,000 nested arrays: a file built to exhaust the parser
+            raise Unprocessable("the JSON body is nested too deeply", slug="bad-file") from None
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise Unprocessable("a JSON import is a list of objects (or {\"rows\": [...]})", slug="bad-file")
-        return [{aliases.get(str(k).strip(), str(k).strip()): v for k, v in r.items()} for r in rows]
-    reader = csv.reader(io.StringIO(decode(body), newline=""))
+        return iter([{aliases.get(str(k).strip(), str(k).strip()): v for k, v in r.items()} for r in rows])
+    content = decode(body)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=sniff_delimiter(content))
     try:
         header = next(reader)
     except StopIteration:
         raise Unprocessable("the CSV file is empty", slug="bad-file") from None
-    names = [aliases.get(h.strip(), h.strip()) for h in header]
-    rows = []
+    except csv.Error as exc:
+        raise Unprocessable(f"the CSV file cannot be read at line {reader.line_num}: {exc}", slug="bad-file") from exc
+    return _csv_rows(reader, [aliases.get(h.strip(), h.strip()) for h in header])
+
+
+def _csv_rows(reader: Any, names: list[str]) -> Iterator[dict[str, Any]]:
     try:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue  # blank lines that spreadsheets leave at the end
-            rows.append({name: (value.strip() if value.strip() != "" else None)
-                         for name, value in zip(names, values)})
+            yield {name: (value.strip() or None) for name, value in zip(names, values)}
     except csv.Error as exc:
         raise Unprocessable(f"the CSV file cannot be read at line {reader.line_num}: {exc}",
                             slug="bad-file") from exc
-    return rows
+
+
+def parse_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> list[dict[str, Any]]:
+    return list(iter_rows(body, content_type, aliases))
+
+
+class Validator:
+    """Model validation per row, and duplicates of the natural key across the whole file."""
+
+    def __init__(self, spec: ImportSpec) -> None:
+        self.spec = spec
+        self.first_seen: dict[tuple, int] = {}
+
+    def batch(self, rows: list[dict[str, Any]], first: int) -> tuple[list[tuple[int, dict]], list[RowError]]:
+        """Rows numbered from `first`: the valid ones (number, staged values) and the errors."""
+        spec, valid, errors = self.spec, [], []
+        for number, raw in enumerate(rows, start=first):
+            cleaned = {k: v for k, v in raw.items() if v is not None}
+            # PostgreSQL text cannot hold NUL: a row error here, not a failed COPY (500) later.
+            nul = [k for k, v in cleaned.items() if isinstance(v, str) and "\x00" in v]
+            if nul:
+                errors.extend(RowError(row=number, field=k.replace("\x00", "\\x00"), message=NUL_MESSAGE)
+                              for k in nul)
+                continue
+            try:
+                record = spec.model.model_validate(cleaned)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    errors.append(RowError(row=number, field=".".join(str(p) for p in err["loc"]) or None,
+                                           message=err["msg"]))
+                continue
+            values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
+            key = tuple(values[k] for k in spec.key)
+            seen = self.first_seen.setdefault(key, number)
+            if seen != number:
+                errors.append(RowError(row=number, field=spec.key[0], message=f"duplicate of row {seen} in this file"))
+                continue
+            valid.append((number, values))
+        return valid, errors
 
 
 def validate_rows(spec: ImportSpec, rows: list[dict[str, Any]]) -> tuple[list[tuple[int, dict]], list[RowError]]:
-    """Model validation per row, and duplicates of the natural key inside the file."""
-    valid: list[tuple[int, dict]] = []
-    errors: list[RowError] = []
-    first_seen: dict[tuple, int] = {}
-    for number, raw in enumerate(rows, start=1):
-        cleaned = {k: v for k, v in raw.items() if v is not None}
-        try:
-            record = spec.model.model_validate(cleaned)
-        except ValidationError as exc:
-            for err in exc.errors():
-                errors.append(RowError(row=number, field=".".join(str(p) for p in err["loc"]) or None,
-                                       message=err["msg"]))
-            continue
-        values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
-        key = tuple(values[k] for k in spec.key)
-        if key in first_seen:
-            errors.append(RowError(row=number, field=spec.key[0],
-                                   message=f"duplicate of row {first_seen[key]} in this file"))
-            continue
-        first_seen[key] = number
-        valid.append((number, values))
-    return valid, errors
+    return Validator(spec).batch(rows, 1)
+
+
+def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def create_staged(session: AsyncSession, spec: ImportSpec) -> None:
+    """The temporary table `staged`: row_no, the spec's columns and the columns resolve fills."""
+    types = ", ".join([*(f"{c} {spec.column_types.get(c, 'text')}" for c in spec.columns),
+                       *(f"{c} {t}" for c, t in spec.extra_columns.items())])
+    await session.execute(text(f"CREATE TEMP TABLE staged (row_no integer PRIMARY KEY, {types}) ON COMMIT DROP"))
+
+
+async def copy_staged(session: AsyncSession, spec: ImportSpec, valid: list[tuple[int, dict]]) -> None:
+    """COPY valid rows into `staged` (binary COPY: 13–23× the ORM's insert rate here)."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    columns = list(spec.columns)
+    await raw.copy_records_to_table(
+        "staged", columns=["row_no", *columns],
+        records=[(number, *[values.get(c) for c in columns]) for number, values in valid])
 
 
 async def stage(session: AsyncSession, spec: ImportSpec, valid: list[tuple[int, dict]]) -> None:
-    """COPY the valid rows into a temporary table `staged` (row_no + the spec's columns)."""
-    types = ", ".join(f"{c} {spec.column_types.get(c, 'text')}" for c in spec.columns)
-    await session.execute(text(f"CREATE TEMP TABLE staged (row_no integer PRIMARY KEY, {types}) ON COMMIT DROP"))
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    await raw.copy_records_to_table(
-        "staged", columns=["row_no", *spec.columns],
-        records=[(number, *[values.get(c) for c in spec.columns]) for number, values in valid])
+    await create_staged(session, spec)
+    await copy_staged(session, spec, valid)
+
+
+def _sorted(errors: list[RowError]) -> list[RowError]:
+    return sorted(errors, key=lambda e: (e.row, e.field or ""))
+
+
+async def _check(session: AsyncSession, spec: ImportSpec, context: ImportContext) -> list[RowError]:
+    """The spec's checks over the staged rows, and the importer's scope."""
+    errors = []
+    checks = list(spec.checks_sql)
+    if context.districts is not None and spec.scope_sql:
+        checks.append(("scope", spec.scope_sql))
+    params = {**spec.params, "districts": sorted(context.districts or ())}
+    for field_name, sql in checks:
+        for row in (await session.execute(text(sql), params)).mappings():
+            errors.append(RowError(row=row["row_no"], field=None if field_name == "scope" else field_name,
+                                   message=row.get("message") or "outside your districts"))
+    return errors
 
 
 async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, content_type: str,
-                     mode: ImportMode, dry_run: bool, scope_sql: str | None = None,
-                     scope_params: dict[str, Any] | None = None) -> ImportReport:
-    """Validate, stage, check, and (unless a dry run or rejected) merge in the caller's transaction.
-
-    `scope_sql` is an extra check (`SELECT row_no FROM staged WHERE …`) for rows outside the
-    caller's districts."""
-    rows = parse_rows(body, content_type, spec.aliases)
-    valid, errors = validate_rows(spec, rows)
-    report = ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running", mode=mode,
-                          dry_run=dry_run, total_rows=len(rows))
-    if valid:
-        await stage(session, spec, valid)
+                     mode: ImportMode, dry_run: bool, context: ImportContext,
+                     report: ImportReport | None = None) -> ImportReport:
+    """Parse, validate and stage in batches; resolve, check and (unless a dry run or rejected)
+    merge, all in the caller's transaction: all-or-nothing is that transaction."""
+    report = report or ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running",
+                                    mode=mode, dry_run=dry_run, total_rows=0)
+    validator = Validator(spec)
+    errors: list[RowError] = []
+    staged = total = 0
+    await create_staged(session, spec)
+    for batch in _batches(iter_rows(body, content_type, spec.aliases), context.batch_rows):
+        valid, batch_errors = validator.batch(batch, total + 1)
+        errors.extend(batch_errors)
+        if valid:
+            await copy_staged(session, spec, valid)
+            staged += len(valid)
+        total += len(batch)
+        if context.progress is not None:
+            await context.progress(total)
+        await asyncio.sleep(0)  # let a worker's heartbeat and health answers through between batches
+    report.total_rows = total
+    if staged:
+        await session.execute(text("ANALYZE staged"))  # temporary tables are never auto-analyzed
         for sql in spec.resolve_sql:
             await session.execute(text(sql), spec.params)
-        checks = list(spec.checks_sql)
-        if scope_sql:
-            checks.append(("scope", scope_sql))
-        for field_name, sql in checks:
-            for row in (await session.execute(text(sql), {**spec.params, **(scope_params or {})})).mappings():
-                message = row.get("message") or "outside your districts"
-                errors.append(RowError(row=row["row_no"], field=None if field_name == "scope" else field_name,
-                                       message=message))
+        if spec.resolve is not None:
+            await spec.resolve(session, context)
+        errors.extend(await _check(session, spec, context))
     bad_rows = {e.row for e in errors}
-    report.errors = sorted(errors, key=lambda e: (e.row, e.field or ""))
+    report.errors = _sorted(errors)
     report.rejected_rows = len(bad_rows)
-    report.valid_rows = len(rows) - len(bad_rows)
-    report.processed_rows = len(rows)
+    report.valid_rows = total - len(bad_rows)
+    report.processed_rows = total
     if dry_run:
         report.status = "validated"
         return report
     if bad_rows and mode == ImportMode.all_or_nothing:
         report.status = "rejected"
         return report
-    if valid:
+    if staged:
         if bad_rows:
             await session.execute(text("DELETE FROM staged WHERE row_no = ANY(:rows)"), {"rows": sorted(bad_rows)})
-        outcome = (await session.execute(text(
-            f"WITH merged AS ({spec.merge_sql}), "
-            f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
-            "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state, "
-            "CAST(:actor AS text), CAST(:request_id AS text) FROM merged) "
-            "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
-            "FROM merged"), {"entity": spec.entity, "actor": actor_var.get(),
-                                "request_id": request_id_var.get()})).mappings().one()
-        report.inserted, report.updated = outcome["inserted"], outcome["updated"]
-        if spec.recheck_after_merge:
-            late = await _late_conflicts(session, spec)
-            if late and mode == ImportMode.all_or_nothing:
-                raise Conflict(f"{len(late)} rows conflict with credits stored while this import ran; "
-                               "nothing was written", slug="import-conflict",
-                               extra={"errors": [e.model_dump() for e in late]})
-            report.errors = sorted([*report.errors, *late], key=lambda e: (e.row, e.field or ""))
-            report.rejected_rows += len({e.row for e in late})
-            report.valid_rows -= len({e.row for e in late})
+        await _merge(session, spec, context, report, mode)
     report.status = "completed"
     return report
+
+
+async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,
+                 mode: ImportMode) -> None:
+    outcome = (await session.execute(text(
+        f"WITH merged AS ({spec.merge_sql}), "
+        f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
+        "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state, "
+        "CAST(:actor AS text), CAST(:request_id AS text) FROM merged)"
+        f"{spec.merge_ctes} "
+        "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
+        "FROM merged"), {**spec.params, "entity": spec.entity, "actor": context.actor,
+                         "request_id": context.request_id})).mappings().one()
+    report.inserted, report.updated = outcome["inserted"], outcome["updated"]
+    if spec.recheck_after_merge:
+        late = await _late_conflicts(session, spec)
+        if late and mode == ImportMode.all_or_nothing:
+            raise Conflict(f"{len(late)} rows conflict with records stored while this import ran; "
+                           "nothing was written", slug="import-conflict",
+                           extra={"errors": [e.model_dump() for e in late]})
+        report.errors = _sorted([*report.errors, *late])
+        report.rejected_rows += len({e.row for e in late})
+        report.valid_rows -= len({e.row for e in late})
 
 
 async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowError]:
@@ -243,14 +369,19 @@ def count_data_rows(body: bytes, content_type: str) -> int:
 
 
 async def save_report(session: AsyncSession, schema: str, report: ImportReport) -> None:
-    await session.execute(text(
+    """Insert or update the stored report; the report then carries the stored timestamps.
+
+    `finished_at` is the clock at the save (not the transaction's start), so it never precedes
+    `created_at`."""
+    row = (await session.execute(text(
         f"INSERT INTO {schema}.imports (id, kind, status, report, finished_at) "
         "VALUES (:id, :kind, :status, CAST(:report AS jsonb), "
-        "CASE WHEN :status IN ('running') THEN NULL ELSE now() END) "
+        "CASE WHEN :status IN ('running') THEN NULL ELSE clock_timestamp() END) "
         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, "
-        "finished_at = excluded.finished_at"),
+        "finished_at = excluded.finished_at RETURNING created_at, finished_at"),
         {"id": report.id, "kind": report.kind, "status": report.status,
-         "report": report.model_dump_json()})
+         "report": report.model_dump_json()})).mappings().one()
+    report.created_at, report.finished_at = row["created_at"], row["finished_at"]
 
 
 async def load_report(session: AsyncSession, schema: str, import_id: str) -> ImportReport | None:

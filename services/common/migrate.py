@@ -23,6 +23,16 @@ def alembic_config(service: str, url: str) -> Config:
     return config
 
 
+# The job queue's history (procrastinate's schema), once in each database a service uses.
+JOBS = "jobs"
+
+
+def job_databases(settings: Settings) -> list[str]:
+    """The distinct databases of the services, in service order: each holds its services' jobs."""
+    urls = [settings.database_url_of(service) for service in SERVICES]
+    return list(dict.fromkeys(url for url in urls if url))
+
+
 def upgrade_all(settings: Settings, revision: str = "head") -> None:
     """Blocking (Alembic drives its own event loop): call from a thread in async code."""
     for service in SCHEMAS:
@@ -30,8 +40,12 @@ def upgrade_all(settings: Settings, revision: str = "head") -> None:
         if not url:
             raise RuntimeError("no database URL: set SPP_DATABASE_URL or run through `spp up`")
         command.upgrade(alembic_config(service, url), revision)
+    for url in job_databases(settings):
+        command.upgrade(alembic_config(JOBS, url), revision)
 
 
 def downgrade_all(settings: Settings, revision: str = "base") -> None:
+    for url in job_databases(settings):
+        command.downgrade(alembic_config(JOBS, url), revision)
     for service in reversed(SCHEMAS):
         command.downgrade(alembic_config(service, settings.database_url_of(service) or ""), revision)

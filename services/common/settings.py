@@ -10,7 +10,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SERVICES = ("partnership", "rotation", "training")
-PROCESSES = ("gateway", *SERVICES)
+# The worker runs the services' jobs (services/common/jobs.py); it serves only health and metrics.
+PROCESSES = ("gateway", *SERVICES, "worker")
 DEVELOPMENT_SECRET = "spp-development-secret-change-me-0123456789"
 
 # Docker and Kubernetes mount secrets as files here: /run/secrets/SPP_JWT_SECRET sets jwt_secret,
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     partnership_port: int = 8001
     rotation_port: int = 8002
     training_port: int = 8003
+    worker_port: int = 8004
     partnership_url: str | None = None
     rotation_url: str | None = None
     training_url: str | None = None
@@ -62,6 +64,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     max_import_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Body limit of /imports")
     import_sync_rows: int = Field(default=5000, ge=0, description="Larger imports run as a job (202)")
+    import_batch_rows: int = Field(default=5000, ge=1, description="Rows a job parses, checks and copies at once")
+    job_attempts: int = Field(default=3, ge=1, description="Starts of a job before it is reported failed")
+    job_retry_seconds: int = Field(default=5, ge=0, description="Wait before a failed job's next attempt")
+    worker_concurrency: int = Field(default=1, ge=1, description="Jobs one worker runs at once per database")
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    worker_stalled_seconds: float = Field(default=30.0, gt=0,
+                                          description="A worker silent this long is dead: its jobs are retried")
+    worker_shutdown_seconds: float = Field(default=3.0, ge=0, description="Grace for running jobs at a stop")
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout: float = Field(default=2.0, gt=0)

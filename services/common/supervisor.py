@@ -27,12 +27,13 @@ APP_FACTORIES = {
     "partnership": "services.partnership.app:create_app",
     "rotation": "services.rotation.app:create_app",
     "training": "services.training.app:create_app",
+    "worker": "services.common.worker:create_app",
 }
 
 
 # What `spp up` runs, in start order (the gateway last: it calls the others). A new process is
 # one more name here (and its factory above, for `spp serve`).
-UP_PROCESSES: tuple[str, ...] = (*SERVICES, "gateway")
+UP_PROCESSES: tuple[str, ...] = (*SERVICES, "worker", "gateway")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.partnership import repository as repo
 from services.partnership import service, stats
-from services.partnership.imports import SCHOOL_SCOPE_SQL, SCHOOLS
+from services.partnership.imports import SCHOOLS
 from services.partnership.schemas import (
     ActivityCreate,
     ActivityKind,
@@ -215,8 +215,7 @@ async def import_schools(request: Request, session: SessionDep, actor: CurrentUs
                          dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
                          mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
                          ImportMode.all_or_nothing):
-    return await handle_import(request, session, actor, SCHOOLS, mode=mode, dry_run=dry_run,
-                               scope_sql=SCHOOL_SCOPE_SQL)
+    return await handle_import(request, session, actor, SCHOOLS, mode=mode, dry_run=dry_run)
 
 
 routers = [districts, schools, pairings, activities, internal, changes, imports]

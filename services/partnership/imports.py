@@ -37,6 +37,13 @@ class SchoolImportRow(SchoolCreate):
         return 0 if value in (None, "") else value
 
 
+# An importer limited to districts imports only schools of their districts (new and existing alike).
+SCHOOL_SCOPE_SQL = """
+    SELECT s.row_no FROM staged s LEFT JOIN partnership.schools e ON e.code = s.code
+    WHERE NOT (s.district_code = ANY(:districts))
+       OR (e.code IS NOT NULL AND NOT (e.district_code = ANY(:districts)))"""
+
+
 COLUMNS = ("code", "name", "district_code", "stage", "locality", "primary_enrollment", "junior_enrollment",
            "senior_enrollment")
 
@@ -72,10 +79,8 @@ SCHOOLS = ImportSpec(
         RETURNING (xmax = 0) AS inserted, t.code AS key, to_jsonb(t) AS state""",
     schema="partnership",
     entity="school",
+    scope_sql=SCHOOL_SCOPE_SQL,
 )
 
-# A district administrator imports only schools of their districts (new and existing alike).
-SCHOOL_SCOPE_SQL = """
-    SELECT s.row_no FROM staged s LEFT JOIN partnership.schools e ON e.code = s.code
-    WHERE NOT (s.district_code = ANY(:districts))
-       OR (e.code IS NOT NULL AND NOT (e.district_code = ANY(:districts)))"""
+SPECS = {SCHOOLS.kind: SCHOOLS}
+

@@ -14,15 +14,14 @@ from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
-from services.common.import_api import handle_import, scope_of
+from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.rotation import service, stats
 from services.rotation.clients import PartnershipDep
-from services.rotation.directory import school_districts
-from services.rotation.imports import STAFF_SCOPE_SQL, staff_import_schools, staff_spec
+from services.rotation.imports import ROTATIONS, STAFF
 from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
@@ -288,17 +287,30 @@ IMPORT_BODY = import_body(
               responses={**IMPORT_RESPONSES, **problem_responses(403, 503)},
               summary="Bulk import staff, upsert by staff_no (CSV in UTF-8/GB18030 with Chinese or English "
                       "headers, or JSON); home schools are checked against the registry")
-async def import_staff(request: Request, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
+async def import_staff(request: Request, session: SessionDep, actor: CurrentUser,
                        dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
                        mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
                        ImportMode.all_or_nothing):
-    scope_of(actor, STAFF_SCOPE_SQL)  # refuse a role that may not import before asking partnership
-    # The file's home schools from the local school directory; partnership is asked only about
-    # codes the directory does not hold (503 before anything is staged when it cannot answer).
-    districts = await school_districts(session, partnership, staff_import_schools(
-        await request.body(), request.headers.get("content-type", "text/csv")))
-    return await handle_import(request, session, actor, staff_spec(districts), mode=mode, dry_run=dry_run,
-                               scope_sql=STAFF_SCOPE_SQL)
+    # Home schools' districts come from partnership in one call once the rows are staged: when it
+    # cannot answer, an inline import is 503 with nothing written, and a job is retried.
+    return await handle_import(request, session, actor, STAFF, mode=mode, dry_run=dry_run)
+
+
+ROTATIONS_BODY = import_body(
+    "工号,姓名,交流学校代码,交流方式,开始日期,结束日期,状态\n"
+    "T20180001,张伟,11011901,全职交流,2021-09-01,2023-08-31,已完成\n")
+
+
+@imports.post("/rotations", response_model=ImportReport, openapi_extra=ROTATIONS_BODY,
+              responses={**IMPORT_RESPONSES, **problem_responses(403, 503)},
+              summary="Bulk import historical rotations from district systems, by staff_no and start date "
+                      "(CSV in UTF-8/GB18030/UTF-16 with Chinese or English headers, or JSON); overlaps are "
+                      "row errors")
+async def import_rotations(request: Request, session: SessionDep, actor: CurrentUser,
+                           dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+                           mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
+                           ImportMode.all_or_nothing):
+    return await handle_import(request, session, actor, ROTATIONS, mode=mode, dry_run=dry_run)
 
 
 routers = [staff, policies, rotations, plans, internal, changes, imports]

@@ -1,24 +1,30 @@
-"""Bulk import of the staff registry (upsert by staff_no), as district offices send it.
+"""Bulk imports of the rotation service, as district offices send them: the staff registry (upsert
+by staff_no) and historical rotation records (by staff_no and start date).
 
-The rotation service does not own schools: before a file is staged, the caller looks the file's
-home schools up in the local school directory (services/rotation/directory.py; partnership is
-asked only about codes it does not hold) and builds the spec with `staff_spec(...)`. Each staged
-row then carries the `home_district_code` of its home school (NULL for a school the registry does
-not know, reported per row on `home_school_code`), the merge stores it, and a district
-administrator's scope is checked on it in SQL.
+The rotation service does not own schools: once a file is staged, its resolve step reads each
+school's district from the local school directory (services/rotation/directory.py; partnership is
+asked only about codes it does not hold yet) and writes them into the staged rows (NULL for a
+school the registry does not know, reported per row). The merge stores them, and an importer's district scope is checked on
+them in SQL.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from datetime import date
 from enum import Enum
+from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.imports import ImportSpec, parse_rows, validate_rows
-from services.rotation.schemas import StaffCreate
+from services.common.imports import ImportContext, ImportSpec
+from services.common.vocabulary import SchoolCode
+from services.rotation.clients import PartnershipClient
+from services.rotation.directory import school_districts
+from services.rotation.schemas import RotationMode, RotationStatus, StaffCreate, StaffNo
 
 ROLE_LABELS = {"教师": "teacher", "专任教师": "teacher", "校长": "principal", "书记": "principal",
                "副校长": "vice_principal", "中层干部": "middle_manager", "中层": "middle_manager",
@@ -73,15 +79,34 @@ class StaffImportRow(StaffCreate):
         return _date_text(value)
 
 
-COLUMNS = ("staff_no", "name", "home_school_code", "home_district_code", "role", "section", "subject",
-           "backbone_level", "in_post_since", "retirement_date")
+COLUMNS = ("staff_no", "name", "home_school_code", "role", "section", "subject", "backbone_level",
+           "in_post_since", "retirement_date")
 
 
-def _values(row: BaseModel, districts: dict[str, str]) -> dict[str, Any]:
-    values = {name: (value.value if isinstance(value, Enum) else value)
-              for name, value in row.model_dump(mode="python").items() if name in COLUMNS}
-    values["home_district_code"] = districts.get(values["home_school_code"])  # None: unknown school
-    return values
+def _values(row: BaseModel) -> dict[str, Any]:
+    return {name: (value.value if isinstance(value, Enum) else value)
+            for name, value in row.model_dump(mode="python").items() if name in COLUMNS}
+
+
+async def fill_school_districts(session: AsyncSession, context: ImportContext, *, school: str,
+                                district: str) -> None:
+    """Resolve step: the district of each staged row's `school` column, from the local school
+    directory; partnership is asked only about the codes the directory does not hold yet."""
+    codes = set((await session.execute(text(f"SELECT DISTINCT {school} FROM staged"))).scalars())
+    districts = await school_districts(session, PartnershipClient(context.upstreams["partnership"]), codes)
+    known = sorted(code for code in codes if code in districts)
+    await session.execute(text(
+        f"UPDATE staged s SET {district} = m.district "
+        "FROM unnest(CAST(:codes AS text[]), CAST(:districts AS text[])) AS m(code, district) "
+        f"WHERE s.{school} = m.code"), {"codes": known, "districts": [districts[c] for c in known]})
+
+
+# An importer limited to districts imports only staff whose home school is in their districts,
+# and may not take over (move) someone whose current home district is another's.
+STAFF_SCOPE_SQL = """
+    SELECT s.row_no FROM staged s LEFT JOIN rotation.staff e ON e.staff_no = s.staff_no
+    WHERE NOT (s.home_district_code = ANY(:districts))
+       OR (e.staff_no IS NOT NULL AND NOT (e.home_district_code = ANY(:districts)))"""
 
 
 STAFF = ImportSpec(
@@ -97,7 +122,11 @@ STAFF = ImportSpec(
     key=("staff_no",),
     columns=COLUMNS,
     column_types={"in_post_since": "date", "retirement_date": "date"},
-    prepare=lambda row: _values(row, {}),  # replaced per request by staff_spec(districts)
+    prepare=_values,
+    extra_columns={"home_district_code": "text"},
+    resolve=partial(fill_school_districts, school="home_school_code", district="home_district_code"),
+    upstreams=("partnership",),
+    scope_sql=STAFF_SCOPE_SQL,
     checks_sql=[("home_school_code", """
         SELECT s.row_no, 'unknown school ' || s.home_school_code AS message
         FROM staged s WHERE s.home_district_code IS NULL""")],
@@ -120,20 +149,121 @@ STAFF = ImportSpec(
 )
 
 
-def staff_import_schools(body: bytes, content_type: str) -> set[str]:
-    """The home school codes of the file's valid rows, to look up before the import runs."""
-    valid, _ = validate_rows(STAFF, parse_rows(body, content_type, STAFF.aliases))
-    return {values["home_school_code"] for _, values in valid}
+# Historical rotation records from district systems ------------------------------------------
+
+MODE_LABELS = {"全职交流": "full_time", "全职": "full_time", "兼职交流": "part_time", "兼职": "part_time",
+               "走教": "part_time", "学科指导": "subject_guidance", "学科指导交流": "subject_guidance"}
+STATUS_LABELS = {"计划": "planned", "拟交流": "planned", "已批准": "approved", "批准": "approved",
+                 "进行中": "active", "交流中": "active", "在岗": "active", "已完成": "completed", "完成": "completed",
+                 "期满": "completed", "已撤回": "withdrawn", "撤回": "withdrawn", "取消": "withdrawn"}
 
 
-def staff_spec(districts: dict[str, str]) -> ImportSpec:
-    """The staff spec for one import, with the home schools' districts looked up beforehand."""
-    return replace(STAFF, prepare=lambda row: _values(row, districts))
+class RotationImportRow(BaseModel):
+    """One rotation as a district system records it; unknown columns (姓名, 备注, …) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    staff_no: StaffNo
+    to_school_code: SchoolCode
+    mode: RotationMode
+    start_date: date
+    end_date: date
+    status: RotationStatus
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_label(cls, value: Any) -> Any:
+        return MODE_LABELS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_label(cls, value: Any) -> Any:
+        return STATUS_LABELS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("start_date", "end_date", mode="before")
+    @classmethod
+    def _office_dates(cls, value: Any) -> Any:
+        return _date_text(value)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> RotationImportRow:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
 
 
-# A district administrator imports only staff whose home school is in their districts, and may
-# not take over (move) someone whose current home district is another's.
-STAFF_SCOPE_SQL = """
-    SELECT s.row_no FROM staged s LEFT JOIN rotation.staff e ON e.staff_no = s.staff_no
-    WHERE NOT (s.home_district_code = ANY(:districts))
-       OR (e.staff_no IS NOT NULL AND NOT (e.home_district_code = ANY(:districts)))"""
+ROTATION_COLUMNS = ("staff_no", "to_school_code", "mode", "start_date", "end_date", "status")
+# A stored rotation with exactly these facts is this row imported before: a no-op, not a conflict.
+_SAME_FACTS = ("r.start_date = s.start_date AND r.end_date = s.end_date AND r.to_school_code = s.to_school_code "
+               "AND r.mode = s.mode AND r.status = s.status")
+# ex_rotations_staff_overlap as a row check: rotations that are not withdrawn may not share a day.
+OVERLAP_SQL = f"""
+    SELECT s.row_no, 'overlaps the rotation of ' || s.staff_no || ' from ' || r.start_date || ' to '
+           || r.end_date || ' (' || r.status || ')' AS message
+    FROM staged s JOIN rotation.rotations r ON r.staff_id = s.staff_id AND r.status <> 'withdrawn'
+    WHERE s.status <> 'withdrawn'
+      AND daterange(r.start_date, r.end_date, '[]') && daterange(s.start_date, s.end_date, '[]')
+      AND NOT ({_SAME_FACTS})"""
+
+ROTATIONS = ImportSpec(
+    kind="rotations",
+    model=RotationImportRow,
+    aliases={
+        "工号": "staff_no", "教职工号": "staff_no", "教师编号": "staff_no",
+        "交流学校代码": "to_school_code", "流入学校代码": "to_school_code", "交流学校": "to_school_code",
+        "交流方式": "mode", "开始日期": "start_date", "交流开始日期": "start_date",
+        "结束日期": "end_date", "交流结束日期": "end_date", "状态": "status", "交流状态": "status",
+    },
+    key=("staff_no", "start_date"),
+    columns=ROTATION_COLUMNS,
+    column_types={"start_date": "date", "end_date": "date"},
+    prepare=lambda row: {c: (v.value if isinstance(v, Enum) else v)
+                         for c, v in ((c, getattr(row, c)) for c in ROTATION_COLUMNS)},
+    extra_columns={"staff_id": "uuid", "from_school_code": "text", "from_district_code": "text",
+                   "to_district_code": "text"},
+    # The staff member's home school is where the rotation comes from.
+    resolve_sql=["""
+        UPDATE staged s SET staff_id = t.id, from_school_code = t.home_school_code,
+                            from_district_code = t.home_district_code
+        FROM rotation.staff t WHERE t.staff_no = s.staff_no"""],
+    resolve=partial(fill_school_districts, school="to_school_code", district="to_district_code"),
+    upstreams=("partnership",),
+    checks_sql=[
+        ("staff_no", "SELECT row_no, 'unknown staff member ' || staff_no AS message FROM staged "
+                     "WHERE staff_id IS NULL"),
+        ("to_school_code", "SELECT row_no, 'unknown school ' || to_school_code AS message FROM staged "
+                           "WHERE to_district_code IS NULL"),
+        ("to_school_code", "SELECT row_no, 'equals the home school of ' || staff_no AS message FROM staged "
+                           "WHERE to_school_code = from_school_code"),
+        ("start_date", OVERLAP_SQL),
+        ("start_date", """
+            SELECT b.row_no, 'overlaps row ' || min(a.row_no) || ' of this file' AS message
+            FROM staged a JOIN staged b ON a.staff_no = b.staff_no AND a.row_no < b.row_no
+            WHERE a.status <> 'withdrawn' AND b.status <> 'withdrawn'
+              AND daterange(a.start_date, a.end_date, '[]') && daterange(b.start_date, b.end_date, '[]')
+            GROUP BY b.row_no"""),
+    ],
+    # ON CONFLICT DO NOTHING also covers the exclusion constraint: a rotation stored by someone
+    # else between the checks and the merge skips ours, and the recheck reports it.
+    recheck_after_merge=True,
+    merge_sql=f"""
+        INSERT INTO rotation.rotations AS t (id, staff_id, from_school_code, from_district_code, to_school_code,
+                                             to_district_code, mode, start_date, end_date, status, created_by)
+        SELECT gen_random_uuid(), s.staff_id, s.from_school_code, s.from_district_code, s.to_school_code,
+               s.to_district_code, s.mode, s.start_date, s.end_date, s.status, :actor
+        FROM staged s
+        WHERE NOT EXISTS (SELECT 1 FROM rotation.rotations r WHERE r.staff_id = s.staff_id AND {_SAME_FACTS})
+        ORDER BY s.row_no
+        ON CONFLICT DO NOTHING
+        RETURNING true AS inserted, t.id::text AS key, to_jsonb(t) AS state""",
+    merge_ctes=""",
+        history AS (INSERT INTO rotation.rotation_transitions (rotation_id, from_status, to_status, actor, comment)
+                    SELECT CAST(state->>'id' AS uuid), NULL, state->>'status', :actor, 'imported' FROM merged)""",
+    schema="rotation",
+    entity="rotation",
+    scope_sql="""
+        SELECT row_no FROM staged
+        WHERE from_district_code IS NOT NULL AND NOT (from_district_code = ANY(:districts))""",
+)
+
+SPECS = {STAFF.kind: STAFF, ROTATIONS.kind: ROTATIONS}

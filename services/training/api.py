@@ -305,14 +305,12 @@ IMPORT_BODY = import_body(
               responses={**IMPORT_RESPONSES, **problem_responses(403, 503)},
               summary="Bulk import external training hours, once per (source, reference) (CSV in "
                       "UTF-8/GB18030 with Chinese or English headers, or JSON)")
-async def import_training_hours(request: Request, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
+async def import_training_hours(request: Request, session: SessionDep, actor: CurrentUser,
                                 dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
                                 mode: Annotated[ImportMode, Query(description="all_or_nothing or partial")] =
                                 ImportMode.all_or_nothing):
-    spec = await training_imports.prepare(body=await request.body(),
-                                          content_type=request.headers.get("content-type", "text/csv"),
-                                          actor=actor, rotation=rotation, session=session)
-    return await handle_import(request, session, actor, spec, mode=mode, dry_run=dry_run)
+    return await handle_import(request, session, actor, training_imports.TRAINING_HOURS, mode=mode,
+                               dry_run=dry_run)
 
 
 routers = [studios, sessions, hours, internal, changes, imports]

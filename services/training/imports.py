@@ -10,37 +10,32 @@ Natural key (`source`, `reference`), the same as `POST /v1/training-hours`:
   is `INSERT … ON CONFLICT (source, reference) DO NOTHING`, so an import can never change a credit;
 - the source `studio_session` is reserved for studio attendance (row error).
 
-Staff are owned by rotation; a row names its staff member by `staff_id` (our UUID) or by
-`staff_no` (工号, the number provincial continuing-education systems know), or both. Both resolve
-through the local staff directory (services/training/directory.py) in SQL over the staged rows:
-the spec's `resolve_sql` fills `staff_id` from `staff_no`, then checks report an unknown staff_no,
-a staff_no that is not the given staff_id's, and (district administrators) staff outside the
-caller's districts. A `staff_id` the directory does not hold yet is asked of rotation before
-anything is staged (`GET /v1/staff/{id}`, bounded concurrency; rotation unreachable → 503, nothing
-written); the answers are bound into the checks as uuid/district arrays, so a large file that runs
-as a background job checks against the same answer.
+Staff are owned by rotation. A row names its staff member by `staff_id` (our UUID), by `staff_no`
+(工号, the number provincial continuing-education systems know), or both. Once the rows are
+staged, the resolve step reads the local staff directory (services/training/directory.py, a copy
+of rotation's registry kept from its change feed): `staff_no` → `staff_id`, then each staff id's
+home district. Staff ids the directory does not hold yet (created a moment ago) are asked of
+rotation, with bounded concurrency; rotation unreachable then is a 503 with nothing written for an
+inline import, and a retry for a job. Unknown staff numbers or ids, a `staff_no` that is not the
+given `staff_id`'s, and (for importers limited to districts) staff outside the caller's districts
+are row errors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.auth import Principal, Role
-from services.common.errors import Forbidden
-from services.common.import_api import IMPORTERS
-from services.common.imports import ImportSpec, parse_rows, validate_rows
+from services.common.imports import ImportContext, ImportSpec
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE
-from services.training.repository import UUIDS
 from services.training.schemas import CreditHours, Reference, Source
 
 KIND = "training-hours"  # also the import id's prefix, by which the gateway routes GET /imports/{id}
@@ -102,6 +97,21 @@ MISMATCH_SQL = """
     WHERE s.staff_id IS NOT NULL
       AND (t.staff_id, t.hours, t.earned_on) IS DISTINCT FROM (s.staff_id, s.hours, s.earned_on)"""
 
+# staff_no → staff_id through the directory. A staff_no held by two directory rows (a renumbering
+# that reached the copy out of order) resolves to nobody and is reported as unknown.
+RESOLVE_STAFF_NO = """
+    UPDATE staged s SET staff_id = d.id, staff_known = true, staff_district = d.home_district_code
+    FROM (SELECT staff_no, (array_agg(id))[1] AS id, (array_agg(home_district_code))[1] AS home_district_code
+          FROM training.staff_directory
+          WHERE staff_no IN (SELECT staff_no FROM staged WHERE staff_id IS NULL)
+          GROUP BY staff_no HAVING count(*) = 1) d
+    WHERE s.staff_id IS NULL AND s.staff_no = d.staff_no"""
+
+# Staff ids the file gives: known when the directory holds them.
+RESOLVE_STAFF_ID = """
+    UPDATE staged s SET staff_known = true, staff_district = d.home_district_code
+    FROM training.staff_directory d WHERE d.id = s.staff_id AND s.staff_known IS NOT TRUE"""
+
 TRAINING_HOURS = ImportSpec(
     kind=KIND,
     model=TrainingHoursImportRow,
@@ -116,8 +126,28 @@ TRAINING_HOURS = ImportSpec(
     key=("source", "reference"),
     columns=COLUMNS,
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
+    extra_columns={"staff_known": "boolean", "staff_district": "text"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
-    checks_sql=[("reference", MISMATCH_SQL)],
+    resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
+    checks_sql=[
+        ("reference", MISMATCH_SQL),
+        ("staff_no", """
+            SELECT row_no, 'unknown staff_no ' || quote_literal(staff_no) AS message
+            FROM staged WHERE staff_id IS NULL"""),
+        ("staff_no", """
+            SELECT s.row_no, 'staff_no ' || quote_literal(s.staff_no) || ' is not staff member ' || s.staff_id
+                   AS message
+            FROM staged s JOIN training.staff_directory d ON d.id = s.staff_id
+            WHERE s.staff_no IS NOT NULL AND d.staff_no <> s.staff_no"""),
+        ("staff_id", """
+            SELECT row_no, 'unknown staff member ' || staff_id AS message
+            FROM staged WHERE staff_id IS NOT NULL AND staff_known IS NOT TRUE"""),
+    ],
+    # Importers limited to districts: staff outside the caller's districts.
+    scope_sql="""
+        SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
+        FROM staged WHERE staff_known AND (staff_district IS NULL OR NOT (staff_district = ANY(:districts)))""",
+    recheck_after_merge=True,
     # ON CONFLICT DO NOTHING: an existing credit is never changed (identical rows are no-ops and
     # differing ones were rejected above); only new credits come back, as feed `create`s.
     merge_sql="""
@@ -132,84 +162,32 @@ TRAINING_HOURS = ImportSpec(
                       'session_id', t.session_id, 'created_at', t.created_at) AS state""",
     schema="training",
     entity="training_credit",
+    upstreams=("rotation",),
 )
 
 
-# staff_no → staff_id through the directory. A staff_no held by two directory rows (a renumbering
-# that reached the copy out of order) resolves to nobody and is reported as unknown.
-RESOLVE_STAFF_NO = """
-    UPDATE staged s SET staff_id = d.id
-    FROM (SELECT staff_no, (array_agg(id))[1] AS id FROM training.staff_directory
-          WHERE staff_no IN (SELECT staff_no FROM staged WHERE staff_id IS NULL)
-          GROUP BY staff_no HAVING count(*) = 1) d
-    WHERE s.staff_id IS NULL AND s.staff_no = d.staff_no"""
-
-# Staff the directory holds, and those rotation confirmed on a miss (bound per request); one row
-# each, the directory's when the consumer caught up with a staff member in between.
-_KNOWN = """
-    SELECT id, home_district_code AS district FROM training.staff_directory
-    UNION ALL
-    SELECT a.id, a.district FROM unnest(CAST(:asked_ids AS uuid[]), CAST(:asked_districts AS text[])) a(id, district)
-    WHERE NOT EXISTS (SELECT 1 FROM training.staff_directory d WHERE d.id = a.id)"""
-
-STAFF_CHECKS = [
-    ("staff_no", """
-        SELECT row_no, 'unknown staff_no ' || quote_literal(staff_no) AS message
-        FROM staged WHERE staff_id IS NULL"""),
-    ("staff_no", """
-        SELECT s.row_no, 'staff_no ' || quote_literal(s.staff_no) || ' is not staff member ' || s.staff_id
-               AS message
-        FROM staged s JOIN training.staff_directory d ON d.id = s.staff_id
-        WHERE s.staff_no IS NOT NULL AND d.staff_no <> s.staff_no"""),
-    ("staff_id", f"""
-        SELECT s.row_no, 'unknown staff member ' || s.staff_id AS message
-        FROM staged s WHERE s.staff_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM ({_KNOWN}) k WHERE k.id = s.staff_id)"""),
-]
-
-SCOPE_CHECK = ("scope", f"""
-    SELECT s.row_no, 'staff member ' || s.staff_id || ' is outside your districts' AS message
-    FROM staged s JOIN ({_KNOWN}) k ON k.id = s.staff_id
-    WHERE NOT coalesce(k.district = ANY(CAST(:my_districts AS text[])), false)""")
-
-
-def spec_for(actor: Principal, asked: dict[UUID, str | None]) -> ImportSpec:
-    """The spec with this request's staff steps. `asked`: staff ids missing from the directory
-    that rotation knows, with their home districts."""
-    ids = sorted(asked, key=str)
-    params: dict[str, Any] = {"asked_ids": ids, "asked_districts": [asked[i] for i in ids]}
-    checks = [*TRAINING_HOURS.checks_sql, *STAFF_CHECKS]
-    if actor.role == Role.district_admin:
-        params["my_districts"] = sorted(actor.districts)
-        checks.append(SCOPE_CHECK)
-    return dataclasses.replace(TRAINING_HOURS, resolve_sql=[RESOLVE_STAFF_NO], checks_sql=checks, params=params,
-                               recheck_after_merge=True)
-
-
-async def _ask_rotation(rotation: RotationClient, staff_ids: list[UUID]) -> dict[UUID, str | None]:
+async def ask_rotation_about_misses(session: AsyncSession, context: ImportContext) -> None:
+    """Resolve step, after the directory: staff ids it does not hold yet, asked of rotation."""
+    missing = list((await session.execute(text(
+        "SELECT DISTINCT staff_id FROM staged WHERE staff_id IS NOT NULL AND staff_known IS NOT TRUE"))).scalars())
+    if not missing:
+        return
+    rotation = RotationClient(context.upstreams["rotation"])
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
-    async def one(staff_id: UUID) -> StaffRef | None:
+    async def ask(staff_id: UUID) -> StaffRef | None:
         async with gate:
             return await rotation.get_staff(staff_id)
 
-    return {staff.id: staff.home_district_code
-            for staff in await asyncio.gather(*(one(i) for i in staff_ids)) if staff is not None}
+    known = [staff for staff in await asyncio.gather(*(ask(i) for i in missing)) if staff is not None]
+    if known:
+        await session.execute(text(
+            "UPDATE staged s SET staff_known = true, staff_district = m.district "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:districts AS text[])) AS m(id, district) "
+            "WHERE s.staff_id = m.id"),
+            {"ids": [s.id for s in known], "districts": [s.home_district_code for s in known]})
 
 
-async def prepare(*, body: bytes, content_type: str, actor: Principal, rotation: RotationClient,
-                  session: AsyncSession) -> ImportSpec:
-    """Ask rotation about the file's staff ids the directory does not hold (before anything is
-    written) and build the spec."""
-    if actor.role not in IMPORTERS:
-        raise Forbidden(f"role {actor.role} may not import", slug="role")
-    rows = parse_rows(body, content_type, TRAINING_HOURS.aliases)
-    valid, _ = validate_rows(TRAINING_HOURS, rows)
-    staff_ids = sorted({values["staff_id"] for _, values in valid if values["staff_id"] is not None}, key=str)
-    missing: list[UUID] = []
-    if staff_ids:
-        held = set((await session.execute(
-            text("SELECT id FROM training.staff_directory WHERE id = ANY(:ids)").bindparams(
-                bindparam("ids", type_=UUIDS)), {"ids": staff_ids})).scalars())
-        missing = [i for i in staff_ids if i not in held]
-    return spec_for(actor, await _ask_rotation(rotation, missing) if missing else {})
+TRAINING_HOURS.resolve = ask_rotation_about_misses
+
+SPECS = {KIND: TRAINING_HOURS}

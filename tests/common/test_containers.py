@@ -61,8 +61,10 @@ def test_environment_names_are_settings_and_upstream_urls_match_ports():
 
 def test_start_order_follows_health():
     assert _services()["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for process in ("partnership", "rotation", "training"):
+    for process in ("partnership", "rotation", "training", "worker"):
         assert _services()[process]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    # The worker's jobs call partnership and rotation (references a file names indirectly).
+    assert {"partnership", "rotation"} <= set(_services()["worker"]["depends_on"])
     assert _services()["gateway"]["depends_on"] == {
         p: {"condition": "service_healthy"} for p in ("partnership", "rotation", "training")}
     assert _services()["gateway"]["ports"] == [f"{DEFAULTS.gateway_port}:{DEFAULTS.gateway_port}"]

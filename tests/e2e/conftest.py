@@ -19,10 +19,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def platform(database_url, tmp_path):
-    """All four processes against the test database; stopped (and waited for) afterwards."""
+    """Every process (the worker too) against the test database; stopped (and waited for) afterwards."""
     settings = Settings(env="test", database_url=database_url, jwt_secret=TEST_SECRET,
                         gateway_port=free_port(), partnership_port=free_port(),
-                        rotation_port=free_port(), training_port=free_port())
+                        rotation_port=free_port(), training_port=free_port(), worker_port=free_port())
     env = process_env(settings, database_url)
     env["SPP_UPSTREAM_TIMEOUT"] = "2"
     env["SPP_FEED_POLL_INTERVAL"] = "0.1"  # the read models follow their producers quickly

@@ -46,7 +46,7 @@ def _stop(process: subprocess.Popen) -> str:
 
 
 def test_up_serves_stops_cleanly_and_keeps_data(spp_data_dir):
-    ports = {name: free_port() for name in ("gateway", "partnership", "rotation", "training")}
+    ports = {name: free_port() for name in ("gateway", "partnership", "rotation", "training", "worker")}
     process, gateway, token = _start(spp_data_dir, ports)
     try:
         headers = {"Authorization": f"Bearer {token}"}

@@ -16,7 +16,7 @@ from tests.e2e.conftest import free_port
 from tests.e2e.test_spp_up import _start, _stop
 
 pytestmark = pytest.mark.e2e
-NAMES = ("gateway", "partnership", "rotation", "training")
+NAMES = ("gateway", "partnership", "rotation", "training", "worker")
 PARAMS = {"as_of": "2025-03-01", "academic_year": 2024}
 
 

@@ -1,8 +1,7 @@
 """Bulk import of schools: GB18030 CSV with Chinese headers, per-row report, both modes, dry run."""
 
-import asyncio
-
 from tests.conftest import fetch
+from tests.jobs import run_jobs
 from tests.partnership import factories as f
 
 GOOD_AND_BAD = (
@@ -98,7 +97,7 @@ async def test_json_body_and_scope(partnership, auth, db_engine):
     assert integrator.status_code == 200
 
 
-async def test_large_file_runs_as_a_job(partnership, partnership_app, db_engine):
+async def test_large_file_runs_as_a_job(partnership, partnership_app, settings, db_engine):
     await f.district(partnership)
     partnership_app.state.settings = partnership_app.state.settings.model_copy(update={"import_sync_rows": 3})
     lines = "".join(f"J{i},学校{i},110105,小学,乡村,{i}\n" for i in range(10))
@@ -109,14 +108,34 @@ async def test_large_file_runs_as_a_job(partnership, partnership_app, db_engine)
     job = response.json()
     assert (job["status"], job["total_rows"]) == ("running", 10)
     assert response.headers["location"] == f"/api/v1/imports/{job['id']}"
-    for _ in range(100):
-        report = (await partnership.get(f"/v1/imports/{job['id']}")).json()
-        if report["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    await run_jobs(settings)
+    report = (await partnership.get(f"/v1/imports/{job['id']}")).json()
     assert (report["status"], report["inserted"], report["processed_rows"]) == ("completed", 10, 10)
     assert await fetch(db_engine, "select sum(primary_enrollment) as s from partnership.schools") == [{"s": 45}]
 
 
 async def test_unknown_import_404(partnership):
     assert (await partnership.get("/v1/imports/schools.nope")).status_code == 404
+
+
+async def test_an_integrator_limited_to_districts_imports_only_there(partnership, auth, db_engine):
+    await f.district(partnership)
+    await f.district(partnership, *f.YANQING)
+    await f.school(partnership, "C0", primary=5, name="朝阳旧校")
+    rows = [{"code": "Y1", "name": "延庆一校", "district_code": "110119", "stage": "primary", "locality": "rural"},
+            {"code": "C1", "name": "朝阳一校", "district_code": "110105", "stage": "primary", "locality": "urban"},
+            # an existing 朝阳 school may not be moved into 延庆 by a 延庆-only integrator
+            {"code": "C0", "name": "朝阳旧校", "district_code": "110119", "stage": "primary", "locality": "rural"}]
+    integrator = auth("integrator", districts=("110119",))
+    stored = "select code, district_code, locality, version from partnership.schools order by code"
+    before = [{"code": "C0", "district_code": "110105", "locality": "urban", "version": 1}]
+    refused = await partnership.post("/v1/imports/schools", json=rows, headers=integrator)
+    assert refused.status_code == 422, refused.text
+    assert [(e["row"], e["field"], e["message"]) for e in refused.json()["errors"]] == [
+        (2, None, "outside your districts"), (3, None, "outside your districts")]
+    assert await fetch(db_engine, stored) == before
+    partial = await partnership.post("/v1/imports/schools", params={"mode": "partial"}, json=rows, headers=integrator)
+    assert partial.status_code == 200, partial.text
+    assert (partial.json()["inserted"], partial.json()["updated"], partial.json()["rejected_rows"]) == (1, 0, 2)
+    assert await fetch(db_engine, stored) == [*before, {"code": "Y1", "district_code": "110119", "locality": "rural",
+                                                        "version": 1}]

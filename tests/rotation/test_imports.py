@@ -3,13 +3,12 @@ partnership registry in one call, per-row report, both modes, upsert by staff_no
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
 from tests.feed import synced
+from tests.jobs import run_jobs
 from tests.rotation import factories as f
 
 HEADER = "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期,备注\n"
@@ -202,7 +201,7 @@ async def test_home_schools_come_from_the_school_directory(partnership, partners
                                   "group by 1") == [{"home_district_code": "110105", "n": 40}]
 
 
-async def test_large_file_runs_as_a_job(partnership, rotation, rotation_app, db_engine):
+async def test_large_file_runs_as_a_job(partnership, partnership_app, rotation, rotation_app, settings, db_engine):
     await f.chaoyang_with_schools(partnership)
     rotation_app.state.settings = rotation_app.state.settings.model_copy(update={"import_sync_rows": 3})
     lines = "".join(f"J{i},老师{i},11010501,教师,小学,数学,无,2015-09-01,,\n" for i in range(10))
@@ -210,11 +209,8 @@ async def test_large_file_runs_as_a_job(partnership, rotation, rotation_app, db_
     assert response.status_code == 202
     job = response.json()
     assert (job["status"], job["total_rows"]) == ("running", 10)
-    for _ in range(100):
-        report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
-        if report["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    await run_jobs(settings, partnership=asgi(partnership_app))
+    report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
     assert (report["status"], report["inserted"], report["processed_rows"]) == ("completed", 10, 10)
     assert await fetch(db_engine, "select count(*) as n from rotation.staff where home_district_code = '110105'"
                        ) == [{"n": 10}]
@@ -224,3 +220,28 @@ async def test_unknown_import_404(rotation):
     missing = await rotation.get("/v1/imports/staff.nope")
     assert missing.status_code == 404
     assert missing.json()["type"] == "urn:spp:problem:import-not-found"
+
+
+async def test_an_integrator_limited_to_districts_imports_only_there(partnership, rotation, auth, db_engine):
+    await f.chaoyang_with_schools(partnership)
+    await f.staff(rotation, staff_no="Y1", name="延庆老师", home_school_code="11011901")
+    rows = [
+        {"工号": "C1", "姓名": "朝阳一", "学校代码": "11010501", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        {"工号": "Y1", "姓名": "延庆老师改", "学校代码": "11011901", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+        {"工号": "Y2", "姓名": "延庆新", "学校代码": "11011901", "岗位": "教师", "学段": "小学",
+         "现岗位起始日期": "2019-09-01"},
+    ]
+    stored = "select staff_no, name, home_district_code, version from rotation.staff order by staff_no"
+    before = [{"staff_no": "Y1", "name": "延庆老师", "home_district_code": "110119", "version": 1}]
+    chaoyang = auth("integrator", districts=("110105",))
+    refused = await rotation.post("/v1/imports/staff", json=rows, headers=chaoyang)
+    assert refused.status_code == 422, refused.text
+    assert _errors(refused.json()) == [(2, None, "outside your districts"), (3, None, "outside your districts")]
+    assert await fetch(db_engine, stored) == before
+    partial = await rotation.post("/v1/imports/staff", params={"mode": "partial"}, json=rows, headers=chaoyang)
+    assert partial.status_code == 200, partial.text
+    assert (partial.json()["inserted"], partial.json()["updated"]) == (1, 0)
+    assert await fetch(db_engine, stored) == [
+        {"staff_no": "C1", "name": "朝阳一", "home_district_code": "110105", "version": 1}, *before]

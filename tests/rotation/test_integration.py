@@ -220,7 +220,7 @@ class TestIntegratorRole:
         walked = {(m, u.replace(member["id"], "{staff_id}").replace(r["id"], "{rotation_id}")
                    .replace(plan["id"], "{plan_id}").replace("110105", "{district_code}")
                    .replace("110119", "{district_code}")) for m, u, _ in writes}
-        assert routes - walked == {("POST", "/v1/imports/staff")}
+        assert routes - walked == {("POST", "/v1/imports/staff"), ("POST", "/v1/imports/rotations")}
         assert await fetch(db_engine, "select count(*) as n from rotation.changes") == before
         assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 2}]
         assert await fetch(db_engine, "select status, version from rotation.rotations") == [

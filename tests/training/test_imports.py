@@ -14,6 +14,7 @@ import pytest
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
 from tests.feed import synced
+from tests.jobs import run_jobs
 from tests.training import factories as f
 
 CSV = {"content-type": "text/csv"}
@@ -259,11 +260,8 @@ async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, r
                                      headers={"Authorization": f"Bearer {token()}"}) as client:
             started = await client.post(URL, json=rows, params={"mode": "partial"})
             assert (started.status_code, started.json()["status"]) == (202, "running")
-            for _ in range(200):
-                report = (await client.get(f"/v1/imports/{started.json()['id']}")).json()
-                if report["status"] != "running":
-                    break
-                await asyncio.sleep(0.02)
+            await run_jobs(settings, rotation=asgi(rotation_app))
+            report = (await client.get(f"/v1/imports/{started.json()['id']}")).json()
     assert (report["status"], report["inserted"], report["errors"]) == (
         "completed", 1, [{"row": 2, "field": "staff_id", "message": f"unknown staff member {GHOST}"}])
     assert [r["reference"] for r in await _stored(db_engine)] == ["J-1"]
@@ -323,3 +321,17 @@ async def test_staff_no_resolves_through_the_staff_directory(training, world, au
     assert scoped.status_code == 200
     assert (scoped.json()["inserted"], scoped.json()["errors"]) == (1, [
         {"row": 1, "field": None, "message": f"staff member {s[3]['id']} is outside your districts"}])
+async def test_an_integrator_limited_to_districts_imports_for_their_staff_only(training, world, auth, db_engine):
+    yanqing, haidian = world.staff[0]["id"], world.staff[3]["id"]  # home districts 110119 and 110108
+    rows = [{"staff_id": yanqing, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "Y-1"},
+            {"staff_id": haidian, "hours": "4", "earned_on": "2024-05-01", "source": "区级平台", "reference": "H-1"}]
+    integrator = auth("integrator", districts=("110119",))
+    refused = await training.post(URL, json=rows, headers=integrator)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"row": 2, "field": None, "message": f"staff member {haidian} is outside your districts"}]
+    assert await _stored(db_engine) == []
+    partial = await training.post(URL, json=rows, params={"mode": "partial"}, headers=integrator)
+    assert (partial.status_code, partial.json()["inserted"], partial.json()["rejected_rows"]) == (200, 1, 1)
+    assert await _stored(db_engine) == [{"staff_id": yanqing, "hours": Decimal("4.00"), "earned_on": "2024-05-01",
+                                         "source": "区级平台", "reference": "Y-1", "session_id": None}]

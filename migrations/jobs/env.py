@@ -1,0 +1,3 @@
+from migrations.env_common import run
+
+run("procrastinate")

@@ -1,0 +1,41 @@
+"""Imports as durable jobs: the uploaded file kept in the service's own database, and what the
+worker needs to run the import (services/common/import_api.py, services/common/jobs.py).
+
+- `imports.params`: mode, dry run, content type and the importer's district limit, as recorded
+  when the file was accepted (the worker runs with the caller's rights, not its own);
+- `imports.job_id`: the procrastinate job that runs it (NULL for an import answered inline);
+- `imports.attempts`: how often a worker started it, so a file that kills its worker is
+  reported failed instead of being retried forever;
+- `import_files`: the file in chunks of up to 1 MiB, deleted when the import ends.
+
+Revision ID: partnership_0008
+Revises: partnership_0005
+Create Date: 2026-11-26
+"""
+
+from alembic import op
+
+revision = "partnership_0008"
+down_revision = "partnership_0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE partnership.imports ADD COLUMN params jsonb, ADD COLUMN job_id bigint, "
+               "ADD COLUMN attempts integer NOT NULL DEFAULT 0")
+    op.execute("""
+    CREATE TABLE partnership.import_files (
+        import_id  text NOT NULL,
+        seq        integer NOT NULL,
+        data       bytea NOT NULL,
+        CONSTRAINT pk_import_files PRIMARY KEY (import_id, seq),
+        CONSTRAINT fk_import_files_import FOREIGN KEY (import_id) REFERENCES partnership.imports (id) ON DELETE CASCADE
+    )""")
+    op.execute("CREATE INDEX ix_imports_running ON partnership.imports (status) WHERE status = 'running'")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX partnership.ix_imports_running")
+    op.execute("DROP TABLE partnership.import_files")
+    op.execute("ALTER TABLE partnership.imports DROP COLUMN params, DROP COLUMN job_id, DROP COLUMN attempts")
