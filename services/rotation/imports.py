@@ -4,8 +4,8 @@ by staff_no) and historical rotation records (by staff_no and start date).
 The rotation service does not own schools: once a file is staged, its resolve step reads each
 school's district from the local school directory (services/rotation/directory.py; partnership is
 asked only about codes it does not hold yet) and writes them into the staged rows (NULL for a
-school the registry does not know, reported per row). The merge stores them, and an importer's district scope is checked on
-them in SQL.
+school the registry does not know, reported per row). The merge stores them, and an importer's
+district scope is checked on them in SQL.
 """
 
 from __future__ import annotations
