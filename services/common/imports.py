@@ -110,8 +110,8 @@ class ImportContext:
     """Who imports and with what: the same for an import answered inline and for a job."""
 
     actor: str                               # the token's `sub`, for created_by and audit
-    request_id: str | None = None            # the upload's request id, carried into the change feed
     districts: frozenset[str] | None         # the importer's limit; None is city-wide
+    request_id: str | None = None            # the upload's request id, carried into the change feed
     upstreams: Mapping[str, Any] = field(default_factory=dict)  # name -> services.common.upstream.Upstream
     batch_rows: int = 5000
     # Called with the rows processed so far, after each batch (a job reports its progress).
