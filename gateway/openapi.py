@@ -12,8 +12,7 @@ import copy
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from services.common.errors import UpstreamUnavailable
 from services.common.upstream import Upstream
@@ -73,7 +72,3 @@ async def openapi_document(request: Request) -> JSONResponse:
         document["x-spp-missing"] = absent
     return JSONResponse(document)
 
-
-@router.get("/docs")
-async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=f"{PUBLIC_PREFIX}/openapi.json", title="spp API")
