@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.responses import Response
@@ -31,8 +32,18 @@ GZIP_MINIMUM_BYTES = 1024
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS, except that a refused preflight carries no CORS header at all and is an
-    RFC 9457 problem like every other error of this API."""
+    """Starlette's CORS, except that a disallowed origin gets no CORS header at all (Starlette
+    still exposes headers to it), and a refused preflight is an RFC 9457 problem like every other
+    error of this API."""
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if message["type"] == "http.response.start" and origin is not None and not self.is_allowed_origin(origin):
+            message.setdefault("headers", [])
+            MutableHeaders(scope=message).add_vary_header("Origin")
+            await send(message)
+            return
+        await super().send(message, send, request_headers)
 
     def preflight_response(self, request_headers) -> Response:  # type: ignore[no-untyped-def]
         response = super().preflight_response(request_headers)
