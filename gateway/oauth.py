@@ -165,7 +165,8 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
-    if authorization is None:
+    """(id, secret) from HTTP Basic; None when no Authorization header is sent."""
+    if not (authorization or "").strip():
         return None
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
