@@ -67,21 +67,36 @@ class IntegrationClientCreate(BaseModel):
         description="Districts the client may read; empty for a city-wide client")
 
 
+_READ_EXAMPLE = {"client_id": "6f1c2a9e-3b7d-4c51-9a8e-2d4f6b8c0e1a", "name": "区教师管理系统", "role": "integrator",
+                 "districts": ["110105"], "created_at": "2026-12-08T02:30:00Z", "created_by": "admin@jw.bj",
+                 "revoked_at": None, "revoked_by": None}
+
+
 class IntegrationClientRead(BaseModel):
+    """A registered client, never with its secret."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_READ_EXAMPLE]})
+
     client_id: UUID
     name: str
     role: Literal["integrator", "viewer"]
     districts: list[str]
     created_at: datetime
     created_by: str
+    revoked_at: datetime | None = PydanticField(default=None, description="Set once the client is deleted")
+    revoked_by: str | None = None
 
     @classmethod
     def of(cls, client: IntegrationClient) -> IntegrationClientRead:
         return cls(client_id=client.id, name=client.name, role=client.role,  # type: ignore[arg-type]
-                   districts=sorted(client.districts), created_at=client.created_at, created_by=client.created_by)
+                   districts=sorted(client.districts), created_at=client.created_at, created_by=client.created_by,
+                   revoked_at=client.revoked_at, revoked_by=client.revoked_by)
 
 
 class IntegrationClientCreated(IntegrationClientRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_READ_EXAMPLE, "client_secret": "q3Jx0rV5mC1kzq8b0e9rXk2h3uYtL7wPz4sNnA6dE1o"}]})
+
     client_secret: str = PydanticField(description="Shown only in this answer; store it now")
 
 
@@ -150,11 +165,16 @@ async def list_active(session: AsyncSession, *, page: PageParams) -> list[Integr
     return list((await session.exec(stmt)).scalars())  # type: ignore[call-overload]
 
 
-async def revoke(session: AsyncSession, *, client_id: UUID, actor: str) -> bool:
-    result = await session.execute(text(
-        "update gateway.integration_clients set revoked_at = now(), revoked_by = :actor "
-        "where id = :id and revoked_at is null"), {"id": client_id, "actor": actor})
-    return result.rowcount == 1
+async def revoke(session: AsyncSession, *, client_id: UUID, actor: str) -> IntegrationClient | None:
+    """Mark the client revoked (its row stays: who registered and who revoked it); None if unknown."""
+    client = await get_active(session, client_id)
+    if client is None:
+        return None
+    client.revoked_at = utcnow()
+    client.revoked_by = actor
+    session.add(client)
+    await session.flush()
+    return client
 
 
 # --- is a client still allowed? ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import jwt
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from gateway import clients_registry as registry
 from gateway.clients import PartnershipClient
@@ -99,22 +99,30 @@ async def get_client(client_id: ClientIdPath, session: SessionDep, actor: Curren
     return IntegrationClientRead.of(client)
 
 
-@router.delete("/integration-clients/{client_id}", status_code=204, response_class=Response,
+@router.delete("/integration-clients/{client_id}", response_model=IntegrationClientRead,
                responses=problem_responses(403, 404),
-               summary="Delete an integration client: its tokens stop working at once")
+               summary="Delete an integration client: its tokens stop working at once",
+               description="Answers the client as it now is (`revoked_at` set). The gateway refuses its "
+                           "tokens from now on (other gateway replicas within `SPP_CLIENT_CACHE_SECONDS`).")
 async def delete_client(client_id: ClientIdPath, request: Request, session: SessionDep,
-                        actor: CurrentUser) -> Response:
+                        actor: CurrentUser) -> IntegrationClientRead:
     actor.require_city_admin()
-    if not await registry.revoke(session, client_id=client_id, actor=actor.sub):
+    client = await registry.revoke(session, client_id=client_id, actor=actor.sub)
+    if client is None:
         raise NotFound(f"no integration client {client_id}", slug="not-found")
-    # This process stops trusting the client's tokens now; other replicas within SPP_CLIENT_CACHE_SECONDS.
     request.app.state.client_status.revoked(client_id)
-    return Response(status_code=204)
+    return IntegrationClientRead.of(client)
 
 
 # --- the token endpoint -----------------------------------------------------------------------------
 
 class TokenResponse(BaseModel):
+    """RFC 6749 §5.1."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjbGllbnQ6Li4uIn0.c2ln",
+         "token_type": "Bearer", "expires_in": 900}]})
+
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
@@ -145,7 +153,9 @@ TOKEN_FORM = {"requestBody": {"required": True, "content": {FORM: {"schema": {
     "properties": {"grant_type": {"type": "string", "enum": [GRANT_TYPE]},
                    "client_id": {"type": "string", "description": "client_secret_post only"},
                    "client_secret": {"type": "string", "description": "client_secret_post only"},
-                   "scope": {"type": "string", "description": "ignored: a client's scope is its registration"}}}}}}}
+                   "scope": {"type": "string", "description": "ignored: a client's scope is its registration"}}},
+    "example": {"grant_type": "client_credentials", "client_id": "6f1c2a9e-3b7d-4c51-9a8e-2d4f6b8c0e1a",
+                "client_secret": "q3Jx0rV5mC1kzq8b0e9rXk2h3uYtL7wPz4sNnA6dE1o"}}}}}
 
 
 def _form(request: Request, body: bytes) -> dict[str, str]:

@@ -70,9 +70,10 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> Non
 
 async def test_register_token_use_delete(gateway, partnership, city, db_engine):
     client = await register(gateway)
-    assert set(client) == {"client_id", "name", "role", "districts", "created_at", "created_by", "client_secret"}
-    assert (client["name"], client["role"], client["districts"], client["created_by"]) == (
-        "朝阳区教师管理系统", "integrator", [CHAOYANG], "tester")
+    assert set(client) == {"client_id", "name", "role", "districts", "created_at", "created_by", "revoked_at",
+                           "revoked_by", "client_secret"}
+    assert (client["name"], client["role"], client["districts"], client["created_by"], client["revoked_at"]) == (
+        "朝阳区教师管理系统", "integrator", [CHAOYANG], "tester", None)
     secret = client["client_secret"]
     assert len(secret) == 43
 
@@ -115,9 +116,11 @@ async def test_register_token_use_delete(gateway, partnership, city, db_engine):
     assert refused.status_code == 403
 
     deleted = await gateway.delete(f"/api/v1/integration-clients/{client['client_id']}")
-    assert (deleted.status_code, deleted.content) == (204, b"")
-    [row] = await fetch(db_engine, "select revoked_at is not null as revoked, revoked_by from gateway.integration_clients")
-    assert row == {"revoked": True, "revoked_by": "tester"}
+    assert deleted.status_code == 200
+    [row] = await fetch(db_engine, "select revoked_at, revoked_by from gateway.integration_clients")
+    assert row["revoked_by"] == "tester" and row["revoked_at"] is not None
+    assert deleted.json() == {**{k: v for k, v in client.items() if k != "client_secret"},
+                              "revoked_at": row["revoked_at"].isoformat().replace("+00:00", "Z"), "revoked_by": "tester"}
 
     # Its tokens stop working through the gateway at once, for the proxy and the views alike.
     after = await gateway.get("/api/v1/schools", headers=bearer(access))
@@ -147,7 +150,7 @@ async def test_another_gateway_replica_refuses_a_deleted_clients_token(gateway, 
     async with replica.router.lifespan_context(replica):
         async with httpx.AsyncClient(transport=asgi(replica), base_url="http://replica") as other:
             assert (await other.get("/api/v1/schools", headers=bearer(access))).status_code == 200
-            assert (await gateway.delete(f"/api/v1/integration-clients/{client['client_id']}")).status_code == 204
+            assert (await gateway.delete(f"/api/v1/integration-clients/{client['client_id']}")).status_code == 200
             replica.state.client_status._cache.clear()  # its TTL (SPP_CLIENT_CACHE_SECONDS) has passed
             refused = await other.get("/api/v1/schools", headers=bearer(access))
             assert (refused.status_code, refused.json()["type"]) == (401, "urn:spp:problem:revoked-client")
@@ -229,7 +232,7 @@ async def test_registry_rules_and_paging(gateway, auth, city, db_engine):
     assert first.status_code == 200
     page = first.json()
     assert [c["name"] for c in page["items"]] == ["系统0", "系统1"]
-    assert all(set(c) == {"client_id", "name", "role", "districts", "created_at", "created_by"} for c in page["items"])
+    assert all(set(c) == {"client_id", "name", "role", "districts", "created_at", "created_by", "revoked_at", "revoked_by"} for c in page["items"])
     rest = (await gateway.get("/api/v1/integration-clients", params={"limit": 2, "cursor": page["next_cursor"]})).json()
     assert ([c["name"] for c in rest["items"]], rest["next_cursor"]) == (["系统2"], None)
     one = await gateway.get(f"/api/v1/integration-clients/{made[1]['client_id']}")
