@@ -51,6 +51,7 @@ router = APIRouter(prefix="/api/v1", tags=["integration clients"])
 
 FORM = "application/x-www-form-urlencoded"
 GRANT_TYPE = "client_credentials"
+MAX_SECRET_LENGTH = 256
 ClientIdPath = Annotated[uuid.UUID, Path(description="The client's `client_id`")]
 
 
@@ -148,7 +149,7 @@ OAUTH_ERRORS = {
     400: {"description": "RFC 6749 §5.2 `invalid_request` or `unsupported_grant_type`"},
     401: {"description": "RFC 6749 §5.2 `invalid_client` (with `WWW-Authenticate: Basic`)"},
 }
-TOKEN_FORM = {"requestBody": {"required": True, "content": {FORM: {"schema": {
+TOKEN_FORM = {"security": [], "requestBody": {"required": True, "content": {FORM: {"schema": {
     "type": "object", "required": ["grant_type"],
     "properties": {"grant_type": {"type": "string", "enum": [GRANT_TYPE]},
                    "client_id": {"type": "string", "description": "client_secret_post only"},
@@ -212,6 +213,8 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required")
     client_id, secret = _credentials(request, form)
+    if len(secret) > MAX_SECRET_LENGTH:  # ours are 43 characters; do not hash megabytes
+        raise _invalid_client()
     try:
         client = await registry.get_active(session, uuid.UUID(client_id))
     except ValueError:

@@ -44,8 +44,11 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
     merged["tags"] = list(tags.values())
     merged["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "Claims: sub, role, districts, schools, exp (design.md §5)"}}
-    merged["security"] = [{"bearer": []}]
+                   "description": "Claims: sub, role, districts, schools, exp (design.md §5)"},
+        # Registered integration clients get their bearer token here (gateway/oauth.py).
+        "clientCredentials": {"type": "oauth2", "flows": {"clientCredentials": {
+            "tokenUrl": f"{PUBLIC_PREFIX}/oauth/token", "scopes": {}}}}}
+    merged["security"] = [{"bearer": []}, {"clientCredentials": []}]
     return merged
 
 

@@ -246,3 +246,14 @@ async def test_gateway_is_ready_when_its_database_answers(gateway):
     ready = await gateway.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["database"] == "ok"
+
+
+async def test_openapi_documents_the_token_endpoint(gateway):
+    document = (await gateway.get("/api/v1/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["clientCredentials"] == {
+        "type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/api/v1/oauth/token", "scopes": {}}}}
+    operation = document["paths"][TOKEN_PATH]["post"]
+    assert operation["security"] == []
+    assert list(operation["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
+    assert set(operation["responses"]) == {"200", "400", "401"}
+    assert set(document["paths"]["/api/v1/integration-clients/{client_id}"]) == {"get", "delete"}
