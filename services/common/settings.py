@@ -74,17 +74,6 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://", description="Where the limit counts: memory:// per process, redis://… shared by replicas")
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple:
-        # Environment first, then secret files; a machine without the secrets directory (a
-        # developer's) skips the files instead of warning on every start.
-        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
-        files = (file_secret_settings,) if secrets_dir and Path(secrets_dir).is_dir() else ()
-        return init_settings, env_settings, dotenv_settings, *files
-
     # Browsers and integrators (issue 11).
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: off")
     jwt_jwks_url: str | None = Field(default=None, description="JWKS of an identity provider whose tokens we accept")
@@ -96,6 +85,17 @@ class Settings(BaseSettings):
     oauth_token_ttl_seconds: int = Field(default=900, ge=60, description="Lifetime of client-credentials tokens")
     client_cache_seconds: float = Field(default=5.0, ge=0,
                                         description="How long the gateway caches whether a client is revoked")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple:
+        # Environment first, then secret files; a machine without the secrets directory (a
+        # developer's) skips the files instead of warning on every start.
+        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
+        files = (file_secret_settings,) if secrets_dir and Path(secrets_dir).is_dir() else ()
+        return init_settings, env_settings, dotenv_settings, *files
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
