@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from gateway import openapi, proxy
+from gateway import oauth, openapi, proxy
+from gateway.browsers import install_browser_support
 from gateway.ratelimit import RateLimitMiddleware
 from services.common.app import create_service_app
+from services.common.docs import install_docs
 from services.common.settings import SERVICES, Settings, get_settings
 
 DESCRIPTION = """
@@ -36,17 +38,20 @@ def create_app(settings: Settings | None = None, *,
     async def init(app: FastAPI) -> None:
         app.state.openapi_cache = {}
 
-    # No database: the gateway keeps no state of its own (Idempotency-Key records live with the
-    # services that write, services/common/idempotency.py), so /readyz checks no database and
-    # reports each upstream instead.
+    # The gateway's own state is the integration-client registry (gateway/clients_registry.py);
+    # Idempotency-Key records live with the services that write. /readyz checks its database and
+    # reports each upstream.
     app = create_service_app(
-        process="gateway", settings=settings, uses_database=False,
+        process="gateway", settings=settings, uses_database=True,
         # Views first: their paths are more specific than the catch-all proxy route.
-        routers=[*view_routers(), openapi.router, proxy.router],
+        routers=[*view_routers(), openapi.router, oauth.router, proxy.router],
         title="spp — school partnership platform", description=DESCRIPTION,
         upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False, is_gateway=True,
     )
+    install_docs(app, openapi_url=f"{openapi.PUBLIC_PREFIX}/openapi.json", title="spp API")
+    oauth.install_client_registry(app)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
                            storage=settings.rate_limit_storage)
+    install_browser_support(app, settings)
     return app

@@ -12,8 +12,7 @@ import copy
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from services.common.errors import UpstreamUnavailable
 from services.common.upstream import Upstream
@@ -45,8 +44,11 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
     merged["tags"] = list(tags.values())
     merged["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "Claims: sub, role, districts, schools, exp (design.md §5)"}}
-    merged["security"] = [{"bearer": []}]
+                   "description": "Claims: sub, role, districts, schools, exp (design.md §5)"},
+        # Registered integration clients get their bearer token here (gateway/oauth.py).
+        "clientCredentials": {"type": "oauth2", "flows": {"clientCredentials": {
+            "tokenUrl": f"{PUBLIC_PREFIX}/oauth/token", "scopes": {}}}}}
+    merged["security"] = [{"bearer": []}, {"clientCredentials": []}]
     return merged
 
 
@@ -73,7 +75,3 @@ async def openapi_document(request: Request) -> JSONResponse:
         document["x-spp-missing"] = absent
     return JSONResponse(document)
 
-
-@router.get("/docs")
-async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=f"{PUBLIC_PREFIX}/openapi.json", title="spp API")

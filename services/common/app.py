@@ -13,13 +13,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from services.common.auth import Role, mint_with, verifier_from_settings
+from services.common.auth import Role, mint_with, prepare_token, verifier_from_settings
 from services.common.db import create_engine, create_session_factory
+from services.common.docs import install_docs
 from services.common.errors import install_problem_handlers, problem_response
 from services.common.feed_consumer import FeedConsumer, FeedSpec, start_consumers, stop_consumers
 from services.common.idempotency import install_idempotency
@@ -43,8 +44,9 @@ class ServiceToken:
     def __call__(self) -> str:
         now = time.time()
         if now > self._expires - 300:
-            self._token = mint_with(self._settings, sub=self._sub, role=Role.viewer, ttl_seconds=3600)
-            self._expires = now + 3600
+            ttl = min(3600, self._settings.jwt_max_lifetime_seconds)
+            self._token = mint_with(self._settings, sub=self._sub, role=Role.viewer, ttl_seconds=ttl)
+            self._expires = now + ttl
         return self._token
 
 
@@ -161,8 +163,9 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             if engine is not None:
                 await engine.dispose()
 
+    # `prepare_token` lets the verifier fetch keys (JWKS) or refuse a token before any route runs.
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if docs else None, redoc_url=None)
+                  docs_url=None, redoc_url=None, dependencies=[Depends(prepare_token)])
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.verifier = verifier_from_settings(settings)
@@ -175,4 +178,6 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     app.include_router(_health_router(process, uses_database, report_upstreams=is_gateway))
     for router in routers:
         app.include_router(router)
+    if docs:
+        install_docs(app, openapi_url="/openapi.json", title=title)
     return app

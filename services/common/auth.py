@@ -2,7 +2,10 @@
 
 Every process verifies the token itself (defence in depth), so reaching a service directly is no
 back door. The verifier is pluggable: HS256 with `SPP_JWT_SECRET` by default, a public key for
-RS256/ES256 when `SPP_JWT_PUBLIC_KEY` is set.
+RS256/ES256 when `SPP_JWT_PUBLIC_KEY` is set, and tokens that name a key id (`kid`) are checked
+against an identity provider's JWKS when `SPP_JWT_JWKS_URL` is set (services/common/jwks.py).
+Every token is held to the same policy: 60 s clock leeway, `aud`/`iss` when configured, and a
+maximum lifetime (`exp - iat`, `SPP_JWT_MAX_LIFETIME_SECONDS`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fastapi import Depends, Request
 
 from services.common.context import actor_var
 from services.common.errors import Forbidden, Unauthorized
+from services.common.jwks import JWKSKeys
 from services.common.settings import Settings
 
 
@@ -87,44 +91,133 @@ class Principal:
 
 
 class TokenVerifier(Protocol):
+    """`verify` checks a token without I/O. A verifier may also have `async prepare(token)`, awaited
+    before the route runs (see `prepare_token`): it fetches what `verify` will need (JWKS keys) or
+    refuses a token early (the gateway's revoked integration clients)."""
+
     def verify(self, token: str) -> dict[str, Any]: ...
+
+
+LEEWAY_SECONDS = 60  # clock skew allowed on exp, nbf and iat
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    """What every accepted token must satisfy besides its signature."""
+
+    audience: str | None = None
+    issuer: str | None = None
+    max_lifetime_seconds: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenPolicy:
+        return cls(settings.jwt_audience, settings.jwt_issuer, settings.jwt_max_lifetime_seconds)
+
+    def decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
+        claims = jwt.decode(token, key, algorithms=algorithms, audience=self.audience, issuer=self.issuer,
+                            leeway=LEEWAY_SECONDS,
+                            options={"require": ["sub", "exp", "role"], "verify_aud": self.audience is not None})
+        if self.max_lifetime_seconds is not None:
+            # A token without `iat` is measured from now: what is left of it may not exceed the bound.
+            issued = claims.get("iat")
+            start = issued if isinstance(issued, (int, float)) and not isinstance(issued, bool) else time.time()
+            if claims["exp"] - start > self.max_lifetime_seconds:
+                raise jwt.InvalidTokenError(f"the token lives longer than {self.max_lifetime_seconds} s")
+        return claims
 
 
 class KeyVerifier:
     """Verifies signature and expiry with a shared secret (HS256) or a public key (RS/ES)."""
 
-    def __init__(self, key: str, algorithm: str) -> None:
+    def __init__(self, key: str, algorithm: str, policy: TokenPolicy | None = None) -> None:
         self._key = key
         self._algorithms = [algorithm]
+        self._policy = policy or TokenPolicy()
 
     def verify(self, token: str) -> dict[str, Any]:
-        return jwt.decode(token, self._key, algorithms=self._algorithms,
-                          options={"require": ["sub", "exp", "role"]})
+        return self._policy.decode(token, self._key, self._algorithms)
+
+
+class JWKSVerifier:
+    """Tokens that name a key id are checked with that key of the provider's JWKS, with the
+    algorithm the key is for (never the one the token asks for); others with this deployment's key."""
+
+    def __init__(self, local: KeyVerifier, keys: JWKSKeys, policy: TokenPolicy) -> None:
+        self.local = local
+        self.keys = keys
+        self._policy = policy
+
+    @staticmethod
+    def _kid(token: str) -> str | None:
+        kid = jwt.get_unverified_header(token).get("kid")
+        return kid if isinstance(kid, str) else None
+
+    async def prepare(self, token: str) -> None:
+        try:
+            kid = self._kid(token)
+        except jwt.PyJWTError:
+            return  # `verify` says what is wrong with it
+        if kid is not None:
+            await self.keys.ensure(kid)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        kid = self._kid(token)
+        if kid is None:
+            return self.local.verify(token)
+        key = self.keys.get(kid)
+        if key is None:
+            raise jwt.InvalidTokenError(f"no signing key {kid!r} in the identity provider's JWKS")
+        return self._policy.decode(token, key.key, [key.algorithm_name])
 
 
 def verifier_from_settings(settings: Settings) -> TokenVerifier:
+    policy = TokenPolicy.from_settings(settings)
     if settings.jwt_public_key:
-        return KeyVerifier(settings.jwt_public_key, settings.jwt_algorithm)
-    return KeyVerifier(settings.jwt_secret, "HS256")
+        local = KeyVerifier(settings.jwt_public_key, settings.jwt_algorithm, policy)
+    else:
+        local = KeyVerifier(settings.jwt_secret, "HS256", policy)
+    if settings.jwt_jwks_url:
+        keys = JWKSKeys(settings.jwt_jwks_url, cache_seconds=settings.jwt_jwks_cache_seconds,
+                        timeout=settings.upstream_timeout)
+        return JWKSVerifier(local, keys, policy)
+    return local
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+async def prepare_token(request: Request) -> None:
+    """App-wide dependency: run the verifier's async `prepare` step (if any) on the bearer token."""
+    prepare = getattr(request.app.state.verifier, "prepare", None)
+    if prepare is not None:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is not None:
+            await prepare(token)
 
 
 def mint_token(secret: str, *, sub: str, role: str, districts: Iterable[str] = (),
-               schools: Iterable[str] = (), ttl_seconds: int = 3600, algorithm: str = "HS256") -> str:
+               schools: Iterable[str] = (), ttl_seconds: int = 3600, algorithm: str = "HS256",
+               extra: dict[str, Any] | None = None) -> str:
     now = int(time.time())
     claims = {"sub": sub, "role": str(role), "districts": sorted(districts), "schools": sorted(schools),
-              "iat": now, "exp": now + ttl_seconds}
+              "iat": now, "exp": now + ttl_seconds, **(extra or {})}
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
 def mint_with(settings: Settings, *, sub: str, role: str, districts: Iterable[str] = (),
-              schools: Iterable[str] = (), ttl_seconds: int = 3600) -> str:
-    """A token signed the way this deployment's verifiers expect (shared secret or private key)."""
+              schools: Iterable[str] = (), ttl_seconds: int = 3600, extra: dict[str, Any] | None = None) -> str:
+    """A token signed the way this deployment's verifiers expect (shared secret or private key),
+    carrying the `iss`/`aud` they require when those are configured."""
     signing = settings.signing_key()
     if signing is None:
         raise RuntimeError("tokens are verified with SPP_JWT_PUBLIC_KEY: set SPP_JWT_PRIVATE_KEY to mint them")
     key, algorithm = signing
+    required = {name: value for name, value in (("iss", settings.jwt_issuer), ("aud", settings.jwt_audience))
+                if value}
     return mint_token(key, sub=sub, role=role, districts=districts, schools=schools, ttl_seconds=ttl_seconds,
-                      algorithm=algorithm)
+                      algorithm=algorithm, extra={**required, **(extra or {})})
 
 
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:

@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://", description="Where the limit counts: memory:// per process, redis://… shared by replicas")
 
+    # Browsers and integrators (issue 11).
+    cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: off")
+    jwt_jwks_url: str | None = Field(default=None, description="JWKS of an identity provider whose tokens we accept")
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, description="How long a fetched JWKS is used")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` of every token, when set")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` of every token, when set")
+    jwt_max_lifetime_seconds: int = Field(default=24 * 3600, ge=60,
+                                          description="Tokens whose exp - iat exceeds this are refused")
+    oauth_token_ttl_seconds: int = Field(default=900, ge=60, description="Lifetime of client-credentials tokens")
+    client_cache_seconds: float = Field(default=5.0, ge=0,
+                                        description="How long the gateway caches whether a client is revoked")
+
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
                                    env_settings: PydanticBaseSettingsSource,
@@ -102,7 +114,15 @@ class Settings(BaseSettings):
             self.jwt_secret == DEVELOPMENT_SECRET or len(self.jwt_secret) < 32
         ):
             raise ValueError("SPP_JWT_SECRET must be set to a private value of 32+ characters in production")
+        # Tokens this deployment mints must pass its own lifetime check.
+        for name in ("token_ttl_seconds", "oauth_token_ttl_seconds"):
+            if getattr(self, name) > self.jwt_max_lifetime_seconds:
+                raise ValueError(f"SPP_{name.upper()} exceeds SPP_JWT_MAX_LIFETIME_SECONDS")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def signing_key(self) -> tuple[str, str] | None:
         """(key, algorithm) for tokens this deployment mints itself; None when it holds no key."""

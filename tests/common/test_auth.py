@@ -29,10 +29,17 @@ async def test_bad_signature_401(partnership, token):
 
 
 async def test_expired_401(partnership, token):
-    response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {token(ttl=-10)}"})
+    # 60 s of clock leeway (services/common/auth.py LEEWAY_SECONDS): 61 s past exp is expired.
+    response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {token(ttl=-61)}"})
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["type"] == "urn:spp:problem:expired-token"
+
+
+async def test_expired_within_the_leeway_is_accepted(partnership, token):
+    response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {token(ttl=-30)}"})
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "next_cursor": None}
 
 
 async def test_unknown_role_401(partnership):

@@ -17,6 +17,8 @@ SCHEMA_MODULES = (
     "services.rotation.schemas",
     "services.training.schemas",
     "gateway.views.schemas",
+    "gateway.clients_registry",
+    "gateway.oauth",
 )
 
 
@@ -110,6 +112,7 @@ def test_models_declare_examples():
         "TrainingHoursCreate", "TrainingSummary",
         "DistrictOverview", "CityOverview", "DistrictBalance", "WhatIfRequest", "WhatIfAnswer",
         "StaffProfile", "SchoolProfile", "ImportReport", "Change", "ChangePage",
+        "IntegrationClientRead", "IntegrationClientCreated", "IntegrationClientCreate", "TokenResponse",
     }
     assert expected - names == set()
 
