@@ -53,7 +53,8 @@ def spp_data_dir() -> Iterator[Path]:
     initdb or a restart fail with "Permission denied"."""
     path = Path(tempfile.mkdtemp(prefix="spp-data-"))
     yield path / "spp"
-    shutil.rmtree(path, ignore_errors=True)
+    if not os.environ.get("SPP_KEEP_DATA"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

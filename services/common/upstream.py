@@ -104,12 +104,15 @@ class Upstream:
                 self._count("timeout")
                 raise self._unavailable("timed out") from None
             except httpx.TransportError as exc:
-                if breaker:
-                    self.breaker.record_failure()
                 self._count("error")
-                if attempt + 1 < attempts and (not breaker or self.breaker.allow()):
+                if attempt + 1 < attempts:
                     await asyncio.sleep(random.uniform(0.02, 0.08))
                     continue
+                # One failure per call, not per attempt: a retry of the same call is no second
+                # piece of evidence, and counting it opened the circuit (for the whole cooldown)
+                # after a single overview's calls to a service that was back a moment later.
+                if breaker:
+                    self.breaker.record_failure()
                 raise self._unavailable(type(exc).__name__) from None
             if response.status_code >= 500:
                 if breaker:

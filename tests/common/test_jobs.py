@@ -186,12 +186,13 @@ def test_each_service_database_holds_its_own_jobs():
 async def test_params_record_the_importers_rights(partnership, partnership_app, settings, auth, db_engine):
     await f.district(partnership)
     partnership_app.state.settings = settings.model_copy(update={"import_sync_rows": 3})
-    response = await partnership.post(URL, content=schools(10), headers={**CSV, **auth("integrator",
-                                                                                         districts=("110119",))})
+    response = await partnership.post(URL, content=schools(10), headers={
+        **CSV, **auth("integrator", districts=("110119",)), "X-Request-ID": "import-rights-1"})
     assert response.status_code == 202
     stored = await fetch(db_engine, "select params from partnership.imports")
-    assert stored == [{"params": {"actor": "tester", "role": "integrator", "mode": "all_or_nothing",
-                                  "dry_run": False, "content_type": "text/csv", "districts": ["110119"]}}]
+    assert stored == [{"params": {"actor": "tester", "request_id": "import-rights-1", "role": "integrator",
+                                  "mode": "all_or_nothing", "dry_run": False, "content_type": "text/csv",
+                                  "districts": ["110119"]}}]
     await run_jobs(settings)
     report = (await partnership.get(f"/v1/imports/{response.json()['id']}")).json()
     assert (report["status"], report["rejected_rows"], report["errors"][0]) == (

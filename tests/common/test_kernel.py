@@ -111,3 +111,32 @@ def test_embedded_data_survives_a_restart(spp_data_dir):
         assert "海淀区" in second._server.psql("\\c keep\nselect name from kept;")
     finally:
         second.stop()
+
+
+async def test_a_retried_call_counts_once_against_the_breaker():
+    # A GET is tried twice; both attempts failing is one failed call. Two calls leave the circuit
+    # closed (threshold 3), so a service back a moment later is asked again at once.
+    import httpx
+
+    from services.common.errors import UpstreamUnavailable
+    from services.common.upstream import CircuitBreaker, Upstream
+
+    attempts: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        raise httpx.ConnectError("refused", request=request)
+
+    upstream = Upstream("training", "http://training", timeout=1.0, breaker=CircuitBreaker(3, 5.0),
+                        transport=httpx.MockTransport(refuse))
+    try:
+        for _ in range(2):
+            with pytest.raises(UpstreamUnavailable):
+                await upstream.get_json("/v1/internal/studio-stats")
+        assert len(attempts) == 4
+        assert upstream.breaker.state == "closed"
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.get_json("/v1/internal/studio-stats")
+        assert upstream.breaker.state == "open"
+    finally:
+        await upstream.aclose()
