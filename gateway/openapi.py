@@ -74,13 +74,13 @@ REQUEST_HEADERS: dict[str, dict[str, Any]] = {
                        "description": "Forwarded to the services (printable ASCII, else 400); answers and spreadsheet "
                                       "headers are in Chinese and English as documented whatever it says."},
     "IfNoneMatch": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                    "example": '"3"', "description": "An ETag you hold: 304 with no body while it is current."},
+                    "example": '"v3"', "description": "An ETag you hold: 304 with no body while it is current."},
 }
 
 RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
     "XRequestId": {"description": "The request's id: yours, or the one assigned", "schema": {"type": "string"}},
     "ETag": {"description": "The resource's version; send it back in If-Match to change the resource and in "
-                            "If-None-Match to re-read it cheaply", "schema": {"type": "string"}, "example": '"3"'},
+                            "If-None-Match to re-read it cheaply", "schema": {"type": "string"}, "example": '"v3"'},
     "Location": {"description": "Where the created resource (201) or the accepted job (202) can be read",
                  "schema": {"type": "string", "format": "uri-reference"}},
     "RetryAfter": {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0},
@@ -139,7 +139,9 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
     if method == "get" and "304" in responses:
         _add_parameter(operation, {"$ref": "#/components/parameters/IfNoneMatch"})
     local = path.removeprefix(PUBLIC_PREFIX)
-    if method == "get" and is_exportable(local):
+    exports = "format" in header_names  # a view that renders its own spreadsheet (the overview)
+    if method == "get" and (exports or is_exportable(local)):
+        operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") != "format"]
         _add_parameter(operation, FORMAT_PARAMETER)
         responses["200"].setdefault("content", {}).update(copy.deepcopy(SPREADSHEETS))
     if local == "/changes":
@@ -149,6 +151,10 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
     responses.setdefault("429", EXTRA_RESPONSES["429"])
     responses.setdefault("503", EXTRA_RESPONSES["503"])
     for status, response in responses.items():
+        content = response.get("content", {})
+        if content.get(PROBLEM_JSON) == {} and "schema" in content.get("application/json", {}):
+            # FastAPI files a problem's model under application/json; the answer is problem+json.
+            content[PROBLEM_JSON] = content.pop("application/json")
         headers = response.setdefault("headers", {})
         headers.setdefault("X-Request-ID", _header_ref("XRequestId"))
         if single and (status.startswith("2") or status == "304"):

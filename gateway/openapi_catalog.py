@@ -147,11 +147,11 @@ OPERATIONS: dict[str, Operation] = {
         "listDistricts", "List districts", "The districts you may read, by code.", ANYONE),
     "GET /api/v1/districts/{code}": Operation(
         "getDistrict", "Read a district", "One district, with its ETag; `If-None-Match` answers 304.",
-        READER, ((404, "not-found"), *FORBIDDEN_READ)),
+        READER, ((404, "district-not-found"), *FORBIDDEN_READ)),
     "PATCH /api/v1/districts/{code}": Operation(
         "updateDistrict", "Rename a district",
         "Changes the fields sent; send `If-Match` with the ETag you read to avoid lost updates.", CITY_ADMIN,
-        ((404, "not-found"), (403, "role"), *STALE, (413, "body-too-large"))),
+        ((404, "district-not-found"), (403, "role"), *STALE, (413, "body-too-large"))),
     "POST /api/v1/schools": Operation(
         "createSchool", "Register a school",
         "Registers a school in a district with its stage, locality and enrollments; answers 201 with the "
@@ -164,12 +164,12 @@ OPERATIONS: dict[str, Operation] = {
         "spreadsheet.", ANYONE, FORBIDDEN_READ),
     "GET /api/v1/schools/{code}": Operation(
         "getSchool", "Read a school", "One school, with its ETag; `If-None-Match` answers 304.", READER,
-        ((404, "not-found"), *FORBIDDEN_READ)),
+        ((404, "school-not-found"), *FORBIDDEN_READ)),
     "PATCH /api/v1/schools/{code}": Operation(
         "updateSchool", "Correct a school",
         "Changes the fields sent (moving a school needs write access to both districts); send `If-Match` "
         "with the ETag you read.", WRITER,
-        ((404, "not-found"), *FORBIDDEN_WRITE, (422, "unknown-district"), *STALE, (413, "body-too-large"))),
+        ((404, "school-not-found"), *FORBIDDEN_WRITE, (422, "unknown-district"), *STALE, (413, "body-too-large"))),
     "POST /api/v1/pairings": Operation(
         "createPairing", "Propose a pairing",
         "Pairs a lead school with a partner school for a program and dates; created `proposed`, 201 with "
