@@ -200,7 +200,7 @@ OPERATIONS: dict[str, Operation] = {
         "listChanges", "Read a service's change feed",
         "The changes one service recorded after the cursor `after`, oldest first; `service` (required) "
         "names the service: `partnership`, `rotation` or `training`. Each change carries the actor and "
-        "the request id that made it.", CITY_FIGURES, ((403, "district-scope"), (404, "not-found"))),
+        "the request id that made it.", CITY_FIGURES, ((403, "role"), (404, "not-found"))),
     "GET /api/v1/imports/{import_id}": Operation(
         "getImport", "Read an import",
         "An import's progress and, when it is done, its per-row report.", IMPORTER,
@@ -277,8 +277,8 @@ OPERATIONS: dict[str, Operation] = {
         "addRotationToPlan", "Add a rotation to a plan",
         "Adds a planned rotation of the plan's district and academic year to the plan.", WRITER,
         ((404, "plan-not-found"), *FORBIDDEN_WRITE, (409, "plan-closed"), (409, "rotation-in-other-plan"),
-         (409, "rotation-withdrawn"), (422, "unknown-rotation"), (422, "plan-district"),
-         (422, "plan-academic-year"), (413, "body-too-large"), *IDEMPOTENT)),
+         (409, "rotation-withdrawn"), (422, "unknown-rotation"), (409, "plan-district"),
+         (409, "plan-academic-year"), (413, "body-too-large"), *IDEMPOTENT)),
     "POST /api/v1/rotation-plans/{plan_id}/approve": Operation(
         "approveRotationPlan", "Approve a rotation plan",
         "Approves every rotation of the plan at once, or none when any breaks a rule.", WRITER,
@@ -317,7 +317,7 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/v1/studios/{studio_id}/members/{staff_id}/leave": Operation(
         "leaveStudio", "A member leaves a studio",
         "Ends the membership on a date.", WRITER,
-        ((404, "membership-not-found"), *FORBIDDEN_WRITE, (409, "not-a-member"), (422, "left-before-joined"),
+        ((404, "membership-not-found"), *FORBIDDEN_WRITE, (422, "not-a-member"), (409, "left-before-joined"),
          (409, "attended-after-leaving"), (413, "body-too-large"), *IDEMPOTENT)),
     "POST /api/v1/studios/{studio_id}/sessions": Operation(
         "createStudioSession", "Schedule a studio session",
@@ -343,7 +343,7 @@ OPERATIONS: dict[str, Operation] = {
         "putSessionAttendance", "Set a session's attendance",
         "Replaces the attendance list; each attendee is credited the session's hours once. Send `If-Match` "
         "with the ETag you read.", WRITER,
-        ((404, "session-not-found"), *FORBIDDEN_WRITE, (422, "attendee-not-member"), *STALE,
+        ((404, "session-not-found"), *FORBIDDEN_WRITE, (409, "attendee-not-member"), *STALE,
          (413, "body-too-large"))),
     "POST /api/v1/training-hours": Operation(
         "createTrainingHours", "Credit training hours",
