@@ -111,10 +111,13 @@ def _header_ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/headers/{name}"}
 
 
-def _render(entry: Operation) -> str:
+def _render(entry: Operation, detail: str | None) -> str:
+    """The catalog's text, the route's own description when it has one (a view's exact rules), the
+    roles and the problem types."""
     problems = [f"- {status} `urn:spp:problem:{slug}`" for status, slug in entry.problems]
     common = [f"- {status} `urn:spp:problem:{slug}`: {why}" for status, slug, why in COMMON_PROBLEMS]
-    return "\n\n".join([entry.text, f"**Who may call:** {entry.roles}",
+    parts = [entry.text, detail.strip()] if detail else [entry.text]
+    return "\n\n".join([*parts, f"**Who may call:** {entry.roles}",
                          "**Problems** (RFC 9457 problem details, `type` below):\n" + "\n".join(problems + common)])
 
 
@@ -130,7 +133,8 @@ def _add_parameter(operation: dict[str, Any], parameter: dict[str, Any]) -> None
 def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     entry = OPERATIONS.get(f"{method.upper()} {path}")
     if entry is not None:
-        operation.update(operationId=entry.operation_id, summary=entry.summary, description=_render(entry))
+        operation.update(operationId=entry.operation_id, summary=entry.summary,
+                         description=_render(entry, operation.get("description")))
     responses = operation.setdefault("responses", {})
     header_names = {p.get("name") for p in operation.get("parameters", [])}
     single = "304" in responses or "If-Match" in header_names
