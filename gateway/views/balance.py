@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["views"])
 COUNTY_AND_ABOVE = frozenset({"district", "municipal", "special_grade"})
 
 BALANCE_DESCRIPTION = """
-Backbone balance (校际差异系数, design.md §4.6) on `as_of`, per section. For each school i with
+Backbone balance (校际差异系数) on `as_of`, per section. For each school i with
 enrollment P_i > 0 in the section, X_i = 100·B_i/P_i county-level-and-above backbone teachers per
 100 students (`per_100`); `mean` X̄ = ΣP_i·X_i/P, `cv` = S/X̄ with S = √(ΣP_i(X_i − X̄)²/P). Schools
 with no enrollment in a section are not in its figures. `mean`, `cv` and `per_100` are rounded

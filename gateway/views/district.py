@@ -30,15 +30,15 @@ AsOfQuery = Annotated[date | None, Query(description="Date of the coverage, elig
                                                      "figures; defaults to today (China Standard Time)")]
 
 OVERVIEW_DESCRIPTION = """
-One call tells a district where it stands against the national bars (design.md §4):
+One call tells a district where it stands against the national bars:
 
-* `partnership` — §4.1 coverage of township and rural schools on `as_of`, §4.2 activities dated in
+* `partnership` — coverage of township and rural schools on `as_of`, activities dated in
   the academic year (by kind too);
-* `rotation` — §4.3 rotation rate for the academic year, §4.4 backbone share, with the district's
+* `rotation` — rotation rate for the academic year, backbone share, with the district's
   policy targets and whether they are met;
-* `training` — §4.5 completion of the 360-hour bar on `as_of` among active staff, studio figures
+* `training` — completion of the 360-hour bar on `as_of` among active staff, studio figures
   for the academic year;
-* `balance` — §4.6 backbone balance on `as_of` per section (primary, junior).
+* `balance` — backbone balance on `as_of` per section (primary, junior).
 
 Rates are rounded half up to 4 decimals, `mean` and `cv` to 6 decimals, and only at presentation:
 the arithmetic is exact. A rate is null when its denominator is 0; `cv` is null when the mean is 0.

@@ -55,7 +55,8 @@ def _membership(membership: Membership, as_of: date) -> MembershipOut:
             description="The staff record (rotation service; 503 when it is down), every rotation of the "
                         "staff member, the studios they host or belong to and their training hours in the "
                         "5-year window up to `as_of` (training service; null and named in `degraded` when "
-                        "it is down). `working_at` is where they work on `as_of` (design.md §4.6).")
+                        "it is down). `working_at` is where they work on `as_of`: the receiving school of an "
+                        "active full-time rotation whose dates contain `as_of`, else the home school.")
 async def staff_profile(staff_id: UUID, request: Request, principal: CurrentUser, as_of: AsOf = None) -> StaffProfile:
     day = as_of or compose.today()
     rotation = RotationClient.of(request)

@@ -94,7 +94,7 @@ class ActivityTotals(BaseModel):
 
 
 class PartnershipBlock(BaseModel):
-    """design.md §4.1 (coverage on `as_of`) and §4.2 (activities within the academic year)."""
+    """Pairing coverage of township and rural schools on `as_of`, and the activities dated in the academic year."""
 
     township_rural_schools: int = Field(description="Township and rural schools of the district")
     covered_schools: int = Field(description="…that are the partner school of a pairing active on as_of")
@@ -107,7 +107,7 @@ class PartnershipBlock(BaseModel):
 
 
 class RotationBlock(BaseModel):
-    """design.md §4.3–4.4 for the academic year."""
+    """Rotation rate and backbone share for the academic year, against the district's policy targets."""
 
     eligible: int = Field(description="Staff eligible on 1 Sept of the academic year (district policy)")
     rotated: int = Field(description="Distinct staff with a rotation starting in the year, not planned or withdrawn")
@@ -122,9 +122,9 @@ class RotationBlock(BaseModel):
 
 
 class TrainingBlock(BaseModel):
-    """design.md §4.5, counted by the training service from its staff directory (a copy of
-    rotation's staff, kept from rotation's change feed) and its ledger; the block is null, with
-    "training" in `degraded`, when training is down."""
+    """Completion of the 360-hour training bar in the 5-year window, counted by the training service
+    from its staff directory (a copy of rotation's staff, kept from rotation's change feed) and its
+    ledger; the block is null, with "training" in `degraded`, when training is down."""
 
     staff: int | None = Field(description="Active staff of the district (home school)")
     completed: int | None = Field(description="…with ≥ 360 credited hours in the 5 years up to as_of")
@@ -135,7 +135,7 @@ class TrainingBlock(BaseModel):
 
 
 class SectionSummary(BaseModel):
-    """design.md §4.6 for one section; schools with no enrollment in the section are left out."""
+    """Backbone balance (校际差异系数) for one section; schools with no enrollment in the section are left out."""
 
     school_count: int = Field(description="Schools with enrollment in the section")
     enrollment: int = Field(description="P: their students in the section")

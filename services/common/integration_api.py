@@ -3,6 +3,8 @@ of its bulk imports (docs/integration.md). Each service adds its own `POST /v1/i
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -44,10 +46,14 @@ def import_router(schema: str) -> APIRouter:
 
 
 def import_body(csv_example: str) -> dict[str, Any]:
-    """OpenAPI request body of an import: a CSV file or a JSON list of rows."""
+    """OpenAPI request body of an import: a CSV file or a JSON list of rows.
+
+    The JSON example is the CSV example's rows (same headers; an empty cell is left out, as the
+    document drops nulls), so the two examples can never say different things."""
+    rows = [{key: value for key, value in row.items() if value} for row in csv.DictReader(io.StringIO(csv_example))]
     return {"requestBody": {"required": True, "content": {
         "text/csv": {"schema": {"type": "string"}, "example": csv_example},
-        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}, "example": rows}}}}
 
 
 IMPORT_RESPONSES = {202: {"model": ImportReport, "description": "A large file: running as a job"}}

@@ -70,7 +70,7 @@ async def list_staff(session: SessionDep, actor: CurrentUser, page: PageDep, dis
                      home_school_code: str | None = None,
                      eligible_for_year: Annotated[int | None, Query(
                          ge=1900, le=2999, description="Only staff eligible on 1 Sept of this year "
-                                                       "(design.md §4.3, with the district's policy)")] = None,
+                                                       "(by the district's rotation policy)")] = None,
                      status: StaffStatus | None = None) -> Page[StaffRead]:
     rows = await service.list_staff(session=session, actor=actor, page=page, district_code=district_code,
                                     home_school_code=home_school_code, eligible_for_year=eligible_for_year,

@@ -151,7 +151,8 @@ class StaffRead(BaseModel):
 # Policies ------------------------------------------------------------------------------------
 
 class PolicyWrite(Strict):
-    """The whole policy; an omitted field takes its default (api.md → Rotation)."""
+    """The whole policy; an omitted field takes its default (6 years for teachers and for cadres, 5
+    years' retirement exemption, target rate 0.10, target backbone share 0.20)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"min_years_teacher": 6, "min_years_cadre": 6, "retirement_exempt_years": 5, "target_rate": "0.12",

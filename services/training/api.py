@@ -237,7 +237,7 @@ async def list_credits(session: SessionDep, actor: CurrentUser, rotation: Rotati
 
 
 @hours.get("/summary", response_model=TrainingSummary, responses=problem_responses(403, 503),
-           summary="Hours in the 5-year window up to as_of against the 360-hour bar (design.md §4.5)")
+           summary="Hours in the 5-year window up to as_of against the 360-hour bar")
 async def training_summary(staff_id: UUID, session: SessionDep, actor: CurrentUser, rotation: RotationDep,
                            rules: RulesDep,
                            as_of: Annotated[date | None, Query(description="Defaults to today in China")] = None,

@@ -295,7 +295,7 @@ class DistrictCompletion(BaseModel):
 
 
 class TrainingCompletion(BaseModel):
-    """design.md §4.5 per home district, from the staff directory and the ledger."""
+    """Completion of the 360-hour bar per home district, from the staff directory and the ledger."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "as_of": "2025-03-01", "threshold": 360, "window_years": 5, "window_start": "2020-03-01",
