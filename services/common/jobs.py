@@ -204,16 +204,25 @@ class JobRunner:
             upstreams=self.upstreams, batch_rows=self.settings.import_batch_rows,
             progress=lambda n: self._progress(database, service, import_id, n))
         try:
-            async with database.sessions() as session:
-                body = await read_file(session, service, import_id)
-                report = await run_import(session, spec, body=body, content_type=params["content_type"],
-                                          mode=ImportMode(params["mode"]), dry_run=params["dry_run"],
-                                          context=context, report=report)
-                del body
-                await save_report(session, service, report)
-                await session.execute(text(f"DELETE FROM {service}.import_files WHERE import_id = :id"),
-                                      {"id": import_id})
-                await session.commit()
+            # One connection for the whole job, its session committing step by step (run_import):
+            # the staging table is the connection's, and only the merge holds a write transaction
+            # on the service's tables, committed here with the report.
+            async with database.engine.connect() as connection:
+                session = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
+                try:
+                    body = await read_file(session, service, import_id)
+                    await session.commit()
+                    report = await run_import(session, spec, body=body, content_type=params["content_type"],
+                                              mode=ImportMode(params["mode"]), dry_run=params["dry_run"],
+                                              context=context, report=report, commit=session.commit)
+                    del body
+                    await save_report(session, service, report)
+                    await session.execute(text(f"DELETE FROM {service}.import_files WHERE import_id = :id"),
+                                          {"id": import_id})
+                    await session.commit()
+                finally:
+                    await session.close()
+                    await _drop_staged(connection)
         except Exception as exc:
             transient = isinstance(exc, UpstreamUnavailable) or not isinstance(exc, DomainError)
             if transient and row["attempts"] < self.settings.job_attempts:
@@ -245,6 +254,19 @@ class JobRunner:
             await session.execute(text(f"DELETE FROM {service}.import_files WHERE import_id = :id"),
                                   {"id": report.id})
             await session.commit()
+
+
+async def _drop_staged(connection: Any) -> None:
+    """The job's staging table goes with the job, not with the pooled connection."""
+    if connection.closed or connection.invalidated:
+        return
+    try:
+        if connection.in_transaction():
+            await connection.rollback()
+        await connection.execute(text("DROP TABLE IF EXISTS pg_temp.staged"))
+        await connection.commit()
+    except Exception:  # a connection lost with the job's failure: the pool discards it anyway
+        _log.warning("could not drop an import's staging table", exc_info=True)
 
 
 async def read_file(session: AsyncSession, schema: str, import_id: str) -> bytearray:
