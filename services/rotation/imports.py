@@ -20,11 +20,20 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import fast_rows
 from services.common.imports import ImportContext, ImportSpec
-from services.common.vocabulary import SchoolCode
+from services.common.vocabulary import CODE_MAX_LENGTH, CODE_PATTERN, SchoolCode
 from services.rotation.clients import PartnershipClient
 from services.rotation.directory import school_districts
-from services.rotation.schemas import RotationMode, RotationStatus, StaffCreate, StaffNo
+from services.rotation.schemas import (
+    BackboneLevel,
+    RotationMode,
+    RotationStatus,
+    Section,
+    StaffCreate,
+    StaffNo,
+    StaffRole,
+)
 
 ROLE_LABELS = {"教师": "teacher", "专任教师": "teacher", "校长": "principal", "书记": "principal",
                "副校长": "vice_principal", "中层干部": "middle_manager", "中层": "middle_manager",
@@ -146,6 +155,12 @@ STAFF = ImportSpec(
         RETURNING (xmax = 0) AS inserted, t.staff_no AS key, to_jsonb(t) AS state""",
     schema="rotation",
     entity="staff",
+    # StaffImportRow's fields, for the common row (the model decides the rest and words the errors).
+    fast={"staff_no": fast_rows.text(64), "name": fast_rows.text(200),
+          "home_school_code": fast_rows.text(CODE_MAX_LENGTH, pattern=CODE_PATTERN),
+          "role": fast_rows.choice(StaffRole, ROLE_LABELS), "section": fast_rows.choice(Section, SECTION_LABELS),
+          "subject": fast_rows.text(100), "backbone_level": fast_rows.choice(BackboneLevel, BACKBONE_LABELS),
+          "in_post_since": fast_rows.iso_date(_date_text), "retirement_date": fast_rows.iso_date(_date_text)},
 )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -33,10 +34,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import fast_rows
 from services.common.imports import ImportContext, ImportSpec
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE
-from services.training.schemas import CreditHours, Reference, Source
+from services.training.schemas import CREDIT_MAX_HOURS, CreditHours, Reference, Source
 
 KIND = "training-hours"  # also the import id's prefix, by which the gateway routes GET /imports/{id}
 # Staff ids missing from the directory asked of rotation at once, so one import cannot flood it.
@@ -45,6 +47,14 @@ LOOKUP_CONCURRENCY = 8
 # 工号 as rotation stores it (services/rotation/schemas.py StaffNo).
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 _CHINESE_DATE = re.compile(r"^\s*(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?\s*$")
+
+
+def chinese_date(value: Any) -> Any:
+    """2024-03-05 as offices also write it: 2024/3/5, 2024.3.5, 2024年3月5日."""
+    if isinstance(value, str) and (match := _CHINESE_DATE.match(value)):
+        year, month, day = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return value
 
 
 class TrainingHoursImportRow(BaseModel):
@@ -62,11 +72,7 @@ class TrainingHoursImportRow(BaseModel):
     @field_validator("earned_on", mode="before")
     @classmethod
     def _chinese_date(cls, value: Any) -> Any:
-        """2024-03-05 as offices also write it: 2024/3/5, 2024.3.5, 2024年3月5日."""
-        if isinstance(value, str) and (match := _CHINESE_DATE.match(value)):
-            year, month, day = match.groups()
-            return f"{year}-{int(month):02d}-{int(day):02d}"
-        return value
+        return chinese_date(value)
 
     @field_validator("source")
     @classmethod
@@ -163,6 +169,13 @@ TRAINING_HOURS = ImportSpec(
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),
+    # TrainingHoursImportRow's fields and its row rule, for the common row (the model decides the
+    # rest and words the errors).
+    fast={"staff_id": fast_rows.canonical_uuid, "staff_no": fast_rows.text(64),
+          "hours": fast_rows.decimal(integer_digits=4, places=2, above=Decimal(0), at_most=Decimal(CREDIT_MAX_HOURS)),
+          "earned_on": fast_rows.iso_date(chinese_date),
+          "source": fast_rows.text(64, refuse=(STUDIO_SESSION_SOURCE,)), "reference": fast_rows.text(200)},
+    fast_row=lambda row: row[0] is not None or row[1] is not None,
 )
 
 

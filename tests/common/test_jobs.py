@@ -15,6 +15,7 @@ from services.common.migrate import job_databases
 from services.common.settings import Settings
 from services.rotation.app import create_app as create_rotation
 from tests.conftest import asgi, fetch
+from tests.feed import read_all
 from tests.jobs import run_jobs
 from tests.partnership import factories as f
 
@@ -77,6 +78,32 @@ async def test_a_large_import_is_a_job_with_progress_while_reads_go_on(partnersh
     assert await fetch(db_engine, "select count(*) as n from partnership.changes") == [{"n": 20_001}]  # + district
     assert await fetch(db_engine, "select count(*) as n from partnership.import_files") == [{"n": 0}]
     assert [j["status"] for j in await fetch(db_engine, JOB)] == ["succeeded"]
+
+
+async def test_a_write_during_an_import_job_reaches_the_change_feed_before_the_job_ends(partnership, settings,
+                                                                                        db_engine):
+    """The feed shows only changes below the oldest running transaction id, cluster-wide: a job that
+    held one write transaction from its first batch on stalled every feed for its whole length. Now
+    it parses, validates and stages outside it, and only its merge holds one."""
+    await f.district(partnership)
+    _, cursor = await read_all(partnership, None)
+    job = await _start(partnership, schools(40_000))
+    worker = asyncio.create_task(run_jobs(settings.model_copy(update={"import_batch_rows": 2000})))
+    while (await partnership.get(f"/v1/imports/{job['id']}")).json()["processed_rows"] == 0:
+        assert not worker.done()
+        await asyncio.sleep(0.02)
+    await f.district(partnership, *f.YANQING)
+    seen: list[dict] = []
+    while not seen and not worker.done():
+        seen, cursor = await read_all(partnership, cursor)
+        import_status = (await fetch(db_engine, "select status from partnership.imports"))[0]["status"]
+        await asyncio.sleep(0.02)
+    await worker
+    assert [(c["entity"], c["key"], c["op"]) for c in seen] == [("district", "110119", "create")]
+    assert import_status == "running"
+    assert await fetch(db_engine, "select entity, count(*) as n from partnership.changes group by entity "
+                       "order by entity") == [{"entity": "district", "n": 2}, {"entity": "school", "n": 40_000}]
+    assert (await partnership.get(f"/v1/imports/{job['id']}")).json()["status"] == "completed"
 
 
 async def test_an_all_or_nothing_job_with_one_bad_row_writes_nothing(partnership, partnership_app, settings,
