@@ -1,17 +1,15 @@
 """A per-caller request budget at the gateway: 429 with Retry-After once a caller exceeds it.
 
 `SPP_RATE_LIMIT_PER_MINUTE` requests in any 60 seconds per caller (the bearer token, or the client
-address without one), counted in the storage `SPP_RATE_LIMIT_STORAGE` names. `memory://` (the
-default) counts in this process (`ProcessWindow`), so each of N gateway replicas allows the
+address without one), counted by the `limits` library in the storage `SPP_RATE_LIMIT_STORAGE`
+names. `memory://` (the default) counts in this process, so each of N gateway replicas allows the
 whole budget; `redis://redis:6379/0` (also valkey://, redis+sentinel://, redis+cluster://,
-memcached://) counts through the `limits` library where every replica sees it, so the replicas
-together allow one budget.
+memcached://) counts where every replica sees it, so the replicas together allow one budget.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import json
 import logging
@@ -34,39 +32,6 @@ EXEMPT = ("/livez", "/readyz", "/metrics")
 NAMESPACE = "spp-gateway"
 _log = logging.getLogger("spp.ratelimit")
 _storages: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Storage]] = WeakKeyDictionary()
-
-
-class ProcessWindow:
-    """`memory://`: an exact moving window counted in this process (N hits in any 60 seconds).
-
-    limits' async memory storage expires entries from a background task that runs its search in a
-    worker thread while holding the key's lock; under load a hit was seen to pass a spent budget
-    (a flaky shared-budget test). Counting in process needs no lock and no thread: one deque of
-    hit times per caller, trimmed on each hit."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, collections.deque[float]] = {}
-
-    def hit(self, caller: str, limit: int, now: float) -> float | None:
-        """None when the hit is allowed (and counted), else the seconds until one is."""
-        hits = self._hits.setdefault(caller, collections.deque())
-        while hits and hits[0] <= now - 60:
-            hits.popleft()
-        if len(hits) >= limit:
-            return hits[0] + 60 - now
-        hits.append(now)
-        if len(self._hits) > 100_000:  # forget idle callers, so memory stays bounded
-            for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - 60]:
-                del self._hits[key]
-        return None
-
-
-_windows: dict[str, ProcessWindow] = {}
-
-
-def process_window(uri: str) -> ProcessWindow:
-    """One window per `memory://…` URI in this process: gateway apps given the same URI share it."""
-    return _windows.setdefault(uri, ProcessWindow())
 
 
 def async_uri(uri: str) -> str:
@@ -108,13 +73,6 @@ class RateLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         credential = headers.get(b"authorization") or (scope.get("client") or ("?",))[0].encode()
         caller = hashlib.sha256(credential).hexdigest()
-        if self.storage.startswith("memory://"):
-            wait = process_window(self.storage).hit(caller, self.per_minute, time.time())
-            if wait is None:
-                await self.app(scope, receive, send)
-                return
-            await self._refuse(send, wait)
-            return
         limiter = limiter_for(shared_storage(self.storage))
         try:
             if await limiter.hit(self.item, NAMESPACE, caller):
@@ -127,10 +85,7 @@ class RateLimitMiddleware:
             _log.warning("rate limit storage unreachable; request not limited", extra={"error": str(exc.storage_error)})
             await self.app(scope, receive, send)
             return
-        await self._refuse(send, stats.reset_time - time.time())
-
-    async def _refuse(self, send: Send, wait: float) -> None:
-        retry_after = str(max(1, math.ceil(wait)))
+        retry_after = str(max(1, math.ceil(stats.reset_time - time.time())))
         body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": "Too many requests", "status": 429,
                            "detail": f"rate limit of {self.per_minute} requests a minute exceeded",
                            "request_id": request_id_var.get()}).encode()
