@@ -16,12 +16,15 @@ PROBLEM = {"type": "urn:spp:problem:rate-limited", "title": "Too many requests",
 async def _gateways(stack: AsyncExitStack, settings, partnership_app, token, *storages: str) -> list[httpx.AsyncClient]:
     """One gateway app per storage URI, each with its own middleware, as separate replicas have."""
     clients = []
+    # One token for every client: the budget is per caller (the Authorization header), and two tokens
+    # minted in different seconds would be two callers.
+    bearer = token()
     for storage in storages:
         app = create_app(settings.model_copy(update={"rate_limit_per_minute": 3, "rate_limit_storage": storage}),
                          transports={"partnership": asgi(partnership_app)})
         await stack.enter_async_context(app.router.lifespan_context(app))
         clients.append(await stack.enter_async_context(httpx.AsyncClient(
-            transport=asgi(app), base_url="http://gw", headers={"Authorization": f"Bearer {token()}"})))
+            transport=asgi(app), base_url="http://gw", headers={"Authorization": f"Bearer {bearer}"})))
     return clients
 
 
