@@ -5,10 +5,15 @@ and the headers a client acts on (Location, ETag, Retry-After, …) come back un
 that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
 `Idempotency-Key` is only forwarded: the owning service records it in the write's own transaction
 (services/common/idempotency.py), so a retry after a failure here still gets the committed answer.
+A bulk upload (`POST /imports/{kind}`) is streamed to its service as it arrives, never held whole
+here, under its own deadline (`SPP_UPLOAD_TIMEOUT`) and outside the circuit breaker's count.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx
 from fastapi import APIRouter, Request, Response
 
 from gateway.exports import export_format, export_list, is_exportable
@@ -39,12 +44,42 @@ async def proxy(path: str, request: Request) -> Response:
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
     authenticate(request.headers.get("authorization"), request.app.state.verifier)
     upstream: Upstream = request.app.state.upstreams[service]
+    if request.method == "POST" and path.startswith("imports/"):
+        return await _upload(request, upstream)
     return await _forward(request, upstream, path, await request.body())
 
 
-async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:
+async def _upload(request: Request, upstream: Upstream) -> Response:
+    """A file of up to `max_import_bytes` passes through chunk by chunk; the body size limit
+    (services/common/middleware.py) counts the chunks as they are read and answers 413 itself."""
+    headers = _forwarded_headers(request)
+    if "content-length" in request.headers:
+        headers["content-length"] = request.headers["content-length"]
+    response = await upstream.upload(upstream_path(request), _chunks(request),
+                                     params=request.query_params.multi_items(), headers=headers,
+                                     timeout=request.app.state.settings.upload_timeout)
+    return _returned(response)
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:  # an empty chunk would end a chunked body early
+            yield chunk
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["x-request-id"] = request_id_var.get() or headers.get("x-request-id", "")
+    return headers
+
+
+def _returned(response: httpx.Response) -> Response:
+    returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
+    return Response(content=response.content, status_code=response.status_code, headers=returned)
+
+
+async def _forward(request: Request, upstream: Upstream, path: str, body: bytes) -> Response:
+    headers = _forwarded_headers(request)
     target = upstream_path(request)
     if request.method == "GET" and is_exportable(path):
         fmt = export_format(request)
@@ -53,5 +88,4 @@ async def _forward(request: Request, upstream: Upstream, path: str, body: bytes)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "service" or path != "changes"]
     response = await upstream.send(request.method, target, params=params,
                                    content=body, headers=headers)
-    returned = {name: response.headers[name] for name in RETURNED_RESPONSE_HEADERS if name in response.headers}
-    return Response(content=response.content, status_code=response.status_code, headers=returned)
+    return _returned(response)

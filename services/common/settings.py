@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     training_url: str | None = None
 
     upstream_timeout: float = Field(default=2.0, gt=0)
+    upload_timeout: float = Field(default=120.0, gt=0, description=(
+        "Deadline of a bulk upload through the gateway: the body transfer and the first answer"))
     upstream_connections: int = Field(default=20, ge=1)
     breaker_failures: int = Field(default=3, ge=1)
     breaker_cooldown: float = Field(default=5.0, gt=0)

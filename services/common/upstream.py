@@ -2,7 +2,8 @@
 
 One `httpx.AsyncClient` per upstream, made once in the lifespan (httpx warns against a client per
 request), with explicit timeouts and pool limits, a circuit breaker so a dead service costs nothing
-after a few failures, and bounded jittered retries for idempotent reads only.
+after a few failures, and bounded jittered retries for idempotent reads only. Bulk uploads take
+their own path (`upload`): streamed, with their own deadline, and outside the breaker's count.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -87,9 +88,7 @@ class Upstream:
         if breaker and not self.breaker.allow():
             self._count("short_circuit")
             raise self._unavailable("circuit open")
-        request_headers = dict(headers or {})
-        if self._token is not None and "authorization" not in {k.lower() for k in request_headers}:
-            request_headers["Authorization"] = f"Bearer {self._token()}"
+        request_headers = self._with_token(headers)
         attempts = 1 + (self._read_retries if method in ("GET", "HEAD") else 0)
         for attempt in range(attempts):
             try:
@@ -124,6 +123,41 @@ class Upstream:
                 self._count("ok")
             return response
         raise self._unavailable("no attempt made")  # pragma: no cover
+
+    async def upload(self, path: str, body: AsyncIterable[bytes], *, timeout: float, params: Any = None,
+                     headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """POST a bulk upload, streaming `body` to the upstream as it arrives.
+
+        The call timeout bounds a call that should answer at once; a 32 MiB file takes longer to
+        send than that, so an upload has its own deadline (`timeout`) for the body transfer and
+        the first answer. Its outcome is never counted by the breaker: a slow upload says nothing
+        about whether the service answers calls, and an open breaker must not fail the next
+        imports while the first carries on unseen. An already open breaker is still respected."""
+        if not self.breaker.allow():
+            self._count("short_circuit")
+            raise self._unavailable("circuit open")
+        request_headers = self._with_token(headers)
+        limits = httpx.Timeout(timeout, connect=self.client.timeout.connect, pool=self.client.timeout.pool)
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.client.request("POST", path, params=params, content=body,
+                                                     headers=request_headers, timeout=limits)
+        except httpx.InvalidURL as exc:
+            raise Unprocessable(f"the request path cannot be forwarded: {exc}", slug="invalid-path") from None
+        except (TimeoutError, httpx.TimeoutException):
+            self._count("upload_timeout")
+            raise self._unavailable("upload timed out") from None
+        except httpx.TransportError as exc:
+            self._count("upload_error")
+            raise self._unavailable(type(exc).__name__) from None
+        self._count("5xx" if response.status_code >= 500 else "ok")
+        return response
+
+    def _with_token(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        request_headers = dict(headers or {})
+        if self._token is not None and "authorization" not in {k.lower() for k in request_headers}:
+            request_headers["Authorization"] = f"Bearer {self._token()}"
+        return request_headers
 
     async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
                        allow_404: bool = False, breaker: bool = True) -> Any:
