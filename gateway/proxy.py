@@ -21,7 +21,7 @@ from gateway.paths import upstream_path
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
 from services.common.auth import authenticate
 from services.common.context import request_id_var
-from services.common.errors import NotFound, Unprocessable, problem_responses
+from services.common.errors import NotFound, Unprocessable, UpstreamUnavailable, problem_responses
 from services.common.upstream import Upstream
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-match",
@@ -55,16 +55,35 @@ async def _upload(request: Request, upstream: Upstream) -> Response:
     headers = _forwarded_headers(request)
     if "content-length" in request.headers:
         headers["content-length"] = request.headers["content-length"]
-    response = await upstream.upload(upstream_path(request), _chunks(request),
-                                     params=request.query_params.multi_items(), headers=headers,
-                                     timeout=request.app.state.settings.upload_timeout)
+    body = _Body(request)
+    try:
+        response = await upstream.upload(upstream_path(request), body,
+                                         params=request.query_params.multi_items(), headers=headers,
+                                         timeout=request.app.state.settings.upload_timeout)
+    except UpstreamUnavailable:
+        # The upload failed because reading the caller's body did (too large: 413; the caller went
+        # away): that is the answer, not the upstream. The pool may have wrapped it on the way.
+        if body.error is not None:
+            raise body.error from None
+        raise
     return _returned(response)
 
 
-async def _chunks(request: Request) -> AsyncIterator[bytes]:
-    async for chunk in request.stream():
-        if chunk:  # an empty chunk would end a chunked body early
-            yield chunk
+class _Body:
+    """The caller's body as it arrives, remembering why it stopped if it did not end."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.error: Exception | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._request.stream():
+                if chunk:  # an empty chunk would end a chunked body early
+                    yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def _forwarded_headers(request: Request) -> dict[str, str]:
