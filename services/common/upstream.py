@@ -98,6 +98,8 @@ class Upstream:
                                 keepalive_expiry=KEEPALIVE_EXPIRY),
             transport=transport or pooled_transport(pool, connections),
         )
+        # `origin + path` is an absolute URL, which httpx takes as it is (no merge with base_url).
+        self.origin = str(self.client.base_url).rstrip("/")
 
     async def aclose(self) -> None:
         await self.client.aclose()
