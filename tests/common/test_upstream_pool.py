@@ -92,3 +92,32 @@ async def test_calls_reuse_one_kept_alive_connection(pool):
             assert seen == [1, 1, 1]
         finally:
             await client.aclose()
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_cookie_from_one_answer_never_goes_out_with_the_next_call(pool):
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                heads.append(head.lower())
+                writer.write(b"HTTP/1.1 200 OK\r\nset-cookie: session=caller-1; Path=/\r\n"
+                             b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    client = upstream(f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}", pool)
+    try:
+        for _ in range(2):
+            assert (await client.send("GET", "/v1/schools")).status_code == 200
+        assert len(heads) == 2
+        assert not any(b"cookie:" in head for head in heads)
+        assert len(client.client.cookies) == 0
+    finally:
+        await client.aclose()
+        listening.close()
