@@ -1,9 +1,9 @@
 """Forwarding of public resource paths to the owning service.
 
-The token is verified here before anything is forwarded (and again by the service); its signature
-once per process, its expiry on every request (`VerifiedTokens`). Status, body
-and the headers a client acts on (Location, ETag, Retry-After, …) come back unchanged; a service
-that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
+The token is verified here before anything is forwarded (and again by the service; the gateway's
+verifier remembers what it accepted, gateway/tokens.py). Status, body, query string and the
+headers a client acts on (Location, ETag, Retry-After, …) pass through unchanged, as bytes; a
+service that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
 `Idempotency-Key` is only forwarded: the owning service records it in the write's own transaction
 (services/common/idempotency.py), so a retry after a failure here still gets the committed answer.
 A bulk upload (`POST /imports/{kind}`) is streamed to its service as it arrives, never held whole
@@ -12,20 +12,16 @@ here, under its own deadline (`SPP_UPLOAD_TIMEOUT`) and outside the circuit brea
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import httpx
-import jwt
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from gateway.exports import export_format, export_list, is_exportable
 from gateway.paths import upstream_path
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of
-from services.common.auth import TokenVerifier, authenticate
+from services.common.auth import authenticate
 from services.common.context import request_id_var
 from services.common.errors import NotFound, Unprocessable, UpstreamUnavailable, problem_responses
 from services.common.upstream import Upstream
@@ -48,46 +44,11 @@ async def proxy(path: str, request: Request) -> Response:
                                 slug="validation", extra={"errors": [
                                     {"field": "query.service", "message": "required", "type": "missing"}]})
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
-    authenticate(request.headers.get("authorization"), verified_tokens(request.app))
+    authenticate(request.headers.get("authorization"), request.app.state.verifier)
     upstream: Upstream = request.app.state.upstreams[service]
     if request.method == "POST" and path.startswith("imports/"):
         return await _upload(request, upstream)
     return await _forward(request, upstream, path, await request.body())
-
-
-class VerifiedTokens:
-    """A verifier that checks a token's signature once and its expiry on every use.
-
-    Every proxied request's token is verified here before it is forwarded; the signature check
-    was a tenth of the gateway's CPU per request. A token is an immutable signed string, so its
-    verified claims stay true for it until `exp`. Bounded: the least recently used go first."""
-
-    def __init__(self, inner: TokenVerifier, *, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
-        self.inner = inner
-        self._size = size
-        self._clock = clock
-        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
-
-    def verify(self, token: str) -> dict[str, Any]:
-        claims = self._claims.get(token)
-        if claims is None:
-            claims = self.inner.verify(token)  # signature, expiry and required claims
-            self._claims[token] = claims
-            if len(self._claims) > self._size:
-                self._claims.popitem(last=False)
-        elif int(claims["exp"]) <= self._clock():  # as PyJWT decides expiry, without leeway
-            del self._claims[token]
-            raise jwt.ExpiredSignatureError("Signature has expired")
-        else:
-            self._claims.move_to_end(token)
-        return claims
-
-
-def verified_tokens(app: FastAPI) -> VerifiedTokens:
-    cached: VerifiedTokens | None = getattr(app.state, "verified_tokens", None)
-    if cached is None or cached.inner is not app.state.verifier:
-        cached = app.state.verified_tokens = VerifiedTokens(app.state.verifier)
-    return cached
 
 
 async def _upload(request: Request, upstream: Upstream) -> Response:

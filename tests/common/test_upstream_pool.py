@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from services.common.errors import UpstreamUnavailable
+from services.common.middleware import Metrics
 from services.common.upstream import CircuitBreaker, Upstream
 
 POOLS = ("aiohttp", "httpx")
@@ -59,12 +60,18 @@ def upstream(url: str, pool: str, *, timeout: float = 2.0) -> Upstream:
 
 @pytest.mark.parametrize("pool", POOLS)
 async def test_a_refused_connection_is_a_connect_error_and_a_read_is_tried_twice(pool):
-    client = upstream(f"http://127.0.0.1:{closed_port()}", pool)
+    metrics = Metrics("gateway")
+    client = Upstream("partnership", f"http://127.0.0.1:{closed_port()}", timeout=2.0, pool=pool, metrics=metrics,
+                      breaker=CircuitBreaker(failures=1, cooldown=30.0))
     try:
         with pytest.raises(UpstreamUnavailable) as raised:
             await client.send("GET", "/v1/schools")
         assert raised.value.detail == "the partnership service is unavailable (ConnectError)"
-        assert client.breaker.state == "open"  # two failures: the read and its one retry
+        assert client.breaker.state == "open"  # one failed call
+        # two attempts: the read and its one retry, both transport errors (not timeouts)
+        calls = {outcome: metrics.registry.get_sample_value("spp_upstream_requests_total", {
+            "process": "gateway", "upstream": "partnership", "outcome": outcome}) for outcome in ("error", "timeout")}
+        assert calls == {"error": 2.0, "timeout": None}
     finally:
         await client.aclose()
 

@@ -23,7 +23,7 @@ import uvicorn
 
 from gateway.app import create_app
 from services.common.settings import Settings
-from tests.conftest import TEST_SECRET, asgi
+from tests.conftest import asgi
 
 MIB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -115,11 +115,11 @@ async def served(app) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def gateway_before(service_url: str, token) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway_before(service_url: str, token, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway with the default 2 s call timeout whose training upstream is `service_url`; one
     failure opens its breaker, so a single miscounted upload would show."""
-    settings = Settings(env="test", jwt_secret=TEST_SECRET, upstream_timeout=2.0, breaker_failures=1,
-                        breaker_cooldown=30.0, training_url=service_url)
+    settings = settings.model_copy(update={"upstream_timeout": 2.0, "breaker_failures": 1, "breaker_cooldown": 30.0,
+                                           "training_url": service_url})
     unused = httpx.MockTransport(lambda request: httpx.Response(599))
     app = create_app(settings, transports={"partnership": unused, "rotation": unused})
     async with app.router.lifespan_context(app):
@@ -142,10 +142,10 @@ class Sender:
         self.last_chunk_at = time.perf_counter()
 
 
-async def test_a_slow_20_mb_upload_outlasts_the_call_timeout_and_leaves_the_breaker_closed(token):
+async def test_a_slow_20_mb_upload_outlasts_the_call_timeout_and_leaves_the_breaker_closed(token, settings):
     size = 20 * MIB
     service = SlowService(delay=0.0)
-    async with served(service) as url, gateway_before(url, token) as gateway:
+    async with served(service) as url, gateway_before(url, token, settings) as gateway:
         # A small upload first, so one-time costs (imports, connections) are not in the peak.
         warm = await gateway.post("/api/v1/imports/training-hours", content=Sender(MIB))
         assert warm.status_code == 202
@@ -177,11 +177,11 @@ async def test_a_slow_20_mb_upload_outlasts_the_call_timeout_and_leaves_the_brea
         assert following.json() == {"items": [], "next_cursor": None}
 
 
-async def test_a_32_mib_file_is_answered_promptly_and_reaches_the_service_while_still_being_sent(token):
+async def test_a_32_mib_file_is_answered_promptly_and_reaches_the_service_while_still_being_sent(token, settings):
     size = LIMIT
     service = SlowService(delay=0.0)
     sender = Sender(size)
-    async with served(service) as url, gateway_before(url, token) as gateway:
+    async with served(service) as url, gateway_before(url, token, settings) as gateway:
         started = time.perf_counter()
         response = await gateway.post("/api/v1/imports/training-hours", content=sender,
                                       headers={"content-type": "text/csv", "content-length": str(size)})
@@ -196,10 +196,10 @@ async def test_a_32_mib_file_is_answered_promptly_and_reaches_the_service_while_
     assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
-async def test_a_body_over_32_mib_is_refused_413_while_streaming(token):
+async def test_a_body_over_32_mib_is_refused_413_while_streaming(token, settings):
     size = LIMIT + 3 * CHUNK
     service = SlowService(delay=0.0)
-    async with served(service) as url, gateway_before(url, token) as gateway:
+    async with served(service) as url, gateway_before(url, token, settings) as gateway:
         warm = await gateway.post("/api/v1/imports/training-hours", content=Sender(MIB))
         assert warm.status_code == 202
         tracemalloc.start()
