@@ -111,7 +111,7 @@ def make_upstreams(settings: Settings, process: str, names: Sequence[str], metri
             name, settings.url_of(name) if name not in transports else f"http://{name}",
             timeout=settings.upstream_timeout, connections=settings.upstream_connections,
             breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown),
-            transport=transports.get(name), token=token, metrics=metrics,
+            transport=transports.get(name), token=token, metrics=metrics, pool=settings.upstream_pool,
         )
         for name in names
     }

@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     training_url: str | None = None
 
     upstream_timeout: float = Field(default=2.0, gt=0)
+    upload_timeout: float = Field(default=120.0, gt=0, description=(
+        "Deadline of a bulk upload through the gateway: the body transfer and the first answer"))
     upstream_connections: int = Field(default=20, ge=1)
+    upstream_pool: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp", description="Connection pool under the upstream clients' httpx API")
     breaker_failures: int = Field(default=3, ge=1)
     breaker_cooldown: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)

@@ -1,0 +1,130 @@
+"""The upstream client over a real loopback socket, with either connection pool under its httpx API:
+a refused connection, a silent service and a working one are told apart the same way, so the
+breaker and the one retry of a read do not depend on which pool is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from services.common.errors import UpstreamUnavailable
+from services.common.middleware import Metrics
+from services.common.upstream import CircuitBreaker, Upstream
+
+POOLS = ("aiohttp", "httpx")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def server(delay: float) -> AsyncIterator[tuple[str, list[int]]]:
+    """Answers every request with a small JSON body after `delay` s; `seen` holds, for each
+    request, the number of the connection it came on."""
+    seen: list[int] = []
+    connections = iter(range(1, 1000))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = next(connections)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                seen.append(number)
+                await asyncio.sleep(delay)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n"
+                             b'{"ok":true}')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        listening.close()
+
+
+def upstream(url: str, pool: str, *, timeout: float = 2.0) -> Upstream:
+    return Upstream("partnership", url, timeout=timeout, pool=pool,
+                    breaker=CircuitBreaker(failures=2, cooldown=30.0))
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_refused_connection_is_a_connect_error_and_a_read_is_tried_twice(pool):
+    metrics = Metrics("gateway")
+    client = Upstream("partnership", f"http://127.0.0.1:{closed_port()}", timeout=2.0, pool=pool, metrics=metrics,
+                      breaker=CircuitBreaker(failures=1, cooldown=30.0))
+    try:
+        with pytest.raises(UpstreamUnavailable) as raised:
+            await client.send("GET", "/v1/schools")
+        assert raised.value.detail == "the partnership service is unavailable (ConnectError)"
+        assert client.breaker.state == "open"  # one failed call
+        # two attempts: the read and its one retry, both transport errors (not timeouts)
+        calls = {outcome: metrics.registry.get_sample_value("spp_upstream_requests_total", {
+            "process": "gateway", "upstream": "partnership", "outcome": outcome}) for outcome in ("error", "timeout")}
+        assert calls == {"error": 2.0, "timeout": None}
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_silent_service_times_out_once_without_a_retry(pool):
+    async with server(delay=1.0) as (url, seen):
+        client = upstream(url, pool, timeout=0.3)
+        try:
+            with pytest.raises(UpstreamUnavailable) as raised:
+                await client.send("GET", "/v1/schools")
+            assert raised.value.detail == "the partnership service is unavailable (timed out)"
+            assert (client.breaker.state, len(seen)) == ("closed", 1)
+        finally:
+            await client.aclose()
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_calls_reuse_one_kept_alive_connection(pool):
+    async with server(delay=0.0) as (url, seen):
+        client = upstream(url, pool)
+        try:
+            for _ in range(3):
+                assert await client.get_json("/v1/schools") == {"ok": True}
+            assert seen == [1, 1, 1]
+        finally:
+            await client.aclose()
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_cookie_from_one_answer_never_goes_out_with_the_next_call(pool):
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                heads.append(head.lower())
+                writer.write(b"HTTP/1.1 200 OK\r\nset-cookie: session=caller-1; Path=/\r\n"
+                             b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    client = upstream(f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}", pool)
+    try:
+        for _ in range(2):
+            assert (await client.send("GET", "/v1/schools")).status_code == 200
+        assert len(heads) == 2
+        assert not any(b"cookie:" in head for head in heads)
+        assert len(client.client.cookies) == 0
+    finally:
+        await client.aclose()
+        listening.close()
