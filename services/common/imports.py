@@ -200,7 +200,7 @@ class FastPath:
     """Validation of the common row in plain Python, about ten times cheaper than the model.
 
     Each converter accepts only the canonical forms whose staged value is certain (a date as
-    2024-03-05 or a form `_date_text` rewrites to it, a label or an enum value, text within its
+    2024-03-05 or a form `office_date` rewrites to it, a label or an enum value, text within its
     length) and raises on anything else; a row with a value it refuses, a blank required column,
     a NUL, or one `fast_row` refuses goes through the model instead, so every error message is the
     model's own. Columns the file does not carry take the model field's default."""

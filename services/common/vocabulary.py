@@ -9,7 +9,8 @@ same rules are CHECK constraints in the migrations (`ck_schools_code_url_safe`, 
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Path, Query
@@ -42,3 +43,20 @@ def location(*segments: object, **query: object) -> str:
     somewhere else (`quote(..., safe="")` also encodes `/`)."""
     path = "/api/v1/" + "/".join(quote(str(segment), safe="") for segment in segments)
     return f"{path}?{urlencode(query)}" if query else path
+
+
+# Dates as Chinese office spreadsheets write them: 2015-09-01, 2015/9/1, 2015.9.1, 2015年9月1日, 20150901.
+_OFFICE_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def office_date(value: Any) -> Any:
+    """A date in a common office form, rewritten to ISO; anything else unchanged (the model then
+    reports it). Impossible dates (2015-02-30) stay impossible. The one parser every import uses."""
+    if not isinstance(value, str):
+        return value
+    match = _OFFICE_DATE.match(value.strip()) or _COMPACT_DATE.match(value.strip())
+    if match is None:
+        return value
+    year, month, day = match.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}"

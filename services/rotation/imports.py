@@ -10,7 +10,6 @@ district scope is checked on them in SQL.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from enum import Enum
 from functools import partial
@@ -22,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common import fast_rows
 from services.common.imports import ImportContext, ImportSpec
-from services.common.vocabulary import CODE_MAX_LENGTH, CODE_PATTERN, SchoolCode
+from services.common.vocabulary import CODE_MAX_LENGTH, CODE_PATTERN, SchoolCode, office_date
 from services.rotation.clients import PartnershipClient
 from services.rotation.directory import school_districts
 from services.rotation.schemas import (
@@ -45,21 +44,6 @@ BACKBONE_LABELS = {"无": "none", "否": "none", "非骨干": "none", "校级": 
                    "区县级": "district", "市级": "municipal", "市级骨干": "municipal",
                    "特级": "special_grade", "特级教师": "special_grade"}
 
-# Dates as spreadsheets write them: 2015-09-01, 2015/9/1, 2015.9.1, 2015年9月1日, 20150901.
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-
-
-def _date_text(value: Any) -> Any:
-    """A date written in a common Chinese office form, in ISO form; anything else unchanged (the
-    model then reports it). Impossible dates (2015-02-30) stay impossible."""
-    if not isinstance(value, str):
-        return value
-    match = _DATE.match(value.strip()) or _COMPACT_DATE.match(value.strip())
-    if match is None:
-        return value
-    year, month, day = match.groups()
-    return f"{year}-{int(month):02d}-{int(day):02d}"
 
 
 class StaffImportRow(StaffCreate):
@@ -85,7 +69,7 @@ class StaffImportRow(StaffCreate):
     @field_validator("in_post_since", "retirement_date", mode="before")
     @classmethod
     def _office_dates(cls, value: Any) -> Any:
-        return _date_text(value)
+        return office_date(value)
 
 
 COLUMNS = ("staff_no", "name", "home_school_code", "role", "section", "subject", "backbone_level",
@@ -160,7 +144,7 @@ STAFF = ImportSpec(
           "home_school_code": fast_rows.text(CODE_MAX_LENGTH, pattern=CODE_PATTERN),
           "role": fast_rows.choice(StaffRole, ROLE_LABELS), "section": fast_rows.choice(Section, SECTION_LABELS),
           "subject": fast_rows.text(100), "backbone_level": fast_rows.choice(BackboneLevel, BACKBONE_LABELS),
-          "in_post_since": fast_rows.iso_date(_date_text), "retirement_date": fast_rows.iso_date(_date_text)},
+          "in_post_since": fast_rows.iso_date(office_date), "retirement_date": fast_rows.iso_date(office_date)},
 )
 
 
@@ -198,7 +182,7 @@ class RotationImportRow(BaseModel):
     @field_validator("start_date", "end_date", mode="before")
     @classmethod
     def _office_dates(cls, value: Any) -> Any:
-        return _date_text(value)
+        return office_date(value)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RotationImportRow:

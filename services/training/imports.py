@@ -24,7 +24,6 @@ are row errors.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -36,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common import fast_rows
 from services.common.imports import ImportContext, ImportSpec
+from services.common.vocabulary import office_date
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE
 from services.training.schemas import CREDIT_MAX_HOURS, CreditHours, Reference, Source
@@ -46,15 +46,6 @@ LOOKUP_CONCURRENCY = 8
 
 # 工号 as rotation stores it (services/rotation/schemas.py StaffNo).
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-_CHINESE_DATE = re.compile(r"^\s*(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?\s*$")
-
-
-def chinese_date(value: Any) -> Any:
-    """2024-03-05 as offices also write it: 2024/3/5, 2024.3.5, 2024年3月5日."""
-    if isinstance(value, str) and (match := _CHINESE_DATE.match(value)):
-        year, month, day = match.groups()
-        return f"{year}-{int(month):02d}-{int(day):02d}"
-    return value
 
 
 class TrainingHoursImportRow(BaseModel):
@@ -71,8 +62,8 @@ class TrainingHoursImportRow(BaseModel):
 
     @field_validator("earned_on", mode="before")
     @classmethod
-    def _chinese_date(cls, value: Any) -> Any:
-        return chinese_date(value)
+    def _office_date(cls, value: Any) -> Any:
+        return office_date(value)
 
     @field_validator("source")
     @classmethod
@@ -173,7 +164,7 @@ TRAINING_HOURS = ImportSpec(
     # rest and words the errors).
     fast={"staff_id": fast_rows.canonical_uuid, "staff_no": fast_rows.text(64),
           "hours": fast_rows.decimal(integer_digits=4, places=2, above=Decimal(0), at_most=Decimal(CREDIT_MAX_HOURS)),
-          "earned_on": fast_rows.iso_date(chinese_date),
+          "earned_on": fast_rows.iso_date(office_date),
           "source": fast_rows.text(64, refuse=(STUDIO_SESSION_SOURCE,)), "reference": fast_rows.text(200)},
     fast_row=lambda row: row[0] is not None or row[1] is not None,
 )

@@ -133,3 +133,13 @@ class TestDatabaseHoldsTheCodeRules:
             async with db_engine.begin() as conn:
                 await conn.execute(text(sql))
         assert constraint in str(raised.value)
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("2015-09-01", "2015-09-01"), ("2015/9/1", "2015-09-01"), ("2015.9.1", "2015-09-01"),
+    ("2015年9月1日", "2015-09-01"), (" 2015 年 9 月 1 日 ", "2015-09-01"), ("20150901", "2015-09-01"),
+    ("2015-02-30", "2015-02-30"), ("九月一日", "九月一日"), (None, None)])
+def test_one_office_date_parser_for_every_import(written, read):
+    from services.common.vocabulary import office_date
+
+    assert office_date(written) == read
