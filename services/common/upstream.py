@@ -138,7 +138,7 @@ class Upstream:
     async def send(self, method: str, path: str, *, params: Any = None, json: Any = None,
                    content: bytes | None = None, headers: Mapping[str, str] | None = None,
                    breaker: bool = True) -> httpx.Response:
-        """One call through the breaker. Transport failures and 5xx count against the upstream;
+        """One call through the breaker. Transport failures and 5xx but 503 count against the upstream;
         transport failures raise `UpstreamUnavailable`, HTTP statuses are returned as they are.
         `breaker=False` (background pollers with their own back-off, such as the feed consumers)
         neither consults nor feeds the breaker, so a producer still starting up cannot open the
@@ -171,7 +171,12 @@ class Upstream:
                 if breaker:
                     self.breaker.record_failure()
                 raise self._unavailable(type(exc).__name__) from None
-            if response.status_code >= 500:
+            if response.status_code == 503:
+                # A prompt 503 (its database is down; Retry-After says when to come back) is an
+                # answer, not a dead or hung upstream: it neither opens the circuit nor closes it,
+                # so the service is asked again the moment its database returns.
+                self._count("5xx")
+            elif response.status_code >= 500:
                 if breaker:
                     self.breaker.record_failure()
                 self._count("5xx")

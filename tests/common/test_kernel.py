@@ -140,3 +140,22 @@ async def test_a_retried_call_counts_once_against_the_breaker():
         assert upstream.breaker.state == "open"
     finally:
         await upstream.aclose()
+
+
+async def test_a_prompt_503_does_not_open_the_circuit_but_a_500_does():
+    # A service whose database is down answers 503 at once: the gateway must ask it again as soon as
+    # the database is back, not wait out a cooldown. Failures (500s) still open the circuit.
+    import httpx
+
+    from services.common.upstream import CircuitBreaker, Upstream
+
+    statuses = iter([503] * 5 + [500] * 3)
+    upstream = Upstream("partnership", "http://partnership", timeout=1.0, breaker=CircuitBreaker(3, 5.0),
+                        transport=httpx.MockTransport(lambda request: httpx.Response(next(statuses))))
+    try:
+        assert [(await upstream.send("GET", "/v1/districts")).status_code for _ in range(5)] == [503] * 5
+        assert upstream.breaker.state == "closed"
+        assert [(await upstream.send("GET", "/v1/districts")).status_code for _ in range(3)] == [500] * 3
+        assert upstream.breaker.state == "open"
+    finally:
+        await upstream.aclose()
