@@ -1,0 +1,33 @@
+"""Rotation rules, one module per aggregate: the staff registry (`staff`), district policies
+(`policies`), the rotation workflow (`rotations`) and district plans (`plans`).
+
+Routes call these functions; repositories own the SQL. Who may change what follows design.md §5,
+scoped by district.
+"""
+
+from services.rotation.service.plans import (
+    add_to_plan,
+    approve_plan,
+    create_plan,
+    get_plan,
+    list_plans,
+    plan_read,
+    plan_view,
+)
+from services.rotation.service.policies import get_policy, put_policy
+from services.rotation.service.rotations import (
+    create_rotation,
+    get_rotation,
+    list_rotations,
+    rotation_history,
+    transition_rotation,
+    update_rotation,
+)
+from services.rotation.service.staff import create_staff, get_staff, list_staff, update_staff
+
+__all__ = [
+    "add_to_plan", "approve_plan", "create_plan", "create_rotation", "create_staff", "get_plan",
+    "get_policy", "get_rotation", "get_staff", "list_plans", "list_rotations", "list_staff",
+    "plan_read", "plan_view", "put_policy", "rotation_history", "transition_rotation",
+    "update_rotation", "update_staff",
+]

@@ -1,0 +1,69 @@
+"""District rotation policies: one per district, the default until a district writes its own."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.errors import Unprocessable
+from services.common.etag import require_version
+from services.rotation import repository as repo
+from services.rotation.clients import PartnershipClient
+from services.rotation.models import RotationPolicy
+from services.rotation.schemas import (
+    DEFAULT_POLICY,
+    PolicyRead,
+    PolicyWrite,
+)
+from services.rotation.service.shared import field_error, record
+
+
+def _policy_read(district_code: str, policy: RotationPolicy | None) -> PolicyRead:
+    if policy is None:
+        return PolicyRead(district_code=district_code, is_default=True, **DEFAULT_POLICY.model_dump())
+    return PolicyRead.model_validate(policy)
+
+
+async def get_policy(*, session: AsyncSession, district_code: str, actor: Principal) -> PolicyRead:
+    actor.require_read_in(district_code)
+    return _policy_read(district_code, await repo.get_policy(session, district_code))
+
+
+async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, district_code: str,
+                     data: PolicyWrite, actor: Principal, expected_version: int | None = None) -> PolicyRead:
+    """Set the whole policy. A district that never set one is at version 0 (its ETag `"v0"`)."""
+    actor.require_write_in(district_code)
+    if not await partnership.district_exists(district_code):
+        raise Unprocessable(f"district {district_code} does not exist", slug="unknown-district",
+                            extra=field_error("path.district_code", "unknown district"))
+    values = {**data.model_dump(), "updated_by": actor.sub, "updated_at": utcnow()}
+    current = await repo.get_policy(session, district_code, lock=True)
+    require_version(expected_version, current.version if current is not None else 0)
+    if current is not None:
+        for field, value in values.items():
+            setattr(current, field, value)
+        current.version += 1
+        await session.flush()
+        policy = current
+    else:
+        # One statement, so two first PUTs for a district cannot collide on the primary key. With
+        # If-Match a concurrent first PUT wins and this one is stale (DO NOTHING, then 412).
+        stmt = pg_insert(RotationPolicy).values(district_code=district_code, created_at=values["updated_at"],
+                                                version=1, **values)
+        if expected_version is None:
+            stmt = stmt.on_conflict_do_update(index_elements=[RotationPolicy.district_code],
+                                              set_={**values, "version": RotationPolicy.version + 1})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[RotationPolicy.district_code])
+        stmt = stmt.returning(RotationPolicy).execution_options(populate_existing=True)
+        created = (await session.execute(stmt)).scalars().first()
+        if created is None:  # another first PUT committed since we looked: this If-Match is stale
+            raced = await repo.get_policy(session, district_code)
+            require_version(expected_version, raced.version if raced is not None else 1)
+        assert created is not None
+        policy = created
+    read = _policy_read(district_code, policy)
+    await record(session, "rotation_policy", district_code, "create" if policy.version == 1 else "update", read)
+    return read
