@@ -11,7 +11,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from gateway import balance
 from gateway.clients import (
     KindTotals as KindTotalsIn,
 )
@@ -30,6 +29,7 @@ from gateway.views.schemas import (
     SectionBalance,
     TrainingBlock,
 )
+from services.common import cv as balance
 from services.common.errors import DomainError, Unprocessable, UpstreamUnavailable
 from services.common.settings import SERVICES
 
