@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.common.auth import CurrentUser
+from services.common.calendar import academic_year_bounds, today
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
@@ -22,7 +23,7 @@ from services.training import imports as training_imports
 from services.training import ledger, service, stats
 from services.training import repository as repo
 from services.training.clients import RotationClient
-from services.training.config import TrainingRules, today, window_start
+from services.training.config import TrainingRules, window_start
 from services.training.schemas import (
     AttendanceRead,
     AttendanceUpdate,
@@ -274,7 +275,7 @@ async def training_completion(as_of: date, session: SessionDep, actor: CurrentUs
 async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
                        actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
     actor.require_figures_scope(district_code)
-    period_from, period_to = stats.academic_year(academic_year)
+    period_from, period_to = academic_year_bounds(academic_year)
     rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
                                     district_code=district_code)
     return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)

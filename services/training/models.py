@@ -9,8 +9,8 @@ from uuid import UUID
 from sqlalchemy import Column, Computed, Date, Numeric
 from sqlmodel import Field, SQLModel
 
+from services.common.calendar import CHINA_ZONE
 from services.common.clock import utcnow
-from services.training.config import SESSION_TIMEZONE
 
 SCHEMA = "training"
 
@@ -62,7 +62,7 @@ class Session(SQLModel, table=True):
     starts_at: datetime
     session_date: date | None = Field(
         default=None,
-        sa_column=Column(Date, Computed(f"((starts_at AT TIME ZONE '{SESSION_TIMEZONE}')::date)",
+        sa_column=Column(Date, Computed(f"((starts_at AT TIME ZONE '{CHINA_ZONE}')::date)",
                                         persisted=True)),
     )
     hours: Decimal = Field(sa_column=Column(Numeric(6, 2), nullable=False))

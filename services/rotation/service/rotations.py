@@ -13,13 +13,13 @@ from uuid import UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
 from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
 from services.common.paging import PageParams
 from services.rotation import repository as repo
 from services.rotation.clients import PartnershipClient
-from services.rotation.eligibility import academic_year_bounds
 from services.rotation.models import Rotation, RotationPlan, RotationTransition, Staff
 from services.rotation.schemas import (
     PlanStatus,
