@@ -28,8 +28,6 @@ from services.common.middleware import BodySizeLimitMiddleware, Metrics, Request
 from services.common.settings import Settings
 from services.common.upstream import CircuitBreaker, Upstream
 
-ExtraLifespan = Callable[[FastAPI], Any]
-
 
 class ServiceToken:
     """A short-lived city-wide read token a service presents when it checks a reference it does

@@ -30,9 +30,6 @@ class StaffRole(StrEnum):
     middle_manager = "middle_manager"
 
 
-CADRE_ROLES = frozenset({StaffRole.principal, StaffRole.vice_principal, StaffRole.middle_manager})
-
-
 class Section(StrEnum):
     primary = "primary"
     junior = "junior"
