@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.common.auth import CurrentUser
 from services.common.calendar import today
+from services.common.clients import upstream_client
 from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
@@ -45,15 +46,11 @@ from services.training.schemas import (
 )
 
 
-def _rotation(request: Request) -> RotationClient:
-    return request.app.state.rotation
-
-
 def _rules(request: Request) -> TrainingRules:
     return request.app.state.training_rules
 
 
-RotationDep = Annotated[RotationClient, Depends(_rotation)]
+RotationDep = Annotated[RotationClient, upstream_client("rotation")]
 RulesDep = Annotated[TrainingRules, Depends(_rules)]
 DistrictFilter = Annotated[str | None, Query(pattern=r"^[1-8][0-9]{5}$", description="GB/T 2260 district code")]
 
