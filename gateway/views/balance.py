@@ -21,11 +21,9 @@ from gateway.views.schemas import DistrictBalance, DistrictRef, MoveEffect, What
 from services.common import cv as arithmetic
 from services.common.auth import CurrentUser
 from services.common.errors import Forbidden, NotFound, Unprocessable, problem_responses
+from services.common.indicators import COUNTY_AND_ABOVE
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
-
-# "County-level and above backbone" (县级以上骨干), design.md §3.
-COUNTY_AND_ABOVE = frozenset({"district", "municipal", "special_grade"})
 
 BALANCE_DESCRIPTION = """
 Backbone balance (校际差异系数) on `as_of`, per section. For each school i with
