@@ -20,6 +20,7 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check services gateway migrations tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)

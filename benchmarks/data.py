@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from services.common import indicators
 from services.common.seed import BEIJING_DISTRICTS
 
 AS_OF = date(2025, 3, 1)
@@ -49,7 +50,7 @@ ENROLLMENT = {  # (section, locality) -> (low, high) students
     ("senior", "urban"): (600, 2000), ("senior", "township"): (300, 1200), ("senior", "rural"): (200, 800),
 }
 BACKBONE = [("none", 62), ("school", 16), ("district", 14), ("municipal", 6), ("special_grade", 2)]
-COUNTY_AND_ABOVE = ("district", "municipal", "special_grade")
+COUNTY_AND_ABOVE = tuple(sorted(indicators.COUNTY_AND_ABOVE))  # the kernel's set, in a fixed order
 SUBJECTS = ["语文", "数学", "英语", "物理", "化学", "生物", "历史", "地理", "道德与法治", "音乐", "体育", "美术",
             "信息技术", "科学"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"

@@ -9,6 +9,7 @@ from gateway import oauth, openapi, proxy
 from gateway.browsers import install_browser_support
 from gateway.ratelimit import RateLimitMiddleware
 from gateway.tokens import VerifiedTokens
+from gateway.views import routers as view_routers
 from services.common.app import create_service_app
 from services.common.docs import install_docs
 from services.common.settings import SERVICES, Settings, get_settings
@@ -21,15 +22,6 @@ against the national bars for high-quality balanced compulsory education (优质
 Authenticate with `Authorization: Bearer <JWT>`. Errors are RFC 9457 problem details. Lists take
 `limit` (≤ 500) and an opaque `cursor`, and answer `items` and `next_cursor`.
 """
-
-
-def view_routers() -> list:
-    """The composed cross-service views (gateway/views), when present."""
-    try:
-        from gateway.views import routers
-    except ImportError:
-        return []
-    return list(routers)
 
 
 def create_app(settings: Settings | None = None, *,
@@ -45,7 +37,7 @@ def create_app(settings: Settings | None = None, *,
     app = create_service_app(
         process="gateway", settings=settings, uses_database=True,
         # Views first: their paths are more specific than the catch-all proxy route.
-        routers=[*view_routers(), openapi.router, oauth.router, proxy.router],
+        routers=[*view_routers, openapi.router, oauth.router, proxy.router],
         title="spp — school partnership platform", description=DESCRIPTION,
         upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False, is_gateway=True,
     )

@@ -116,30 +116,26 @@ class RotationRow(Tolerant):
     eligible: int = 0
     rotated: int = 0
     backbone_rotated: int = 0
-    target_rate: Decimal | None = None
-    target_backbone_share: Decimal | None = None
+    # Rotation answers every district's targets, its policy's or the defaults (its rule, not ours).
+    target_rate: Decimal
+    target_backbone_share: Decimal
 
 
 class RotationDefaults(Tolerant):
-    target_rate: Decimal = Decimal("0.10")
-    target_backbone_share: Decimal = Decimal("0.20")
+    target_rate: Decimal
+    target_backbone_share: Decimal
 
 
 class RotationStats(Tolerant):
     academic_year: int
-    defaults: RotationDefaults = Field(default_factory=RotationDefaults)
+    defaults: RotationDefaults
     districts: list[RotationRow]
 
     def row(self, district_code: str) -> RotationRow:
         """The district's row; a district absent from the answer has zeros and the defaults."""
         for row in self.districts:
             if row.district_code == district_code:
-                return RotationRow(
-                    district_code=district_code, eligible=row.eligible, rotated=row.rotated,
-                    backbone_rotated=row.backbone_rotated,
-                    target_rate=row.target_rate if row.target_rate is not None else self.defaults.target_rate,
-                    target_backbone_share=(row.target_backbone_share if row.target_backbone_share is not None
-                                           else self.defaults.target_backbone_share))
+                return row
         return RotationRow(district_code=district_code, target_rate=self.defaults.target_rate,
                            target_backbone_share=self.defaults.target_backbone_share)
 

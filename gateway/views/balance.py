@@ -1,7 +1,7 @@
 """Backbone balance of a district (design.md §4.6) and its what-if under proposed moves.
 
 Enrollment comes from the partnership registry, the placement of backbone teachers on the date
-from rotation; the arithmetic is `gateway.balance`. Without either service there is no answer
+from rotation; the arithmetic is `services.common.cv`. Without either service there is no answer
 (503 problem+json). The what-if stores nothing: it recounts the placement with the moved staff
 members counted at their proposed school.
 """
@@ -14,18 +14,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request
 
-from gateway import balance as arithmetic
 from gateway.clients import PartnershipClient, RotationClient, RotationRecord, SchoolBrief, StaffRecord
 from gateway.views import compose
 from gateway.views.district import DistrictCodePath
 from gateway.views.schemas import DistrictBalance, DistrictRef, MoveEffect, WhatIfAnswer, WhatIfRequest
+from services.common import cv as arithmetic
 from services.common.auth import CurrentUser
 from services.common.errors import Forbidden, NotFound, Unprocessable, problem_responses
+from services.common.indicators import COUNTY_AND_ABOVE
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
-
-# "County-level and above backbone" (县级以上骨干), design.md §3.
-COUNTY_AND_ABOVE = frozenset({"district", "municipal", "special_grade"})
 
 BALANCE_DESCRIPTION = """
 Backbone balance (校际差异系数) on `as_of`, per section. For each school i with

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from gateway import balance
 from gateway.clients import (
     KindTotals as KindTotalsIn,
 )
@@ -30,25 +29,10 @@ from gateway.views.schemas import (
     SectionBalance,
     TrainingBlock,
 )
+from services.common import cv as balance
+from services.common.calendar import academic_year_bounds, academic_year_of, today
 from services.common.errors import DomainError, Unprocessable, UpstreamUnavailable
 from services.common.settings import SERVICES
-
-# China Standard Time has had no daylight saving since 1991: a fixed offset needs no tz database.
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def today() -> date:
-    """Today where the districts are."""
-    return datetime.now(CHINA).date()
-
-
-def academic_year_of(day: date) -> int:
-    return day.year if day.month >= 9 else day.year - 1
-
-
-def academic_year_bounds(year: int) -> tuple[date, date]:
-    """1 Sept Y – 31 Aug Y+1, inclusive (design.md §4.3)."""
-    return date(year, 9, 1), date(year + 1, 8, 31)
 
 
 @dataclass(frozen=True)
@@ -162,8 +146,7 @@ def _kind(totals: KindTotalsIn) -> ActivityTotals:
 def rotation_block(row: RotationRow) -> RotationBlock:
     rate = balance.ratio(row.rotated, row.eligible)
     share = balance.ratio(row.backbone_rotated, row.rotated)
-    target_rate = row.target_rate if row.target_rate is not None else Decimal("0.10")
-    target_share = row.target_backbone_share if row.target_backbone_share is not None else Decimal("0.20")
+    target_rate, target_share = row.target_rate, row.target_backbone_share  # rotation's, defaults included
     return RotationBlock(
         eligible=row.eligible, rotated=row.rotated,
         rotation_rate=balance.present(rate, balance.RATE_PLACES),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,8 +27,6 @@ from services.common.idempotency import install_idempotency
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
 from services.common.upstream import CircuitBreaker, Upstream
-
-ExtraLifespan = Callable[[FastAPI], Any]
 
 
 class ServiceToken:
@@ -120,12 +118,14 @@ def make_upstreams(settings: Settings, process: str, names: Sequence[str], metri
 def create_service_app(*, process: str, settings: Settings, routers: Sequence[APIRouter],
                        title: str, description: str, uses_database: bool = True,
                        upstreams: Sequence[str] = (),
+                       clients: Mapping[str, Callable[[Upstream], Any]] | None = None,
                        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
                        extra_lifespan: Callable[[FastAPI], Awaitable[None]] | None = None,
                        feeds: Sequence[FeedSpec] = (),
                        on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
                        docs: bool = True, is_gateway: bool = False) -> FastAPI:
     """`is_gateway`: forwards callers' tokens (no service token) and lists upstreams in /readyz.
+    `clients`: the typed client of each upstream the routes take (services/common/clients.py).
     `feeds`: local read models kept from producers' change feeds by background consumers
     (services/common/feed_consumer.py), started after `extra_lifespan` and stopped first."""
     metrics = Metrics(process)
@@ -145,6 +145,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             app.state.engine = engine
             app.state.session_factory = create_session_factory(engine)
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
+        # The typed clients over them, made once (services/common/clients.py).
+        app.state.clients = {name: make(app.state.upstreams[name]) for name, make in (clients or {}).items()}
         if extra_lifespan is not None:
             await extra_lifespan(app)
         app.state.feed_consumers = []

@@ -63,6 +63,13 @@ class Principal:
         """None means every district."""
         return None if self.city_wide else self.districts
 
+    def list_scope(self, district_code: str | None) -> frozenset[str] | None:
+        """The districts a list may show (None: every district). Every list of every service
+        scopes this way: an explicit `district_code` filter outside them is 403, not an empty page."""
+        if district_code is not None:
+            self.require_read_in(district_code)
+        return self.readable_districts()
+
     def require_city_admin(self) -> None:
         if self.role != Role.city_admin:
             raise Forbidden("only a city administrator may do this", slug="role")

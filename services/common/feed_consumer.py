@@ -99,10 +99,6 @@ class FeedConsumer:
             self._task = None
         self.state = "stopped"
 
-    def wake(self) -> None:
-        """Read the feed now rather than at the next poll."""
-        self._wake.set()
-
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)

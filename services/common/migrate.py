@@ -43,9 +43,3 @@ def upgrade_all(settings: Settings, revision: str = "head") -> None:
     for url in job_databases(settings):
         command.upgrade(alembic_config(JOBS, url), revision)
 
-
-def downgrade_all(settings: Settings, revision: str = "base") -> None:
-    for url in job_databases(settings):
-        command.downgrade(alembic_config(JOBS, url), revision)
-    for service in reversed(SCHEMAS):
-        command.downgrade(alembic_config(service, settings.database_url_of(service) or ""), revision)

@@ -108,12 +108,6 @@ class ProcessGroup:
         for name in sorted(self.children, key=lambda n: n != "gateway"):
             self.stop(name)
 
-    def first_exited(self) -> str | None:
-        for name, child in self.children.items():
-            if child.poll() is not None:
-                return name
-        return None
-
     def unit(self, name: str) -> Unit:
         """`name` as a supervised unit: alive while its child runs, started again by `start`."""
         def alive() -> bool:

@@ -18,15 +18,13 @@ from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
-from services.partnership import repository as repo
-from services.partnership import service, stats
+from services.partnership import service
 from services.partnership.imports import SCHOOLS
 from services.partnership.schemas import (
     ActivityCreate,
     ActivityKind,
     ActivityRead,
     DistrictCreate,
-    DistrictPartnershipStats,
     DistrictRead,
     DistrictUpdate,
     Locality,
@@ -60,7 +58,7 @@ async def create_district(data: DistrictCreate, session: SessionDep, actor: Curr
 @districts.get("", response_model=Page[DistrictRead], responses=problem_responses(),
                summary="List districts you may read")
 async def list_districts(session: SessionDep, actor: CurrentUser, page: PageDep) -> Page[DistrictRead]:
-    rows = await repo.list_districts(session, page=page, only=actor.readable_districts())
+    rows = await service.list_districts(session=session, actor=actor, page=page)
     return page_of([DistrictRead.model_validate(r) for r in rows], page, key=lambda d: [d.code])
 
 
@@ -93,8 +91,8 @@ async def create_school(data: SchoolCreate, session: SessionDep, actor: CurrentU
 async def list_schools(session: SessionDep, actor: CurrentUser, page: PageDep,
                        district_code: DistrictFilter = None, locality: Locality | None = None,
                        stage: Stage | None = None) -> Page[SchoolRead]:
-    rows = await repo.list_schools(session, page=page, only=actor.readable_districts(),
-                                   district_code=district_code, locality=locality, stage=stage)
+    rows = await service.list_schools(session=session, actor=actor, page=page, district_code=district_code,
+                                      locality=locality, stage=stage)
     return page_of([SchoolRead.model_validate(r) for r in rows], page, key=lambda s: [s.code])
 
 
@@ -128,8 +126,8 @@ async def list_pairings(session: SessionDep, actor: CurrentUser, page: PageDep,
                         district_code: DistrictFilter = None,
                         school_code: Annotated[str | None, Query(description="Either side")] = None,
                         status: PairingStatus | None = None) -> Page[PairingRead]:
-    rows = await repo.list_pairings(session, page=page, only=actor.readable_districts(),
-                                    district_code=district_code, school_code=school_code, status=status)
+    rows = await service.list_pairings(session=session, actor=actor, page=page, district_code=district_code,
+                                       school_code=school_code, status=status)
     return page_of([PairingRead.model_validate(r) for r in rows], page, key=lambda p: [p.created_at, p.id])
 
 
@@ -173,9 +171,8 @@ async def list_activities(session: SessionDep, actor: CurrentUser, page: PageDep
                           kind: ActivityKind | None = None,
                           date_from: Annotated[date | None, Query(alias="from")] = None,
                           date_to: Annotated[date | None, Query(alias="to")] = None) -> Page[ActivityRead]:
-    rows = await repo.list_activities(session, page=page, only=actor.readable_districts(),
-                                      district_code=district_code, pairing_id=pairing_id, kind=kind,
-                                      date_from=date_from, date_to=date_to)
+    rows = await service.list_activities(session=session, actor=actor, page=page, district_code=district_code,
+                                         pairing_id=pairing_id, kind=kind, date_from=date_from, date_to=date_to)
     return page_of([ActivityRead.model_validate(r) for r in rows], page, key=lambda a: [a.date, a.id])
 
 
@@ -185,18 +182,15 @@ async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date
                             period_from: Annotated[date, Query(alias="from")],
                             period_to: Annotated[date, Query(alias="to")],
                             district_code: DistrictFilter = None) -> PartnershipStats:
-    actor.require_figures_scope(district_code)
-    rows: list[DistrictPartnershipStats] = await stats.partnership_stats(
-        session, as_of=as_of, period_from=period_from, period_to=period_to, district_code=district_code)
-    return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
+    return await service.partnership_stats(session=session, actor=actor, as_of=as_of, period_from=period_from,
+                                           period_to=period_to, district_code=district_code)
 
 
 @internal.get("/schools", response_model=SchoolBriefList, responses=problem_responses(403),
               summary="Every school of a district (or all) with enrollments, unpaginated")
 async def school_briefs(session: SessionDep, actor: CurrentUser,
                         district_code: DistrictFilter = None) -> SchoolBriefList:
-    actor.require_figures_scope(district_code)
-    return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
+    return await service.school_briefs(session=session, actor=actor, district_code=district_code)
 
 
 changes = change_feed_router("partnership")

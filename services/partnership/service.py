@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,7 +13,9 @@ from services.common.clock import utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
 from services.common.outbox import record_change
+from services.common.paging import PageParams
 from services.partnership import repository as repo
+from services.partnership import stats
 from services.partnership.models import Activity, District, Pairing, School
 from services.partnership.schemas import (
     ActivityCreate,
@@ -23,6 +26,8 @@ from services.partnership.schemas import (
     PairingCreate,
     PairingRead,
     PairingStatus,
+    PartnershipStats,
+    SchoolBriefList,
     SchoolCreate,
     SchoolRead,
     SchoolUpdate,
@@ -89,6 +94,10 @@ async def update_district(*, session: AsyncSession, code: str, data: DistrictUpd
     return district
 
 
+async def list_districts(*, session: AsyncSession, actor: Principal, page: PageParams) -> list[District]:
+    return await repo.list_districts(session, page=page, only=actor.readable_districts())
+
+
 # Schools -----------------------------------------------------------------------------------
 
 async def _require_district(session: AsyncSession, code: str) -> District:
@@ -136,6 +145,12 @@ async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate,
     await _changed(session, "school", school.code, "update", SchoolRead.model_validate(school),
                    version=school.version)
     return school
+
+
+async def list_schools(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
+                       locality: str | None, stage: str | None) -> list[School]:
+    return await repo.list_schools(session, page=page, only=actor.list_scope(district_code),
+                                   district_code=district_code, locality=locality, stage=stage)
 
 
 # Pairings ----------------------------------------------------------------------------------
@@ -199,6 +214,12 @@ async def transition_pairing(*, session: AsyncSession, pairing_id: UUID, action:
     return pairing
 
 
+async def list_pairings(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
+                        school_code: str | None, status: str | None) -> list[Pairing]:
+    return await repo.list_pairings(session, page=page, only=actor.list_scope(district_code),
+                                    district_code=district_code, school_code=school_code, status=status)
+
+
 # Activities --------------------------------------------------------------------------------
 
 def _may_record_activity(actor: Principal, pairing: Pairing, districts: tuple[str, str]) -> bool:
@@ -225,3 +246,26 @@ async def record_activity(*, session: AsyncSession, pairing_id: UUID, data: Acti
     await session.flush()
     await _changed(session, "activity", str(activity.id), "create", ActivityRead.model_validate(activity))
     return activity
+
+
+async def list_activities(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
+                          pairing_id: UUID | None, kind: str | None, date_from: date | None,
+                          date_to: date | None) -> list[Activity]:
+    return await repo.list_activities(session, page=page, only=actor.list_scope(district_code),
+                                      district_code=district_code, pairing_id=pairing_id, kind=kind,
+                                      date_from=date_from, date_to=date_to)
+
+
+# Figures for the gateway and rotation (docs/internal-api.md → Partnership) -----------------
+
+async def partnership_stats(*, session: AsyncSession, actor: Principal, as_of: date, period_from: date,
+                            period_to: date, district_code: str | None) -> PartnershipStats:
+    actor.require_figures_scope(district_code)
+    rows = await stats.partnership_stats(session, as_of=as_of, period_from=period_from, period_to=period_to,
+                                         district_code=district_code)
+    return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
+
+
+async def school_briefs(*, session: AsyncSession, actor: Principal, district_code: str | None) -> SchoolBriefList:
+    actor.require_figures_scope(district_code)
+    return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import CurrentUser
+from services.common.clients import upstream_client
 from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
@@ -20,7 +21,7 @@ from services.common.integration_api import IMPORT_RESPONSES, change_feed_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.rotation import service, stats
-from services.rotation.clients import PartnershipDep
+from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
 from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
@@ -44,6 +45,8 @@ from services.rotation.schemas import (
     TransitionRead,
     TransitionRequest,
 )
+
+PartnershipDep = Annotated[PartnershipClient, upstream_client("partnership")]
 
 staff = APIRouter(prefix="/v1/staff", tags=["staff"], route_class=IdempotentRoute)
 policies = APIRouter(prefix="/v1/rotation-policies", tags=["rotation policies"], route_class=IdempotentRoute)

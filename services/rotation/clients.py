@@ -7,9 +7,6 @@ which the caller raises before anything is written.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.common.errors import UpstreamUnavailable
@@ -42,10 +39,3 @@ class PartnershipClient:
         body = await self._upstream.get_json(f"/v1/districts/{segment(code)}", allow_404=True)
         return body is not None
 
-
-def get_partnership(request: Request) -> PartnershipClient:
-    # A thin wrapper per request over the one long-lived upstream client made in the lifespan.
-    return PartnershipClient(request.app.state.upstreams["partnership"])
-
-
-PartnershipDep = Annotated[PartnershipClient, Depends(get_partnership)]

@@ -42,16 +42,6 @@ def _default(value: int) -> Any:
     return literal_column(str(int(value)), Integer)
 
 
-def academic_year_start(year: int) -> date:
-    """Eligibility for academic year Y is taken on 1 Sept Y (design.md §4.3)."""
-    return date(year, 9, 1)
-
-
-def academic_year_bounds(year: int) -> tuple[date, date]:
-    """1 Sept Y – 31 Aug Y+1, inclusive."""
-    return date(year, 9, 1), date(year + 1, 8, 31)
-
-
 def eligible_on(staff: Any, policy: Any, as_of: date) -> Any:
     """The §4.3 predicate over a staff row and its district's policy row.
 

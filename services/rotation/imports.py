@@ -10,12 +10,13 @@ district scope is checked on them in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from enum import Enum
 from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +44,12 @@ BACKBONE_LABELS = {"无": "none", "否": "none", "非骨干": "none", "校级": 
                    "区级": "district", "县级": "district", "区级骨干": "district", "县级骨干": "district",
                    "区县级": "district", "市级": "municipal", "市级骨干": "municipal",
                    "特级": "special_grade", "特级教师": "special_grade"}
+STAFF_LABELS = {"role": ROLE_LABELS, "section": SECTION_LABELS, "backbone_level": BACKBONE_LABELS}
+
+
+def from_label(labels: Mapping[str, str], value: Any) -> Any:
+    """A field's Chinese label (专任教师, 区级骨干, …) as its value; anything else is validated as given."""
+    return labels.get(value, value) if isinstance(value, str) else value
 
 
 
@@ -51,20 +58,10 @@ class StaffImportRow(StaffCreate):
 
     model_config = ConfigDict(extra="ignore")
 
-    @field_validator("role", mode="before")
+    @field_validator("role", "section", "backbone_level", mode="before")
     @classmethod
-    def _role_label(cls, value: Any) -> Any:
-        return ROLE_LABELS.get(value, value) if isinstance(value, str) else value
-
-    @field_validator("section", mode="before")
-    @classmethod
-    def _section_label(cls, value: Any) -> Any:
-        return SECTION_LABELS.get(value, value) if isinstance(value, str) else value
-
-    @field_validator("backbone_level", mode="before")
-    @classmethod
-    def _backbone_label(cls, value: Any) -> Any:
-        return BACKBONE_LABELS.get(value, value) if isinstance(value, str) else value
+    def _labels(cls, value: Any, info: ValidationInfo) -> Any:
+        return from_label(STAFF_LABELS[info.field_name], value)
 
     @field_validator("in_post_since", "retirement_date", mode="before")
     @classmethod
@@ -155,6 +152,7 @@ MODE_LABELS = {"全职交流": "full_time", "全职": "full_time", "兼职交流
 STATUS_LABELS = {"计划": "planned", "拟交流": "planned", "已批准": "approved", "批准": "approved",
                  "进行中": "active", "交流中": "active", "在岗": "active", "已完成": "completed", "完成": "completed",
                  "期满": "completed", "已撤回": "withdrawn", "撤回": "withdrawn", "取消": "withdrawn"}
+ROTATION_LABELS = {"mode": MODE_LABELS, "status": STATUS_LABELS}
 
 
 class RotationImportRow(BaseModel):
@@ -169,15 +167,10 @@ class RotationImportRow(BaseModel):
     end_date: date
     status: RotationStatus
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", "status", mode="before")
     @classmethod
-    def _mode_label(cls, value: Any) -> Any:
-        return MODE_LABELS.get(value, value) if isinstance(value, str) else value
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _status_label(cls, value: Any) -> Any:
-        return STATUS_LABELS.get(value, value) if isinstance(value, str) else value
+    def _labels(cls, value: Any, info: ValidationInfo) -> Any:
+        return from_label(ROTATION_LABELS[info.field_name], value)
 
     @field_validator("start_date", "end_date", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, Numeric
+from sqlalchemy import BigInteger, Column, Numeric
 from sqlmodel import Field, SQLModel
 
 from services.common.clock import utcnow
@@ -101,8 +101,8 @@ class RotationTransition(SQLModel, table=True):
     __tablename__ = "rotation_transitions"
     __table_args__ = {"schema": SCHEMA}
 
-    id: int | None = Field(default=None, primary_key=True)
-    rotation_id: UUID = Field(foreign_key="rotation.rotations.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)  # bigint identity
+    rotation_id: UUID = Field(foreign_key="rotation.rotations.id", ondelete="CASCADE")
     from_status: str | None = None
     to_status: str
     actor: str

@@ -8,9 +8,10 @@ from uuid import UUID
 from sqlalchemy import func, insert, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.calendar import academic_year_bounds, academic_year_start
 from services.common.clock import utcnow
 from services.common.paging import PageParams, keyset
-from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
+from services.rotation.eligibility import eligible_on
 from services.rotation.models import Rotation, RotationPlan, RotationPolicy, RotationTransition, Staff
 
 # Staff ---------------------------------------------------------------------------------------

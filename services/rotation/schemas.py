@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.indicators import DEFAULT_TARGET_BACKBONE_SHARE, DEFAULT_TARGET_RATE
 from services.common.vocabulary import DistrictCode, Name, SchoolCode, Strict
 
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -29,9 +30,6 @@ class StaffRole(StrEnum):
     middle_manager = "middle_manager"
 
 
-CADRE_ROLES = frozenset({StaffRole.principal, StaffRole.vice_principal, StaffRole.middle_manager})
-
-
 class Section(StrEnum):
     primary = "primary"
     junior = "junior"
@@ -44,10 +42,6 @@ class BackboneLevel(StrEnum):
     district = "district"
     municipal = "municipal"
     special_grade = "special_grade"
-
-
-# "County-level and above backbone" (县级以上骨干), design.md §3.
-COUNTY_AND_ABOVE = (BackboneLevel.district, BackboneLevel.municipal, BackboneLevel.special_grade)
 
 
 class StaffStatus(StrEnum):
@@ -162,8 +156,8 @@ class PolicyWrite(Strict):
     min_years_teacher: Years = 6
     min_years_cadre: Years = 6
     retirement_exempt_years: Years = 5
-    target_rate: Rate = Decimal("0.10")
-    target_backbone_share: Rate = Decimal("0.20")
+    target_rate: Rate = DEFAULT_TARGET_RATE
+    target_backbone_share: Rate = DEFAULT_TARGET_BACKBONE_SHARE
 
 
 class PolicyRead(BaseModel):

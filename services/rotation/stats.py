@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import Numeric, bindparam, cast, distinct, func, literal_column, select, text, union
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
+from services.common.calendar import academic_year_bounds, academic_year_start
+from services.common.indicators import COUNTY_AND_ABOVE
+from services.rotation.eligibility import eligible_on
 from services.rotation.models import Rotation, RotationPolicy, Staff
 from services.rotation.schemas import (
-    COUNTY_AND_ABOVE,
     DEFAULT_POLICY,
     BackbonePlacement,
     DistrictRotationStats,
@@ -30,7 +31,7 @@ from services.rotation.schemas import (
 # §4.3: a rotation counts when it starts inside the academic year and is neither withdrawn nor
 # still planned.
 COUNTED_STATUSES = ("approved", "active", "completed")
-_COUNTY = tuple(level.value for level in COUNTY_AND_ABOVE)
+_COUNTY = tuple(sorted(COUNTY_AND_ABOVE))
 
 
 def _decimal(value: Decimal) -> Any:

@@ -9,8 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.common.auth import CurrentUser
+from services.common.calendar import today
+from services.common.clients import upstream_client
 from services.common.db import SessionDep
-from services.common.errors import Forbidden, problem_responses
+from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
@@ -19,10 +21,9 @@ from services.common.integration_api import IMPORT_RESPONSES, change_feed_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import location
 from services.training import imports as training_imports
-from services.training import ledger, service, stats
-from services.training import repository as repo
+from services.training import ledger, service
 from services.training.clients import RotationClient
-from services.training.config import TrainingRules, today, window_start
+from services.training.config import TrainingRules
 from services.training.schemas import (
     AttendanceRead,
     AttendanceUpdate,
@@ -45,15 +46,11 @@ from services.training.schemas import (
 )
 
 
-def _rotation(request: Request) -> RotationClient:
-    return request.app.state.rotation
-
-
 def _rules(request: Request) -> TrainingRules:
     return request.app.state.training_rules
 
 
-RotationDep = Annotated[RotationClient, Depends(_rotation)]
+RotationDep = Annotated[RotationClient, upstream_client("rotation")]
 RulesDep = Annotated[TrainingRules, Depends(_rules)]
 DistrictFilter = Annotated[str | None, Query(pattern=r"^[1-8][0-9]{5}$", description="GB/T 2260 district code")]
 
@@ -83,9 +80,8 @@ async def list_studios(session: SessionDep, actor: CurrentUser, page: PageDep,
                        district_code: DistrictFilter = None, kind: StudioKind | None = None,
                        status: StudioStatus | None = None,
                        host_staff_id: UUID | None = None) -> Page[StudioRead]:
-    rows = await repo.list_studios(session, page=page, only=actor.readable_districts(),
-                                   district_code=district_code, kind=kind, status=status,
-                                   host_staff_id=host_staff_id)
+    rows = await service.list_studios(session=session, actor=actor, page=page, district_code=district_code,
+                                      kind=kind, status=status, host_staff_id=host_staff_id)
     return page_of([StudioRead.model_validate(r) for r in rows], page, key=lambda s: [s.start_date, s.id])
 
 
@@ -121,8 +117,8 @@ async def join_studio(studio_id: UUID, data: MembershipCreate, session: SessionD
              summary="Memberships of a studio (current=true: only those who have not left)")
 async def list_members(studio_id: UUID, session: SessionDep, actor: CurrentUser, page: PageDep,
                        current: bool | None = None) -> Page[MembershipRead]:
-    await service.get_studio(session=session, studio_id=studio_id, actor=actor)
-    rows = await repo.list_members(session, studio_id=studio_id, page=page, current=current)
+    rows = await service.list_members(session=session, studio_id=studio_id, actor=actor, page=page,
+                                      current=current)
     return page_of([MembershipRead.model_validate(r) for r in rows], page, key=lambda m: [m.joined_on, m.id])
 
 
@@ -157,8 +153,7 @@ async def create_session(studio_id: UUID, data: SessionCreate, session: SessionD
 @studios.get("/{studio_id}/sessions", response_model=Page[SessionRead], responses=problem_responses(403, 404))
 async def list_sessions(studio_id: UUID, session: SessionDep, actor: CurrentUser,
                         page: PageDep) -> Page[SessionRead]:
-    await service.get_studio(session=session, studio_id=studio_id, actor=actor)
-    rows = await repo.list_sessions(session, studio_id=studio_id, page=page)
+    rows = await service.list_sessions(session=session, studio_id=studio_id, actor=actor, page=page)
     return page_of([SessionRead.model_validate(r) for r in rows], page, key=lambda s: [s.starts_at, s.id])
 
 
@@ -226,13 +221,8 @@ async def list_credits(session: SessionDep, actor: CurrentUser, rotation: Rotati
                        staff_id: UUID | None = None, source: str | None = None,
                        earned_from: Annotated[date | None, Query(alias="from")] = None,
                        earned_to: Annotated[date | None, Query(alias="to")] = None) -> Page[TrainingHoursRead]:
-    if staff_id is None:
-        if not actor.city_wide:
-            raise Forbidden("give staff_id: the whole ledger needs a city-wide role", slug="district-scope")
-    else:
-        await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
-    rows = await repo.list_credits(session, page=page, staff_id=staff_id, source=source,
-                                   earned_from=earned_from, earned_to=earned_to)
+    rows = await ledger.list_credits(session=session, actor=actor, rotation=rotation, page=page, staff_id=staff_id,
+                                     source=source, earned_from=earned_from, earned_to=earned_to)
     return page_of([TrainingHoursRead.model_validate(r) for r in rows], page, key=lambda c: [c.earned_on, c.id])
 
 
@@ -242,8 +232,8 @@ async def training_summary(staff_id: UUID, session: SessionDep, actor: CurrentUs
                            rules: RulesDep,
                            as_of: Annotated[date | None, Query(description="Defaults to today in China")] = None,
                            ) -> TrainingSummary:
-    await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
-    return await ledger.summary(session=session, staff_id=staff_id, as_of=as_of or today(), rules=rules)
+    return await ledger.staff_summary(session=session, actor=actor, rotation=rotation, staff_id=staff_id,
+                                      as_of=as_of or today(), rules=rules)
 
 
 @hours.get("/{credit_id}", response_model=TrainingHoursRead,
@@ -261,23 +251,16 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
 async def training_completion(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep,
                               district_code: DistrictFilter = None) -> TrainingCompletion:
-    actor.require_figures_scope(district_code)
-    after = window_start(as_of, rules.window_years)
-    rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
-                                  district_code=district_code)
-    return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
-                              window_start=after, districts=rows)
+    return await service.training_completion(session=session, actor=actor, as_of=as_of, rules=rules,
+                                             district_code=district_code)
 
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
               summary="Studios, sessions in the academic year and hours they credited, per studio district")
 async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
                        actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
-    actor.require_figures_scope(district_code)
-    period_from, period_to = stats.academic_year(academic_year)
-    rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
-                                    district_code=district_code)
-    return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)
+    return await service.studio_stats(session=session, actor=actor, academic_year=academic_year,
+                                      district_code=district_code)
 
 
 @internal.get("/staff/{staff_id}/memberships", response_model=StaffMemberships,
@@ -285,9 +268,7 @@ async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], s
               summary="Studios a staff member hosts or belongs to (for the staff profile)")
 async def staff_memberships(staff_id: UUID, session: SessionDep, actor: CurrentUser,
                             rotation: RotationDep) -> StaffMemberships:
-    # The same scope as the staff member's training summary: their home district.
-    await ledger.require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
-    return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))
+    return await ledger.staff_memberships(session=session, actor=actor, rotation=rotation, staff_id=staff_id)
 
 
 # The change feed and bulk imports (design.md §5: what integrators do) -----------------------------

@@ -21,8 +21,6 @@ def create_app(settings: Settings | None = None, *,
     training_rules = rules or TrainingRules()
 
     async def wire(app: FastAPI) -> None:
-        # The typed client wraps the long-lived upstream the common lifespan made.
-        app.state.rotation = RotationClient(app.state.upstreams["rotation"])
         app.state.training_rules = training_rules
 
     return create_service_app(
@@ -30,6 +28,6 @@ def create_app(settings: Settings | None = None, *,
         title="spp training service",
         description="Famous-teacher studios (名师工作室), their sessions and the training-hours ledger "
                     "(继续教育学时).",
-        upstreams=["rotation"], transports=transports, extra_lifespan=wire,
+        upstreams=["rotation"], clients={"rotation": RotationClient}, transports=transports, extra_lifespan=wire,
         feeds=[STAFF_FEED],  # the staff directory, from rotation's change feed
     )

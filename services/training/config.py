@@ -7,18 +7,12 @@ than in `services.common.settings` because only this service reads them.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Sessions are dated by their calendar day in China Standard Time; the migration's generated
-# column `sessions.session_date` uses the same zone (keep the two in step).
-SESSION_TIMEZONE = "Asia/Shanghai"
-# The same zone as a fixed offset (no DST since 1991), so no tz database is needed in Python.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 # The ledger source reserved for credits the service derives from studio attendance.
 STUDIO_SESSION_SOURCE = "studio_session"
 
@@ -28,11 +22,6 @@ class TrainingRules(BaseSettings):
 
     hours_threshold: Decimal = Field(default=Decimal("360"), gt=0)
     window_years: int = Field(default=5, ge=1, le=50)
-
-
-@lru_cache
-def get_rules() -> TrainingRules:
-    return TrainingRules()
 
 
 def window_start(as_of: date, years: int) -> date:
@@ -47,8 +36,3 @@ def window_start(as_of: date, years: int) -> date:
         return as_of.replace(year=as_of.year - years)
     except ValueError:  # 29 February into a common year
         return as_of.replace(year=as_of.year - years, day=28)
-
-
-def today() -> date:
-    """Today's date in China, the default `as_of` of the ledger's summary."""
-    return datetime.now(CHINA_STANDARD_TIME).date()

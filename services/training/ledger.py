@@ -16,13 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal, Role
 from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
+from services.common.paging import PageParams
 from services.training import repository as repo
+from services.training import stats
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE, TrainingRules, window_start
 from services.training.directory import find_staff
 from services.training.feed import credits_changed
 from services.training.models import TrainingHours
-from services.training.schemas import TrainingHoursCreate, TrainingSummary
+from services.training.schemas import StaffMemberships, TrainingHoursCreate, TrainingSummary
 
 register_constraint("uq_training_hours_source_reference", Conflict, "credit-mismatch",
                     "a credit with this source and reference already exists")
@@ -126,3 +128,29 @@ async def summary(*, session: AsyncSession, staff_id: UUID, as_of: date, rules: 
     return TrainingSummary(staff_id=staff_id, as_of=as_of, window_years=rules.window_years, window_start=after,
                            total_hours=total, by_source=by_source, threshold=rules.hours_threshold,
                            met=total >= rules.hours_threshold)
+
+
+async def list_credits(*, session: AsyncSession, actor: Principal, rotation: RotationClient, page: PageParams,
+                       staff_id: UUID | None, source: str | None, earned_from: date | None,
+                       earned_to: date | None) -> list[TrainingHours]:
+    """One staff member's credits in their district's scope; the whole ledger city-wide only."""
+    if staff_id is None:
+        if not actor.city_wide:
+            raise Forbidden("give staff_id: the whole ledger needs a city-wide role", slug="district-scope")
+    else:
+        await require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
+    return await repo.list_credits(session, page=page, staff_id=staff_id, source=source,
+                                   earned_from=earned_from, earned_to=earned_to)
+
+
+async def staff_summary(*, session: AsyncSession, actor: Principal, rotation: RotationClient, staff_id: UUID,
+                        as_of: date, rules: TrainingRules) -> TrainingSummary:
+    await require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
+    return await summary(session=session, staff_id=staff_id, as_of=as_of, rules=rules)
+
+
+async def staff_memberships(*, session: AsyncSession, actor: Principal, rotation: RotationClient,
+                            staff_id: UUID) -> StaffMemberships:
+    """The studios a staff member hosts or belongs to, in the scope of their training summary."""
+    await require_staff_readable(session=session, actor=actor, staff_id=staff_id, rotation=rotation)
+    return StaffMemberships(items=await stats.staff_memberships(session, staff_id=staff_id))

@@ -6,11 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import Column, Computed, Date, Numeric
+from sqlalchemy import Column, Computed, Date, ForeignKeyConstraint, Numeric
 from sqlmodel import Field, SQLModel
 
+from services.common.calendar import CHINA_ZONE
 from services.common.clock import utcnow
-from services.training.config import SESSION_TIMEZONE
 
 SCHEMA = "training"
 
@@ -62,7 +62,7 @@ class Session(SQLModel, table=True):
     starts_at: datetime
     session_date: date | None = Field(
         default=None,
-        sa_column=Column(Date, Computed(f"((starts_at AT TIME ZONE '{SESSION_TIMEZONE}')::date)",
+        sa_column=Column(Date, Computed(f"((starts_at AT TIME ZONE '{CHINA_ZONE}')::date)",
                                         persisted=True)),
     )
     hours: Decimal = Field(sa_column=Column(Numeric(6, 2), nullable=False))
@@ -84,7 +84,13 @@ class TrainingHours(SQLModel, table=True):
     """One credit of the ledger: studio attendance (source `studio_session`) or an external credit."""
 
     __tablename__ = "training_hours"
-    __table_args__ = {"schema": SCHEMA}
+    # A studio credit points at the attendance row that earned them; removing it removes the credit.
+    __table_args__ = (
+        ForeignKeyConstraint(["session_id", "staff_id"], [f"{SCHEMA}.attendance.session_id",
+                                                          f"{SCHEMA}.attendance.staff_id"],
+                             name="fk_training_hours_attendance", ondelete="CASCADE"),
+        {"schema": SCHEMA},
+    )
 
     id: UUID = Field(primary_key=True)
     staff_id: UUID

@@ -9,12 +9,14 @@ the duplicate rule even if a path forgot the lock.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
 from services.common.errors import (
     Conflict,
@@ -23,8 +25,11 @@ from services.common.errors import (
     register_constraint,
 )
 from services.common.etag import require_version
+from services.common.paging import PageParams
 from services.training import repository as repo
+from services.training import stats
 from services.training.clients import RotationClient
+from services.training.config import TrainingRules, window_start
 from services.training.directory import find_staff
 from services.training.feed import changed, credits_changed
 from services.training.models import Membership, Session, Studio
@@ -39,7 +44,9 @@ from services.training.schemas import (
     SessionUpdate,
     StudioCreate,
     StudioRead,
+    StudioStats,
     StudioStatus,
+    TrainingCompletion,
 )
 
 register_constraint("uq_memberships_current", Conflict, "already-member",
@@ -285,3 +292,45 @@ async def replace_attendance(*, session: AsyncSession, session_id: UUID, data: A
         await credits_changed(session, "delete", removed)
         await credits_changed(session, "create", created)
     return result, record.version
+
+
+# Lists ----------------------------------------------------------------------------------------
+
+async def list_studios(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
+                       kind: str | None, status: str | None, host_staff_id: UUID | None) -> list[Studio]:
+    return await repo.list_studios(session, page=page, only=actor.list_scope(district_code),
+                                   district_code=district_code, kind=kind, status=status,
+                                   host_staff_id=host_staff_id)
+
+
+async def list_members(*, session: AsyncSession, studio_id: UUID, actor: Principal, page: PageParams,
+                       current: bool | None) -> list[Membership]:
+    await get_studio(session=session, studio_id=studio_id, actor=actor)
+    return await repo.list_members(session, studio_id=studio_id, page=page, current=current)
+
+
+async def list_sessions(*, session: AsyncSession, studio_id: UUID, actor: Principal,
+                        page: PageParams) -> list[Session]:
+    await get_studio(session=session, studio_id=studio_id, actor=actor)
+    return await repo.list_sessions(session, studio_id=studio_id, page=page)
+
+
+# Figures for the gateway (docs/internal-api.md → Training) -------------------------------------
+
+async def training_completion(*, session: AsyncSession, actor: Principal, as_of: date, rules: TrainingRules,
+                              district_code: str | None) -> TrainingCompletion:
+    actor.require_figures_scope(district_code)
+    after = window_start(as_of, rules.window_years)
+    rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
+                                  district_code=district_code)
+    return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                              window_start=after, districts=rows)
+
+
+async def studio_stats(*, session: AsyncSession, actor: Principal, academic_year: int,
+                       district_code: str | None) -> StudioStats:
+    actor.require_figures_scope(district_code)
+    period_from, period_to = academic_year_bounds(academic_year)
+    rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
+                                    district_code=district_code)
+    return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)

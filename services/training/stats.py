@@ -14,12 +14,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.training.schemas import DistrictCompletion, DistrictStudioStats, StaffMembership
 
-
-def academic_year(year: int) -> tuple[date, date]:
-    """Academic year Y runs 1 September Y to 31 August Y+1, inclusive (design.md §4.3)."""
-    return date(year, 9, 1), date(year + 1, 8, 31)
-
-
 # §4.5 for one district: its active staff from the staff directory (partial index on the district),
 # each one's window sum from the ledger by an index-only scan of ix_training_hours_staff_window.
 _DISTRICT_COMPLETION = text("""

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from fractions import Fraction
 
-from gateway.balance import (
+from services.common.cv import (
     SchoolInput,
     district_sections,
     present,

@@ -23,7 +23,7 @@ from services.rotation.schemas import (
     RotationStatus,
 )
 from services.rotation.service.rotations import approval_failures, plan_for_rotation
-from services.rotation.service.shared import field_error, readable_districts, record
+from services.rotation.service.shared import field_error, record
 
 register_constraint("uq_rotation_plans_title", Conflict, "duplicate-plan",
                     "the district already has a plan with this title for this academic year")
@@ -67,7 +67,7 @@ async def get_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal, lo
 
 async def list_plans(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
                      academic_year: int | None) -> list[RotationPlan]:
-    return await repo.list_plans(session, page=page, only=readable_districts(actor, district_code),
+    return await repo.list_plans(session, page=page, only=actor.list_scope(district_code),
                                  district_code=district_code, academic_year=academic_year)
 
 

@@ -13,13 +13,13 @@ from uuid import UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
 from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
 from services.common.paging import PageParams
 from services.rotation import repository as repo
 from services.rotation.clients import PartnershipClient
-from services.rotation.eligibility import academic_year_bounds
 from services.rotation.models import Rotation, RotationPlan, RotationTransition, Staff
 from services.rotation.schemas import (
     PlanStatus,
@@ -29,7 +29,7 @@ from services.rotation.schemas import (
     RotationUpdate,
     StaffStatus,
 )
-from services.rotation.service.shared import field_error, known_school, readable_districts, record
+from services.rotation.service.shared import field_error, known_school, record
 
 register_constraint(
     "ex_rotations_staff_overlap", Conflict, "rotation-overlap",
@@ -195,6 +195,6 @@ async def rotation_history(*, session: AsyncSession, rotation_id: UUID, actor: P
 async def list_rotations(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
                          staff_id: UUID | None, status: str | None, academic_year: int | None,
                          school_code: str | None, plan_id: UUID | None) -> list[Rotation]:
-    return await repo.list_rotations(session, page=page, only=readable_districts(actor, district_code),
+    return await repo.list_rotations(session, page=page, only=actor.list_scope(district_code),
                                      district_code=district_code, staff_id=staff_id, status=status,
                                      academic_year=academic_year, school_code=school_code, plan_id=plan_id)

@@ -1,4 +1,4 @@
-"""Helpers every rotation aggregate uses: field errors, the change feed row, school and scope lookups."""
+"""Helpers every rotation aggregate uses: field errors, the change feed row and school lookups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.auth import Principal
 from services.common.errors import Unprocessable
 from services.common.outbox import record_change
 from services.rotation.clients import PartnershipClient, SchoolRef
@@ -30,10 +29,3 @@ async def known_school(session: AsyncSession, partnership: PartnershipClient, co
         raise Unprocessable(f"school {code} does not exist", slug="unknown-school",
                             extra=field_error(f"body.{field}", "unknown school"))
     return school
-
-
-def readable_districts(actor: Principal, district_code: str | None) -> frozenset[str] | None:
-    """The districts a list may show; an explicit filter outside them is 403, not an empty page."""
-    if district_code is not None:
-        actor.require_read_in(district_code)
-    return actor.readable_districts()

@@ -19,7 +19,7 @@ from services.rotation.schemas import (
     StaffRead,
     StaffUpdate,
 )
-from services.rotation.service.shared import known_school, readable_districts, record
+from services.rotation.service.shared import known_school, record
 
 register_constraint("uq_staff_staff_no", Conflict, "duplicate-staff-no",
                     "a staff member with this staff_no already exists")
@@ -73,6 +73,6 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
 async def list_staff(*, session: AsyncSession, actor: Principal, page: PageParams, district_code: str | None,
                      home_school_code: str | None, eligible_for_year: int | None,
                      status: str | None) -> list[Staff]:
-    return await repo.list_staff(session, page=page, only=readable_districts(actor, district_code),
+    return await repo.list_staff(session, page=page, only=actor.list_scope(district_code),
                                  district_code=district_code, home_school_code=home_school_code,
                                  eligible_for_year=eligible_for_year, status=status)

@@ -1,4 +1,4 @@
-"""Backbone balance (校际差异系数, design.md §4.6): pure, exact arithmetic, no I/O.
+"""Backbone balance (校际差异系数, design.md §4.6): the CV arithmetic — pure, exact, no I/O.
 
 For a section s of a district on a date: every school i with enrollment P_i > 0 in s has
 X_i = 100·B_i/P_i county-level-and-above backbone teachers per 100 students; with P = ΣP_i the
