@@ -22,9 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.errors import Conflict, Unprocessable
+from services.common.errors import Conflict, Unprocessable, _sqlstate
 
 
 class ImportMode(StrEnum):
@@ -42,7 +43,7 @@ class ImportReport(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "staff.0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "kind": "staff", "status": "completed",
         "mode": "partial", "dry_run": False, "total_rows": 120, "processed_rows": 120, "valid_rows": 118,
-        "inserted": 95, "updated": 23, "rejected_rows": 2,
+        "inserted": 95, "updated": 20, "unchanged": 3, "rejected_rows": 2,
         "errors": [{"row": 17, "field": "home_school_code", "message": "unknown school 11019999"},
                    {"row": 42, "field": "staff_no", "message": "duplicate of row 8 in this file"}],
         "created_at": "2024-08-28T10:00:00+08:00", "finished_at": "2024-08-28T10:00:03+08:00"}]})
@@ -56,7 +57,9 @@ class ImportReport(BaseModel):
     processed_rows: int = 0
     valid_rows: int = 0
     inserted: int = 0
-    updated: int = 0
+    updated: int = Field(default=0, description="stored records this file changed")
+    unchanged: int = Field(default=0, description="valid rows equal to what is stored: nothing written, "
+                           "nothing in the change feed (a file sent again is all unchanged)")
     rejected_rows: int = 0
     errors: list[RowError] = []
     detail: str | None = Field(default=None, description="why a job failed (status failed)")
@@ -100,6 +103,11 @@ class ImportSpec:
     resolve: Resolver | None = None         # e.g. ask the owner service over HTTP, then UPDATE staged
     # Rows outside the importer's districts (:districts, a text[]): SELECT row_no[, message] FROM staged …
     scope_sql: str | None = None
+    # The merge for when nobody else stores one of the file's keys meanwhile: `merge_sql` without
+    # ON CONFLICT (a speculative insertion costs about a third of a plain insert per row), taking
+    # only the keys not stored yet. Tried first under a savepoint; a unique violation (a
+    # concurrent writer won a key) rolls it back and `merge_sql` runs instead.
+    insert_sql: str | None = None
     # Extra data-modifying CTEs after `merged` (e.g. a history row per inserted record).
     merge_ctes: str = ""
     upstreams: Sequence[str] = ()           # the services `resolve` calls
@@ -402,17 +410,22 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     return report
 
 
+UNIQUE_VIOLATION = "23505"
+
+
 async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,
                  mode: ImportMode) -> None:
-    outcome = (await session.execute(text(
-        f"WITH merged AS ({spec.merge_sql}), "
-        f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
-        "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state, "
-        "CAST(:actor AS text), CAST(:request_id AS text) FROM merged)"
-        f"{spec.merge_ctes} "
-        "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
-        "FROM merged"), {**spec.params, "entity": spec.entity, "actor": context.actor,
-                         "request_id": context.request_id})).mappings().one()
+    params = {**spec.params, "entity": spec.entity, "actor": context.actor, "request_id": context.request_id}
+    outcome = None
+    if spec.insert_sql is not None:
+        try:
+            async with session.begin_nested():
+                outcome = await _merge_with(session, spec, spec.insert_sql, params)
+        except IntegrityError as exc:
+            if _sqlstate(exc) != UNIQUE_VIOLATION:
+                raise
+    if outcome is None:
+        outcome = await _merge_with(session, spec, spec.merge_sql, params)
     report.inserted, report.updated = outcome["inserted"], outcome["updated"]
     if spec.recheck_after_merge:
         late = await _late_conflicts(session, spec)
@@ -423,6 +436,19 @@ async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext
         report.errors = _sorted([*report.errors, *late])
         report.rejected_rows += len({e.row for e in late})
         report.valid_rows -= len({e.row for e in late})
+    report.unchanged = report.valid_rows - report.inserted - report.updated
+
+
+async def _merge_with(session: AsyncSession, spec: ImportSpec, merge_sql: str, params: dict[str, Any]) -> Any:
+    """One statement: the merge, a change-feed row per record it wrote, the spec's extra CTEs."""
+    return (await session.execute(text(
+        f"WITH merged AS ({merge_sql}), "
+        f"feed AS (INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
+        "SELECT :entity, key, CASE WHEN inserted THEN 'create' ELSE 'update' END, state, "
+        "CAST(:actor AS text), CAST(:request_id AS text) FROM merged)"
+        f"{spec.merge_ctes} "
+        "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
+        "FROM merged"), params)).mappings().one()
 
 
 async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowError]:
