@@ -1,4 +1,4 @@
-"""Plain-Python converters for an import spec's fast path (services/common/imports.py `FastPath`).
+"""Plain-Python converters for an import spec's fast path (services/common/import_rows.py `FastPath`).
 
 Each takes a CSV cell as the engine hands it (stripped, never blank) and returns exactly the
 value the row model and the spec's `prepare` would stage, or raises (any exception) when the
