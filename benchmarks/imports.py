@@ -5,19 +5,25 @@ registers the districts and schools, then times, each from the first byte upload
 report saying `completed`:
 
 1. a staff import of `--rows` new staff (rotation, by staff_no),
-2. the same file again (every row an update),
-3. a training-hours import of `--rows` new credits naming staff by id (training).
+2. the same file again (every row `unchanged`: nothing written),
+3. the file with every row changed (every row an update),
+4. a training-hours import of `--rows` new credits naming staff by id (training).
+
+and then the floor: the same staff and training-hours files by plain `COPY` into an empty copy of
+the table (its indexes and constraints, no change feed), with the ratio of each import to it.
 
 Each line printed gives the rows per second, and the longest write transaction (one holding a
 transaction id) seen on the database while the import ran, sampled from `pg_stat_activity`: an
 import's write transaction holds back every service's change feed while it is open.
-The uploads go straight to the owning service (the gateway is not what is measured here).
+The uploads go through the gateway (`--via gateway`, the target's measure) or straight to the
+owning service (`--via service`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import random
 import shutil
 import time
@@ -50,9 +56,12 @@ class Timing:
     rejected: int
     longest_write_s: float
 
+    unchanged: int = 0
+
     def line(self) -> str:
         return (f"{self.name}: {self.rows} rows in {self.seconds:.2f} s = {self.rows / self.seconds:,.0f} rows/s "
-                f"({self.status}: {self.inserted} inserted, {self.updated} updated, {self.rejected} rejected; "
+                f"({self.status}: {self.inserted} inserted, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.rejected} rejected; "
                 f"longest write transaction {self.longest_write_s:.2f} s)")
 
 
@@ -63,14 +72,15 @@ def schools_csv(schools: list) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def staff_csv(rng: random.Random, schools: list, rows: int) -> bytes:
+def staff_csv(rng: random.Random, schools: list, rows: int, name_suffix: str = "") -> bytes:
     lines = ["staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since,retirement_date"]
     first, days = date(1992, 9, 1), (date(2024, 9, 1) - date(1992, 9, 1)).days
     for i in range(rows):
         school = schools[i % len(schools)]
         retirement = (date(2024, 7, 1) + timedelta(days=rng.randrange(6000))).isoformat() if rng.random() < 0.18 else ""
         section = "senior" if school.senior and not school.primary else "junior" if school.junior else "primary"
-        lines.append(f"B{i + 1:07d},{_name(rng)},{school.code},{'teacher' if i % 25 else 'middle_manager'},"
+        role = "teacher" if i % 25 else "middle_manager"
+        lines.append(f"B{i + 1:07d},{_name(rng)}{name_suffix},{school.code},{role},"
                      f"{section},{rng.choice(SUBJECTS)},{_weighted(rng, BACKBONE)},"
                      f"{(first + timedelta(days=rng.randrange(days))).isoformat()},{retirement}")
     return ("\n".join(lines) + "\n").encode()
@@ -107,15 +117,15 @@ async def longest_write(dsn: str, stop: asyncio.Event) -> float:
 
 
 async def timed_import(client: httpx.AsyncClient, platform: Platform, name: str, path: str, body: bytes,
-                       rows: int) -> Timing:
+                       rows: int, prefix: str = "/v1") -> Timing:
     stop = asyncio.Event()
     sampler = asyncio.create_task(longest_write(platform.dsn(), stop))
     started = time.perf_counter()
-    response = await client.post(path, content=body, headers=CSV)
+    response = await client.post(prefix + path, content=body, headers=CSV)
     report = response.json()
     if response.status_code not in (200, 202):
         raise SystemExit(f"{name}: {response.status_code} {response.text[:500]}")
-    location = response.headers["location"].replace("/api/v1", "/v1", 1)
+    location = response.headers["location"].replace("/api/v1", prefix, 1)
     deadline = time.monotonic() + DEADLINE_SECONDS
     while report.get("status") == "running" and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
@@ -123,7 +133,8 @@ async def timed_import(client: httpx.AsyncClient, platform: Platform, name: str,
     seconds = time.perf_counter() - started
     stop.set()
     timing = Timing(name, rows, seconds, report.get("status", "?"), report.get("inserted", 0),
-                    report.get("updated", 0), report.get("rejected_rows", 0), await sampler)
+                    report.get("updated", 0), report.get("rejected_rows", 0), await sampler,
+                    report.get("unchanged", 0))
     if timing.status != "completed" or timing.rejected:
         raise SystemExit(f"{name}: {timing.line()}; errors {report.get('errors', [])[:3]} {report.get('detail')}")
     return timing
@@ -143,11 +154,32 @@ async def wait_for_directory(dsn: str, table: str, rows: int) -> None:
         await conn.close()
 
 
-async def main(rows: int, schools_count: int) -> int:
+async def copy_floor(dsn: str, table: str, body: bytes, columns: list[str], rows: int, prepare: str = "") -> Timing:
+    """The file by plain COPY into an empty copy of `table` (its indexes, checks and defaults; an
+    id drawn by the database, no change feed, no validation): what the import is compared with."""
+    conn = await asyncpg.connect(dsn)
+    floor = f"bench_floor_{table.split('.')[1]}"
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS public.{floor}; "
+                           f"CREATE TABLE public.{floor} (LIKE {table} INCLUDING ALL); "
+                           f"ALTER TABLE public.{floor} ALTER COLUMN id SET DEFAULT gen_random_uuid(); {prepare}")
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_to_table(floor, schema_name="public", source=io.BytesIO(body), columns=columns,
+                                     format="csv", header=True)
+        seconds = time.perf_counter() - started
+        await conn.execute(f"DROP TABLE public.{floor}")
+    finally:
+        await conn.close()
+    return Timing(f"floor: COPY into {table}", rows, seconds, "completed", rows, 0, 0, 0.0)
+
+
+async def main(rows: int, schools_count: int, via: str) -> int:
     rng = random.Random(SEED)
     schools = _schools(rng, Sizes(scale=1.0, schools=schools_count, staff=rows, rotations=0, credits=0,
                                   pairings=0, studios=0, credit_file_rows=0))
     staff_body = staff_csv(rng, schools, rows)
+    changed_body = staff_csv(random.Random(SEED + 1), schools, rows, name_suffix="甲")
     print(f"starting the platform ({rows} rows a file) …", flush=True)
     platform = await start()
     token = mint_token(SECRET, sub="bench", role="city_admin", ttl_seconds=3600)
@@ -157,17 +189,22 @@ async def main(rows: int, schools_count: int) -> int:
     try:
         async with (httpx.AsyncClient(base_url=platform.url("partnership"), headers=auth, timeout=timeout) as p,
                     httpx.AsyncClient(base_url=platform.url("rotation"), headers=auth, timeout=timeout) as r,
-                    httpx.AsyncClient(base_url=platform.url("training"), headers=auth, timeout=timeout) as t):
+                    httpx.AsyncClient(base_url=platform.url("training"), headers=auth, timeout=timeout) as t,
+                    httpx.AsyncClient(base_url=platform.url("gateway"), headers=auth, timeout=timeout) as g):
+            prefix = "/api/v1" if via == "gateway" else "/v1"
+            if via == "gateway":
+                r = t = g
             for code, district_name in BEIJING_DISTRICTS:
                 answer = await p.post("/v1/districts", json={"code": code, "name": district_name})
                 if answer.status_code != 201:
                     raise SystemExit(f"district {code}: {answer.status_code} {answer.text[:300]}")
-            registry = await timed_import(p, platform, "schools", "/v1/imports/schools", schools_csv(schools),
+            registry = await timed_import(p, platform, "schools", "/imports/schools", schools_csv(schools),
                                           len(schools))
             print("  " + registry.line(), flush=True)
             await wait_for_directory(platform.dsn(), "rotation.school_directory", len(schools))
-            for name in ("staff (new)", "staff (updates)"):
-                results.append(await timed_import(r, platform, name, "/v1/imports/staff", staff_body, rows))
+            for name, body in (("staff (new)", staff_body), ("staff (same file again)", staff_body),
+                               ("staff (every row changed)", changed_body)):
+                results.append(await timed_import(r, platform, name, "/imports/staff", body, rows, prefix))
                 print("  " + results[-1].line(), flush=True)
             conn = await asyncpg.connect(platform.dsn())
             try:
@@ -177,9 +214,19 @@ async def main(rows: int, schools_count: int) -> int:
                 await conn.close()
             await wait_for_directory(platform.dsn(), "training.staff_directory", rows)
             credits = credits_csv(rng, ids, rows)
-            results.append(await timed_import(t, platform, "training hours (new)", "/v1/imports/training-hours",
-                                              credits, rows))
+            results.append(await timed_import(t, platform, "training hours (new)", "/imports/training-hours",
+                                              credits, rows, prefix))
             print("  " + results[-1].line(), flush=True)
+        staff_floor = await copy_floor(
+            platform.dsn(), "rotation.staff", staff_body, ["staff_no", "name", "home_school_code", "role", "section",
+                                                           "subject", "backbone_level", "in_post_since",
+                                                           "retirement_date"], rows,
+            "ALTER TABLE public.bench_floor_staff ALTER COLUMN home_district_code DROP NOT NULL")
+        hours_floor = await copy_floor(platform.dsn(), "training.training_hours", credits,
+                                       ["staff_id", "hours", "earned_on", "source", "reference"], rows)
+        for floor, imported in ((staff_floor, results[0]), (hours_floor, results[-1])):
+            print(f"  {floor.line()}; the import ({imported.name}) runs at "
+                  f"{floor.seconds / imported.seconds:.2f} of it", flush=True)
     finally:
         platform.stop()
         shutil.rmtree(platform.work, ignore_errors=True)
@@ -190,8 +237,10 @@ def cli() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=250_000, help="rows in each staff and training-hours file")
     parser.add_argument("--schools", type=int, default=1_700, help="schools the staff are spread over")
+    parser.add_argument("--via", choices=("gateway", "service"), default="gateway",
+                        help="upload through the gateway (the target's measure) or straight to the service")
     options = parser.parse_args()
-    return asyncio.run(main(options.rows, options.schools))
+    return asyncio.run(main(options.rows, options.schools, options.via))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Plain-Python converters for an import spec's fast path (services/common/imports.py `FastPath`).
+"""Plain-Python converters for an import spec's fast path (services/common/import_rows.py `FastPath`).
 
 Each takes a CSV cell as the engine hands it (stripped, never blank) and returns exactly the
 value the row model and the spec's `prepare` would stage, or raises (any exception) when the
@@ -12,7 +12,6 @@ models' do: in code points.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -64,11 +63,13 @@ def iso_date(rewrite: Callable[[Any], Any] | None = None) -> Convert:
     return convert
 
 
-def canonical_uuid(value: str) -> uuid.UUID:
-    """A UUID in its 8-4-4-4-12 hexadecimal form."""
+def canonical_uuid(value: str) -> str:
+    """A UUID in its 8-4-4-4-12 hexadecimal form, staged as the text itself: COPY stores it as
+    the same uuid the model's `UUID` would (asyncpg parses it in C, about ten times faster than
+    `uuid.UUID`)."""
     if _UUID.fullmatch(value) is None:
         raise Unsure(value)
-    return uuid.UUID(value)
+    return value
 
 
 def decimal(*, integer_digits: int, places: int, above: Decimal, at_most: Decimal) -> Convert:

@@ -121,6 +121,8 @@ STAFF = ImportSpec(
         SELECT s.row_no, 'unknown school ' || s.home_school_code AS message
         FROM staged s WHERE s.home_district_code IS NULL""")],
     # Status is not a column of the file: an upsert leaves a retired or departed person as they are.
+    # A row equal to the stored record is left alone (reported `unchanged`, nothing fed): a
+    # registry sent again writes nothing.
     merge_sql="""
         INSERT INTO rotation.staff AS t (id, staff_no, name, home_school_code, home_district_code, role, section,
                                          subject, backbone_level, in_post_since, retirement_date)
@@ -133,6 +135,11 @@ STAFF = ImportSpec(
             subject = excluded.subject, backbone_level = excluded.backbone_level,
             in_post_since = excluded.in_post_since, retirement_date = excluded.retirement_date,
             version = t.version + 1, updated_at = now()
+        WHERE (t.name, t.home_school_code, t.home_district_code, t.role, t.section, t.subject, t.backbone_level,
+               t.in_post_since, t.retirement_date)
+              IS DISTINCT FROM (excluded.name, excluded.home_school_code, excluded.home_district_code,
+                                excluded.role, excluded.section, excluded.subject, excluded.backbone_level,
+                                excluded.in_post_since, excluded.retirement_date)
         RETURNING (xmax = 0) AS inserted, t.staff_no AS key, to_jsonb(t) AS state""",
     schema="rotation",
     entity="staff",

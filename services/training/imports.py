@@ -109,6 +109,14 @@ RESOLVE_STAFF_ID = """
     UPDATE staged s SET staff_known = true, staff_district = d.home_district_code
     FROM training.staff_directory d WHERE d.id = s.staff_id AND s.staff_known IS NOT TRUE"""
 
+# A new credit as the change feed carries it (`create`).
+CREDIT_RETURNING = """
+        RETURNING (xmax = 0) AS inserted, t.source || ':' || t.reference AS key,
+                  jsonb_build_object(
+                      'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours),
+                      'earned_on', t.earned_on, 'source', t.source, 'reference', t.reference,
+                      'session_id', t.session_id, 'created_at', t.created_at) AS state"""
+
 TRAINING_HOURS = ImportSpec(
     kind=KIND,
     model=TrainingHoursImportRow,
@@ -147,16 +155,21 @@ TRAINING_HOURS = ImportSpec(
     recheck_after_merge=True,
     # ON CONFLICT DO NOTHING: an existing credit is never changed (identical rows are no-ops and
     # differing ones were rejected above); only new credits come back, as feed `create`s.
-    merge_sql="""
+    merge_sql=f"""
         INSERT INTO training.training_hours AS t (id, staff_id, hours, earned_on, source, reference)
         SELECT gen_random_uuid(), staff_id, hours, earned_on, source, reference
         FROM staged ORDER BY row_no
         ON CONFLICT (source, reference) DO NOTHING
-        RETURNING (xmax = 0) AS inserted, t.source || ':' || t.reference AS key,
-                  jsonb_build_object(
-                      'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours),
-                      'earned_on', t.earned_on, 'source', t.source, 'reference', t.reference,
-                      'session_id', t.session_id, 'created_at', t.created_at) AS state""",
+        {CREDIT_RETURNING}""",
+    # The same without ON CONFLICT, for the usual case: nobody stores one of the keys meanwhile.
+    insert_sql=f"""
+        INSERT INTO training.training_hours AS t (id, staff_id, hours, earned_on, source, reference)
+        SELECT gen_random_uuid(), s.staff_id, s.hours, s.earned_on, s.source, s.reference
+        FROM staged s
+        WHERE NOT EXISTS (SELECT 1 FROM training.training_hours h
+                          WHERE h.source = s.source AND h.reference = s.reference)
+        ORDER BY s.row_no
+        {CREDIT_RETURNING}""",
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),

@@ -149,7 +149,8 @@ async def test_json_rows_and_district_scope(partnership, rotation, auth, db_engi
         assert (await rotation.get(f"/v1/imports/{report}", headers=auth(role))).status_code == 403
     integrator = await rotation.post("/v1/imports/staff", json=rows, headers=auth("integrator"))
     assert integrator.status_code == 200, integrator.text
-    assert (integrator.json()["inserted"], integrator.json()["updated"]) == (1, 2)
+    # C1 is stored exactly as the file has it (the district import above): unchanged, not updated.
+    assert (integrator.json()["inserted"], integrator.json()["updated"], integrator.json()["unchanged"]) == (1, 1, 1)
 
 
 async def test_partnership_down_is_503_and_nothing_written(settings, token, db_engine):
@@ -245,3 +246,27 @@ async def test_an_integrator_limited_to_districts_imports_only_there(partnership
     assert (partial.json()["inserted"], partial.json()["updated"]) == (1, 0)
     assert await fetch(db_engine, stored) == [
         {"staff_no": "C1", "name": "朝阳一", "home_district_code": "110105", "version": 1}, *before]
+
+
+async def test_a_file_sent_again_is_unchanged_and_feeds_nothing(partnership, rotation, db_engine):
+    """Rows equal to the stored record are reported `unchanged`: no new version, no feed item."""
+    await f.chaoyang_with_schools(partnership)
+    body = ("staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
+            "T001,王芳,11010501,teacher,primary,数学,none,2019-09-01\n"
+            "T002,张伟,11010502,teacher,junior,,,2020-09-01\n").encode()
+    first = await rotation.post("/v1/imports/staff", content=body, headers=CSV)
+    assert (first.status_code, first.json()["inserted"], first.json()["updated"], first.json()["unchanged"]) == (
+        200, 2, 0, 0)
+    before = await fetch(db_engine, "select staff_no, version, updated_at from rotation.staff order by staff_no")
+    again = await rotation.post("/v1/imports/staff", content=body, headers=CSV)
+    assert again.status_code == 200, again.text
+    assert (again.json()["status"], again.json()["valid_rows"], again.json()["inserted"], again.json()["updated"],
+            again.json()["unchanged"]) == ("completed", 2, 0, 0, 2)
+    assert await fetch(db_engine, "select staff_no, version, updated_at from rotation.staff order by staff_no") == before
+    changed = body.replace("张伟,11010502,teacher,junior,,".encode(), "张伟,11010502,teacher,junior,物理,".encode())
+    third = await rotation.post("/v1/imports/staff", content=changed, headers=CSV)
+    assert (third.json()["inserted"], third.json()["updated"], third.json()["unchanged"]) == (0, 1, 1)
+    assert [(c["key"], c["op"]) for c in await fetch(db_engine, FEED)] == [
+        ("T001", "create"), ("T002", "create"), ("T002", "update")]
+    assert await fetch(db_engine, "select staff_no, subject, version from rotation.staff order by staff_no") == [
+        {"staff_no": "T001", "subject": "数学", "version": 1}, {"staff_no": "T002", "subject": "物理", "version": 2}]

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
@@ -335,3 +336,36 @@ async def test_an_integrator_limited_to_districts_imports_for_their_staff_only(t
     assert (partial.status_code, partial.json()["inserted"], partial.json()["rejected_rows"]) == (200, 1, 1)
     assert await _stored(db_engine) == [{"staff_id": yanqing, "hours": Decimal("4.00"), "earned_on": "2024-05-01",
                                          "source": "区级平台", "reference": "Y-1", "session_id": None}]
+
+
+async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged(training, world, db_engine):
+    """The merge first inserts without ON CONFLICT; a writer that stores one of the file's keys
+    while it runs makes it fall back to the ON CONFLICT merge: same report, nothing twice."""
+    a, b = world.staff[0]["id"], world.staff[1]["id"]
+    rows = [{"staff_id": a, "hours": "8", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
+            {"staff_id": b, "hours": "2", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-2"}]
+    other = await db_engine.connect()
+    try:
+        await other.execute(text(
+            "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
+            "VALUES (gen_random_uuid(), :a, 8, '2024-05-01', '市级平台', 'PX-1')"), {"a": a})
+        posted = asyncio.create_task(training.post(URL, json=rows))
+        for _ in range(200):  # until the import's insert waits on the uncommitted key
+            waiting = (await other.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"))).scalar_one()
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1
+        await other.commit()
+        response = await posted
+    finally:
+        await other.close()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["valid_rows"], body["inserted"], body["updated"], body["unchanged"],
+            body["errors"]) == ("completed", 2, 1, 0, 1, [])
+    assert [(r["reference"], r["staff_id"], r["hours"]) for r in await _stored(db_engine)] == [
+        ("PX-1", a, Decimal("8.00")), ("PX-2", b, Decimal("2.00"))]
+    assert await fetch(db_engine, "select key, op from training.changes where entity = 'training_credit' "
+                                  "order by seq") == [{"key": "市级平台:PX-2", "op": "create"}]
