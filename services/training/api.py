@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.common.auth import CurrentUser
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import Forbidden, problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
@@ -259,7 +259,7 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
-async def training_completion(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep,
+async def training_completion(as_of: date, session: ReadSessionDep, actor: CurrentUser, rules: RulesDep,
                               district_code: DistrictFilter = None) -> TrainingCompletion:
     actor.require_figures_scope(district_code)
     after = window_start(as_of, rules.window_years)
@@ -271,7 +271,7 @@ async def training_completion(as_of: date, session: SessionDep, actor: CurrentUs
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
               summary="Studios, sessions in the academic year and hours they credited, per studio district")
-async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
+async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: ReadSessionDep,
                        actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
     actor.require_figures_scope(district_code)
     period_from, period_to = stats.academic_year(academic_year)
