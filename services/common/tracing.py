@@ -125,6 +125,13 @@ def inject(headers: dict[str, str]) -> None:
     _PROPAGATOR.inject(headers)
 
 
+def current_traceparent() -> str | None:
+    """The current span as a `traceparent` value (stored with a deferred job); None outside a trace."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
 def extract(traceparent: str | None, tracestate: str | None = None) -> otel_context.Context | None:
     """The context a stored or received `traceparent` names; None when there is none."""
     if not traceparent:
