@@ -170,6 +170,11 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             app.state.feed_consumers = start_consumers(
                 feeds, engine=engine, upstreams=app.state.upstreams, poll_interval=settings.feed_poll_interval,
                 batch_size=settings.feed_batch_size, metrics=metrics)
+
+        def feed_lag() -> None:  # the lag grows between passes while a producer is down
+            for consumer in app.state.feed_consumers:
+                consumer.report_lag()
+        metrics.add_sampler("feeds", feed_lag)
         try:
             yield
         finally:
