@@ -190,8 +190,12 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             flush()
 
     # `prepare_token` lets the verifier fetch keys (JWKS) or refuse a token before any route runs.
+    # FastAPI's own telemetry stays off: our TracingMiddleware records the server span (named by the
+    # gateway's public route template, not its catch-all) and carries `traceparent` when nothing is
+    # exported; FastAPI's would add a second server span once a tracer provider is installed.
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, dependencies=[Depends(prepare_token)])
+                  docs_url=None, redoc_url=None, dependencies=[Depends(prepare_token)],
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False})
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.verifier = verifier_from_settings(settings)
