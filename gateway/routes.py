@@ -54,15 +54,16 @@ UNMATCHED = "unmatched"
 
 
 @lru_cache(maxsize=1)
-def _templates() -> dict[tuple[str, int], list[tuple[tuple[str | None, ...], str]]]:
+def _templates() -> dict[tuple[str, int, str], list[tuple[tuple[str | None, ...], str]]]:
+    """Templates by method, segment count and first segment (a literal in every public path)."""
     from gateway.openapi_catalog import OPERATIONS
 
-    table: dict[tuple[str, int], list[tuple[tuple[str | None, ...], str]]] = {}
+    table: dict[tuple[str, int, str], list[tuple[tuple[str | None, ...], str]]] = {}
     for key in OPERATIONS:
         method, template = key.split(" ", 1)
         segments = template.removeprefix("/api/v1/").split("/")
         pattern = tuple(None if s.startswith("{") else s for s in segments)
-        table.setdefault((method, len(segments)), []).append((pattern, template))
+        table.setdefault((method, len(segments), segments[0]), []).append((pattern, template))
     for candidates in table.values():  # a literal segment wins over a parameter (`summary` before `{id}`)
         candidates.sort(key=lambda entry: [part is None for part in entry[0]])
     return table
@@ -71,7 +72,10 @@ def _templates() -> dict[tuple[str, int], list[tuple[tuple[str | None, ...], str
 def route_label(method: str, path: str) -> str:
     """The template of the public operation `method /api/v1/<path>` names, or "unmatched"."""
     segments = path.strip("/").split("/")
-    for pattern, template in _templates().get((method, len(segments)), ()):
-        if all(part is None or part == segment for part, segment in zip(pattern, segments)):
+    for pattern, template in _templates().get((method, len(segments), segments[0]), ()):
+        for part, segment in zip(pattern, segments):
+            if part is not None and part != segment:
+                break
+        else:
             return template
     return UNMATCHED
