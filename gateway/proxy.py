@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.exports import export_format, export_list, is_exportable
 from gateway.paths import upstream_path
-from gateway.routes import PER_SERVICE_PREFIXES, owner_of
+from gateway.routes import PER_SERVICE_PREFIXES, owner_of, route_label
 from services.common.auth import authenticate
 from services.common.context import request_id_var
 from services.common.errors import NotFound, Unprocessable, UpstreamUnavailable, problem_responses
@@ -37,6 +37,7 @@ router = APIRouter()
 @router.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                   include_in_schema=False, responses=problem_responses(404, 503))
 async def proxy(path: str, request: Request) -> Response:
+    request.scope["spp.route"] = route_label(request.method, path)  # the metrics' and the span's label
     service = owner_of(path, request.query_params.get("service"))
     if service is None:
         if path.strip("/") in PER_SERVICE_PREFIXES:

@@ -5,6 +5,8 @@ Public paths are flat and do not reveal the owner; the first path segment decide
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 ROUTE_TABLE: dict[str, str] = {
     "districts": "partnership",
     "schools": "partnership",
@@ -43,3 +45,37 @@ def owner_of(path: str, service: str | None = None) -> str | None:
         parts = path.strip("/").split("/")
         return IMPORT_KINDS.get(parts[1].split(".", 1)[0]) if len(parts) == 2 else None
     return ROUTE_TABLE.get(first)
+
+
+# Metrics and span names label a proxied request by the public operation's template
+# (`/api/v1/schools/{code}`), never by its raw path: one series per school would explode Prometheus.
+# The templates are the operation catalog's keys, which the OpenAPI test keeps complete.
+UNMATCHED = "unmatched"
+
+
+@lru_cache(maxsize=1)
+def _templates() -> dict[tuple[str, int, str], list[tuple[tuple[str | None, ...], str]]]:
+    """Templates by method, segment count and first segment (a literal in every public path)."""
+    from gateway.openapi_catalog import OPERATIONS
+
+    table: dict[tuple[str, int, str], list[tuple[tuple[str | None, ...], str]]] = {}
+    for key in OPERATIONS:
+        method, template = key.split(" ", 1)
+        segments = template.removeprefix("/api/v1/").split("/")
+        pattern = tuple(None if s.startswith("{") else s for s in segments)
+        table.setdefault((method, len(segments), segments[0]), []).append((pattern, template))
+    for candidates in table.values():  # a literal segment wins over a parameter (`summary` before `{id}`)
+        candidates.sort(key=lambda entry: [part is None for part in entry[0]])
+    return table
+
+
+def route_label(method: str, path: str) -> str:
+    """The template of the public operation `method /api/v1/<path>` names, or "unmatched"."""
+    segments = path.strip("/").split("/")
+    for pattern, template in _templates().get((method, len(segments), segments[0]), ()):
+        for part, segment in zip(pattern, segments):
+            if part is not None and part != segment:
+                break
+        else:
+            return template
+    return UNMATCHED

@@ -19,13 +19,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services.common.auth import Role, mint_with, prepare_token, verifier_from_settings
-from services.common.db import create_engine, create_session_factory
+from services.common.db import create_engine, create_session_factory, read_only
 from services.common.docs import install_docs
 from services.common.errors import install_problem_handlers, problem_response
 from services.common.feed_consumer import FeedConsumer, FeedSpec, start_consumers, stop_consumers
 from services.common.idempotency import install_idempotency
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
+from services.common.tracing import TracingMiddleware, configure_tracing, flush
 from services.common.upstream import CircuitBreaker, Upstream
 
 
@@ -59,13 +60,18 @@ def _health_router(process: str, uses_database: bool, report_upstreams: bool) ->
                 responses={503: {"description": "Not ready"}})
     async def readyz(request: Request) -> Response:
         if uses_database:
-            try:
-                async with asyncio.timeout(1.5):
-                    async with request.app.state.engine.connect() as conn:
-                        await conn.execute(text("select 1"))
-            except Exception as exc:  # any failure means "not ready"; the body says why
-                return problem_response(503, title="Not ready", slug="not-ready",
-                                        detail=f"database: {type(exc).__name__}")
+            # The replica too, when the figures read one: a service that cannot answer them is not ready.
+            engines = {"database": request.app.state.engine, "read database": request.app.state.read_engine}
+            for name, engine in engines.items():
+                if name != "database" and engine is request.app.state.engine:
+                    continue
+                try:
+                    async with asyncio.timeout(1.5):
+                        async with engine.connect() as conn:
+                            await conn.execute(text("select 1"))
+                except Exception as exc:  # any failure means "not ready"; the body says why
+                    return problem_response(503, title="Not ready", slug="not-ready",
+                                            detail=f"{name}: {type(exc).__name__}")
         checks: dict[str, Any] = {"status": "ready", "process": process}
         if uses_database:
             checks["database"] = "ok"
@@ -80,6 +86,7 @@ def _health_router(process: str, uses_database: bool, report_upstreams: bool) ->
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
+        await request.app.state.metrics.sample()  # breakers, pools, job queues: read now
         return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -129,6 +136,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     `feeds`: local read models kept from producers' change feeds by background consumers
     (services/common/feed_consumer.py), started after `extra_lifespan` and stopped first."""
     metrics = Metrics(process)
+    configure_tracing(process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,9 +152,19 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             engine = create_engine(url, settings)
             app.state.engine = engine
             app.state.session_factory = create_session_factory(engine)
+            metrics.watch_pool("primary", engine)
+            # The figure endpoints' engine (services.common.db.ReadSessionDep): the replica's own
+            # pool when one is configured, else the primary's pool with read-only transactions.
+            read_url = settings.read_database_url_of(process)
+            read_engine = create_engine(read_url, settings) if read_url else engine
+            if read_engine is not engine:
+                metrics.watch_pool("read", read_engine)
+            app.state.read_engine = read_engine
+            app.state.read_session_factory = create_session_factory(read_only(read_engine))
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         # The typed clients over them, made once (services/common/clients.py).
         app.state.clients = {name: make(app.state.upstreams[name]) for name, make in (clients or {}).items()}
+        metrics.watch_breakers(app.state.upstreams)
         if extra_lifespan is not None:
             await extra_lifespan(app)
         app.state.feed_consumers = []
@@ -154,6 +172,11 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             app.state.feed_consumers = start_consumers(
                 feeds, engine=engine, upstreams=app.state.upstreams, poll_interval=settings.feed_poll_interval,
                 batch_size=settings.feed_batch_size, metrics=metrics)
+
+        def feed_lag() -> None:  # the lag grows between passes while a producer is down
+            for consumer in app.state.feed_consumers:
+                consumer.report_lag()
+        metrics.add_sampler("feeds", feed_lag)
         try:
             yield
         finally:
@@ -163,11 +186,18 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             for upstream in app.state.upstreams.values():
                 await upstream.aclose()
             if engine is not None:
+                if app.state.read_engine is not engine:
+                    await app.state.read_engine.dispose()
                 await engine.dispose()
+            flush()
 
     # `prepare_token` lets the verifier fetch keys (JWKS) or refuse a token before any route runs.
+    # FastAPI's own telemetry stays off: our TracingMiddleware records the server span (named by the
+    # gateway's public route template, not its catch-all) and carries `traceparent` when nothing is
+    # exported; FastAPI's would add a second server span once a tracer provider is installed.
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, dependencies=[Depends(prepare_token)])
+                  docs_url=None, redoc_url=None, dependencies=[Depends(prepare_token)],
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False})
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.verifier = verifier_from_settings(settings)
@@ -177,6 +207,7 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        import_max_bytes=settings.max_import_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(TracingMiddleware)  # outside: the access log line carries the trace id
     app.include_router(_health_router(process, uses_database, report_upstreams=is_gateway))
     for router in routers:
         app.include_router(router)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.settings import Settings
+from services.common.tracing import instrument_engine
 
 
 def async_url(url: str) -> str:
@@ -30,7 +31,7 @@ def sync_free_url(url: str) -> str:
 def create_engine(url: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     # Pool sized on purpose and a short pool timeout: a saturated pool should fail fast (503)
     # rather than queue requests for the 30 s default.
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -38,6 +39,14 @@ def create_engine(url: str, settings: Settings, *, pool_size: int | None = None)
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "spp", "timezone": "UTC"}},
     )
+    instrument_engine(engine)  # a span per statement when traces are exported
+    return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, every transaction `BEGIN READ ONLY`: a figure endpoint that tried
+    to write would fail on the primary exactly as it would on a replica."""
+    return engine.execution_options(postgresql_readonly=True)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -62,3 +71,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only session for the figure endpoints (`/v1/internal/*-stats` and the like): on the
+    service's replica when `SPP_<SERVICE>_READ_DATABASE_URL` is set, else on the primary. Its
+    figures may lag the primary by the replica's delay (docs/scaling.md §1)."""
+    async with request.app.state.read_session_factory() as session:
+        yield session  # nothing to commit: closing the session ends its transaction
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

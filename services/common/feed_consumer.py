@@ -199,7 +199,7 @@ class FeedConsumer:
             self._caught_up()
             return 0
         self.pending_since = page.items[0].changed_at
-        self._set_lag()
+        self.report_lag()
         try:
             async with conn.begin():
                 await self._save(conn, after, page)
@@ -234,13 +234,13 @@ class FeedConsumer:
         self.caught_up_at = time.time()
         self.pending_since = None
         self.last_error = None
-        self._set_lag()
+        self.report_lag()
 
     def _failed(self, why: str) -> None:
         self.last_error = why
         if self._metrics is not None:
             self._metrics.feed_errors.labels(self._process, self.spec.name).inc()
-        self._set_lag()
+        self.report_lag()
 
     def lag_seconds(self) -> float | None:
         """0 when the last read found nothing new; the age of the oldest unapplied change when
@@ -252,7 +252,8 @@ class FeedConsumer:
             return None if self.caught_up_at is None else now - self.caught_up_at
         return 0.0 if self.caught_up_at is not None else None
 
-    def _set_lag(self) -> None:
+    def report_lag(self) -> None:
+        """After each pass, and at each scrape (services/common/app.py)."""
         if self._metrics is not None:
             lag = self.lag_seconds()
             self._metrics.feed_lag.labels(self._process, self.spec.name, self.spec.producer).set(

@@ -30,6 +30,7 @@ from services.common.imports import (
     save_report,
 )
 from services.common.jobs import defer_import
+from services.common.tracing import current_traceparent
 
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
 CHUNK_BYTES = 1 << 20
@@ -123,6 +124,9 @@ async def _open_job(session: AsyncSession, spec: ImportSpec, actor: Principal, *
                               "mode": mode.value, "dry_run": dry_run,
                               "content_type": content_type,
                               "districts": sorted(districts) if districts is not None else None}
+    traceparent = current_traceparent()
+    if traceparent is not None:  # the job continues the upload's trace
+        params["traceparent"] = traceparent
     await session.execute(text(f"UPDATE {spec.schema}.imports SET params = CAST(:params AS jsonb) WHERE id = :id"),
                           {"params": json.dumps(params), "id": report.id})
     return report

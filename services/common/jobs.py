@@ -43,6 +43,7 @@ from services.common.imports import (
     save_report,
 )
 from services.common.settings import SERVICES, Settings
+from services.common.tracing import job_span
 
 _log = logging.getLogger("spp.jobs")
 IMPORT_TASK = "spp.import"
@@ -76,6 +77,15 @@ async def defer_import(session: AsyncSession, *, service: str, import_id: str) -
     return job_id
 
 
+QUEUE_SQL = """
+    SELECT j.queue_name, j.status::text, count(*),
+           coalesce(extract(epoch FROM clock_timestamp() - min(e.at)), 0)::float8
+    FROM procrastinate.procrastinate_jobs j
+    LEFT JOIN procrastinate.procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'
+    WHERE j.status IN ('todo', 'doing') AND j.queue_name = ANY(:queues)
+    GROUP BY 1, 2"""
+
+
 @dataclass
 class Database:
     """One database of the services: its engine for the jobs' work and its procrastinate app."""
@@ -96,6 +106,7 @@ class JobRunner:
     databases: list[Database] = field(default_factory=list)
     upstreams: dict[str, Any] = field(default_factory=dict)
     by_service: dict[str, Database] = field(default_factory=dict)
+    metrics: Any = None  # the worker app's (services.common.middleware.Metrics), so /metrics shows ours
 
     async def open(self) -> None:
         from services.common.app import ServiceToken, make_upstreams
@@ -120,8 +131,27 @@ class JobRunner:
             self.by_service.update(dict.fromkeys(services, database))
         names = sorted({u for s in SERVICES for spec in specs_of(s).values() for u in spec.upstreams})
         token = ServiceToken(self.settings, "worker") if self.settings.signing_key() else None
-        self.upstreams = make_upstreams(self.settings, "worker", names, Metrics("worker"),
+        self.metrics = self.metrics or Metrics("worker")
+        self.upstreams = make_upstreams(self.settings, "worker", names, self.metrics,
                                         dict(self.transports or {}), token)
+        self.metrics.watch_breakers(self.upstreams)
+        for database in self.databases:
+            self.metrics.watch_pool("+".join(database.services), database.engine)
+        self.metrics.add_sampler("jobs", self.sample_queues)
+
+    async def sample_queues(self) -> None:
+        """Queue depth and the oldest job's age per queue and status, for the worker's /metrics:
+        what to scale the workers on (KEDA, docs/operations.md). Only `todo` and `doing` jobs are
+        read (procrastinate's partial index covers them), so finished jobs piling up cost nothing."""
+        for database in self.databases:
+            async with database.engine.connect() as conn:
+                rows = (await conn.execute(text(QUEUE_SQL), {"queues": database.services})).all()
+            found = {(queue, status): (jobs, age) for queue, status, jobs, age in rows}
+            for queue in database.services:
+                for status in ("todo", "doing"):
+                    jobs, age = found.get((queue, status), (0, 0.0))
+                    self.metrics.jobs.labels(self.metrics.process, queue, status).set(jobs)
+                    self.metrics.job_age.labels(self.metrics.process, queue, status).set(age)
 
     async def close(self) -> None:
         for upstream in self.upstreams.values():
@@ -197,6 +227,13 @@ class JobRunner:
             await self._fail(database, service, report, GAVE_UP.format(
                 attempts=row["attempts"] - 1, why="its worker stopped while running it"))
             return
+        # The job continues the trace of the upload that deferred it (services/common/tracing.py).
+        with job_span(f"import {row['kind']}", traceparent=row["params"].get("traceparent"),
+                      attributes={"spp.service": service, "spp.import_id": import_id}):
+            await self._run_import(database, service, import_id, row, report)
+
+    async def _run_import(self, database: Database, service: str, import_id: str, row: Any,
+                          report: ImportReport) -> None:
         params = row["params"]
         spec = specs_of(service)[row["kind"]]
         context = ImportContext(

@@ -1,4 +1,5 @@
-"""JSON log lines carrying the request id, one object per line for log shippers."""
+"""JSON log lines carrying the request id and the trace (`trace_id`, `span_id`: services/common/tracing.py),
+one object per line for log shippers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from services.common.context import request_id_var
+from services.common.tracing import current_ids
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
@@ -28,6 +30,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             line["request_id"] = request_id
+        ids = current_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value

@@ -1,17 +1,25 @@
 """Pure ASGI middleware: request ids, access logs, Prometheus metrics and the body size limit.
 
 Pure ASGI rather than BaseHTTPMiddleware: it costs less per request and does not buffer bodies.
+Every metric name is listed in docs/operations.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.context import actor_var, request_id_var
@@ -41,10 +49,73 @@ class Metrics:
                                     ["process", "consumer"], registry=self.registry)
         self.feed_errors = Counter("spp_feed_errors_total", "Failed feed passes (producer down, database error)",
                                    ["process", "consumer"], registry=self.registry)
+        # The process itself (CPU, memory, open files, start time; the interpreter's GC and version),
+        # as prometheus_client's default registry has them; ours is per app.
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        # Read at each scrape (`sample`): states that change without an event in this process.
+        self.circuit = Gauge("spp_upstream_circuit_state", "1 for the state each upstream's circuit breaker is in "
+                             "(closed, half_open, open), 0 for the others",
+                             ["process", "upstream", "state"], registry=self.registry)
+        self.pool_size = Gauge("spp_db_pool_size", "Connections the database pool keeps (SPP_DB_POOL_SIZE; "
+                               "up to SPP_DB_MAX_OVERFLOW more when busy)", ["process", "pool"], registry=self.registry)
+        self.pool_in_use = Gauge("spp_db_pool_in_use", "Database connections checked out of the pool now",
+                                 ["process", "pool"], registry=self.registry)
+        self.pool_open = Gauge("spp_db_pool_open", "Database connections the pool holds open now (idle and in use)",
+                               ["process", "pool"], registry=self.registry)
+        self.jobs = Gauge("spp_job_queue_jobs", "Jobs in the queue by queue and status (todo: waiting, doing: "
+                          "running)", ["process", "queue", "status"], registry=self.registry)
+        self.job_age = Gauge("spp_job_queue_oldest_age_seconds", "Age of the oldest job by queue and status, since "
+                             "it was deferred (0 when there is none)", ["process", "queue", "status"],
+                             registry=self.registry)
         self.process = process
+        self._samplers: dict[str, Callable[[], Awaitable[None] | None]] = {}
+
+    def add_sampler(self, key: str, sampler: Callable[[], Awaitable[None] | None]) -> None:
+        """A function that sets gauges just before a scrape (sync, or async for a query); a second
+        one under the same key (the app started again) replaces the first."""
+        self._samplers[key] = sampler
+
+    def watch_breakers(self, upstreams: Mapping[str, Any]) -> None:
+        def sample() -> None:
+            for name, upstream in upstreams.items():
+                current = upstream.breaker.state
+                for state in ("closed", "half_open", "open"):
+                    self.circuit.labels(self.process, name, state).set(1 if state == current else 0)
+        self.add_sampler("breakers", sample)
+
+    def watch_pool(self, name: str, engine: Any) -> None:
+        """Pool gauges of an `AsyncEngine` (its QueuePool's own counters, no query)."""
+        def sample() -> None:
+            pool = engine.sync_engine.pool
+            self.pool_size.labels(self.process, name).set(pool.size())
+            self.pool_in_use.labels(self.process, name).set(pool.checkedout())
+            self.pool_open.labels(self.process, name).set(pool.checkedin() + pool.checkedout())
+        self.add_sampler(f"pool:{name}", sample)
+
+    async def sample(self, timeout: float = 2.0) -> None:
+        """Run every sampler; one that fails or is slow (a database down) leaves its old values and
+        never fails the scrape."""
+        for sampler in list(self._samplers.values()):
+            try:
+                result = sampler()
+                if inspect.isawaitable(result):
+                    async with asyncio.timeout(timeout):
+                        await result
+            except Exception as exc:
+                _log.warning("metrics sampler failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
-def _route_template(scope: Scope) -> str:
+_log = logging.getLogger("spp.metrics")
+
+
+def route_template(scope: Scope) -> str:
+    """The label of a request: the route's template (`/v1/schools/{code}`), never the raw path (one
+    series per school would explode the metric). The gateway's catch-all proxy route names the
+    public operation it forwards to (`spp.route`, gateway/proxy.py)."""
+    label = scope.get("spp.route")
+    if label is not None:
+        return label
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
 
@@ -91,7 +162,7 @@ class RequestContextMiddleware:
             escaped = False
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope.get("method", "")
             if route not in ("/metrics", "/livez", "/readyz"):
                 self.metrics.requests.labels(self.metrics.process, method, route, str(status)).inc()

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     rotation_database_url: str | None = None
     training_database_url: str | None = None
     gateway_database_url: str | None = None
+    # A streaming replica for the figures the gateway's overviews read (docs/scaling.md §1); unset
+    # means the service's primary. Writes and a write's own checks always go to the primary.
+    partnership_read_database_url: str | None = None
+    rotation_read_database_url: str | None = None
+    training_read_database_url: str | None = None
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_wait_seconds: float = Field(
         default=5.0, gt=0, description="How long a duplicate waits for the first request with its Idempotency-Key")
@@ -144,6 +149,10 @@ class Settings(BaseSettings):
 
     def database_url_of(self, service: str) -> str | None:
         return getattr(self, f"{service}_database_url", None) or self.database_url
+
+    def read_database_url_of(self, service: str) -> str | None:
+        """Where a service's figure endpoints read (`SPP_<SERVICE>_READ_DATABASE_URL`); None: the primary."""
+        return getattr(self, f"{service}_read_database_url", None)
 
 
 @lru_cache

@@ -20,6 +20,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from services.common.errors import Unprocessable, UpstreamUnavailable
 from services.common.middleware import Metrics
+from services.common.tracing import client_span, set_response_status
 
 
 class CircuitBreaker:
@@ -147,11 +148,21 @@ class Upstream:
             self._count("short_circuit")
             raise self._unavailable("circuit open")
         request_headers = self._with_token(headers)
+        # The call continues the current trace (`traceparent`, services/common/tracing.py).
+        with client_span(f"{method} {self.name}", upstream=self.name, method=method,
+                         headers=request_headers) as span:
+            response = await self._attempts(method, path, params=params, json=json, content=content,
+                                            headers=request_headers, breaker=breaker)
+            set_response_status(span, response.status_code)
+            return response
+
+    async def _attempts(self, method: str, path: str, *, params: Any, json: Any, content: bytes | None,
+                        headers: dict[str, str], breaker: bool) -> httpx.Response:
         attempts = 1 + (self._read_retries if method in ("GET", "HEAD") else 0)
         for attempt in range(attempts):
             try:
                 response = await self.client.request(method, path, params=params, json=json,
-                                                     content=content, headers=request_headers)
+                                                     content=content, headers=headers)
             except httpx.InvalidURL as exc:
                 raise Unprocessable(f"the request path cannot be forwarded: {exc}", slug="invalid-path") from None
             except (httpx.TimeoutException, TimeoutError):
@@ -203,8 +214,11 @@ class Upstream:
         limits = httpx.Timeout(timeout, connect=self.client.timeout.connect, pool=self.client.timeout.pool)
         try:
             async with asyncio.timeout(timeout):
-                response = await self.client.request("POST", path, params=params, content=body,
-                                                     headers=request_headers, timeout=limits)
+                with client_span(f"POST {self.name}", upstream=self.name, method="POST",
+                                 headers=request_headers) as span:
+                    response = await self.client.request("POST", path, params=params, content=body,
+                                                         headers=request_headers, timeout=limits)
+                    set_response_status(span, response.status_code)
         except httpx.InvalidURL as exc:
             raise Unprocessable(f"the request path cannot be forwarded: {exc}", slug="invalid-path") from None
         except (TimeoutError, httpx.TimeoutException):

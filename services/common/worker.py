@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None,
     runner = JobRunner(settings, transports)
 
     async def start(app: FastAPI) -> None:
+        runner.metrics = app.state.metrics  # queue depth, breakers and pools on the worker's /metrics
         await runner.open()
         app.state.jobs = runner
         app.state.jobs_task = asyncio.create_task(runner.run(wait=True), name="jobs")

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 
 from services.common.auth import CurrentUser
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
@@ -178,7 +178,7 @@ async def list_activities(session: SessionDep, actor: CurrentUser, page: PageDep
 
 @internal.get("/partnership-stats", response_model=PartnershipStats, response_model_by_alias=True,
               responses=problem_responses(403), summary="Coverage and activity totals (design.md §4.1–4.2)")
-async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date,
+async def partnership_stats(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                             period_from: Annotated[date, Query(alias="from")],
                             period_to: Annotated[date, Query(alias="to")],
                             district_code: DistrictFilter = None) -> PartnershipStats:
@@ -188,7 +188,7 @@ async def partnership_stats(session: SessionDep, actor: CurrentUser, as_of: date
 
 @internal.get("/schools", response_model=SchoolBriefList, responses=problem_responses(403),
               summary="Every school of a district (or all) with enrollments, unpaginated")
-async def school_briefs(session: SessionDep, actor: CurrentUser,
+async def school_briefs(session: ReadSessionDep, actor: CurrentUser,
                         district_code: DistrictFilter = None) -> SchoolBriefList:
     return await service.school_briefs(session=session, actor=actor, district_code=district_code)
 

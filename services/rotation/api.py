@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import CurrentUser
 from services.common.clients import upstream_client
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
@@ -251,7 +251,7 @@ async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/rotation-stats", response_model=RotationStats, responses=problem_responses(403),
               summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
-async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year: AcademicYear,
+async def rotation_stats(session: ReadSessionDep, actor: CurrentUser, academic_year: AcademicYear,
                          district_code: DistrictFilter = None) -> RotationStats:
     actor.require_figures_scope(district_code)
     return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
@@ -259,7 +259,7 @@ async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year:
 
 @internal.get("/backbone-placement", response_model=BackbonePlacement, responses=problem_responses(403),
               summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
-async def backbone_placement(session: SessionDep, actor: CurrentUser, as_of: date,
+async def backbone_placement(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                              district_code: DistrictFilter = None) -> BackbonePlacement:
     actor.require_figures_scope(district_code)
     return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)

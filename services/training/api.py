@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from services.common.auth import CurrentUser
 from services.common.calendar import today
 from services.common.clients import upstream_client
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import problem_responses
 from services.common.etag import NOT_MODIFIED, IfMatch, conditional, etag, expected_version
 from services.common.idempotency import IdempotentRoute
@@ -249,7 +249,7 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
-async def training_completion(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep,
+async def training_completion(as_of: date, session: ReadSessionDep, actor: CurrentUser, rules: RulesDep,
                               district_code: DistrictFilter = None) -> TrainingCompletion:
     return await service.training_completion(session=session, actor=actor, as_of=as_of, rules=rules,
                                              district_code=district_code)
@@ -257,7 +257,7 @@ async def training_completion(as_of: date, session: SessionDep, actor: CurrentUs
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
               summary="Studios, sessions in the academic year and hours they credited, per studio district")
-async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
+async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: ReadSessionDep,
                        actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
     return await service.studio_stats(session=session, actor=actor, academic_year=academic_year,
                                       district_code=district_code)
