@@ -38,7 +38,7 @@ def _free_port() -> int:
 def running_platform(database_url, tmp_path_factory):
     config = Settings(env="test", database_url=database_url, jwt_secret=TEST_SECRET,
                       gateway_port=_free_port(), partnership_port=_free_port(),
-                      rotation_port=_free_port(), training_port=_free_port())
+                      rotation_port=_free_port(), training_port=_free_port(), worker_port=_free_port())
     group = ProcessGroup(config, process_env(config, database_url),
                          log_dir=tmp_path_factory.mktemp("fuzz-logs"))
     group.start_all()
