@@ -259,12 +259,12 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
-async def training_completion(as_of: date, session: SessionDep, actor: CurrentUser, rules: RulesDep,
+async def training_completion(as_of: date, request: Request, session: SessionDep, actor: CurrentUser, rules: RulesDep,
                               district_code: DistrictFilter = None) -> TrainingCompletion:
     actor.require_figures_scope(district_code)
     after = window_start(as_of, rules.window_years)
     rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
-                                  district_code=district_code)
+                                  district_code=district_code, cache=request.app.state.completion_cache)
     return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
                               window_start=after, districts=rows)
 
