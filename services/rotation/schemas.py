@@ -356,7 +356,7 @@ class BackbonePlacement(BaseModel):
 
 
 class SectionTotals(BaseModel):
-    """One section of a district's backbone balance (design.md §4.6), as sums over its schools."""
+    """One section of a district's backbone balance, as sums over its schools."""
 
     school_count: int
     enrollment: int
