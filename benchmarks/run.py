@@ -156,6 +156,9 @@ async def measure_all(client: httpx.AsyncClient, platform: Platform, dataset, lo
             await floor.figures(conn, None, PERIOD)
             return 200
 
+        results.floor_plan = await floor.check_plans(conn, codes[0], PERIOD)
+        for problem in results.floor_plan:
+            print(f"  !!! {problem}", flush=True)
         await measure.run("warm-up", floor_city, count=1, concurrency=1)
         series["floor_district"] = await measure.run("floor: a district's figures by plain SQL", floor_district,
                                                      count=FLOOR_DISTRICT, concurrency=1)

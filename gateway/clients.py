@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.context import request_id_var
 from services.common.errors import Forbidden, Unauthorized, UpstreamUnavailable
@@ -156,6 +157,37 @@ class Placement(Tolerant):
             key = (item.school_code, item.section)
             result[key] = result.get(key, 0) + item.backbone
         return result
+
+
+class SectionTotals(Tolerant):
+    school_count: int
+    enrollment: int
+    backbone: int
+    schools_below_one: int
+    backbone_squared_per_enrollment: Fraction
+
+    @field_validator("backbone_squared_per_enrollment", mode="before")
+    @classmethod
+    def _fraction(cls, value: Any) -> Fraction:
+        return Fraction(str(value))
+
+
+class DistrictBalanceTotals(Tolerant):
+    district_code: str
+    sections: dict[str, SectionTotals] = Field(default_factory=dict)
+
+
+class BalanceTotals(Tolerant):
+    """Rotation's §4.6 sums per district and section; a district it does not list has no
+    enrolled schools."""
+
+    districts: list[DistrictBalanceTotals]
+
+    def of(self, district_code: str) -> dict[str, SectionTotals]:
+        for row in self.districts:
+            if row.district_code == district_code:
+                return row.sections
+        return {}
 
 
 class SchoolStaff(Tolerant):
@@ -346,6 +378,11 @@ class RotationClient(ServiceClient):
 
     async def placement(self, *, as_of: date, district_code: str | None = None) -> Placement:
         return await self._get(Placement, "/v1/internal/backbone-placement",
+                               params=_params(as_of=as_of, district_code=district_code))
+
+    async def balance_totals(self, *, as_of: date, district_code: str | None = None) -> BalanceTotals:
+        """§4.6 summed where the schools' enrollments and the placements live, per district."""
+        return await self._get(BalanceTotals, "/v1/internal/balance-totals",
                                params=_params(as_of=as_of, district_code=district_code))
 
     async def school_staff(self, *, school_code: str, as_of: date) -> SchoolStaff:

@@ -1,17 +1,15 @@
 """`GET /api/v1/city/overview`: every district against the national bars, for city-wide roles.
 
 Built from the services' all-districts aggregates (no `district_code`), so it costs the same
-six upstream calls whether the city has one district or sixteen, and none of them carries a list
+five upstream calls whether the city has one district or sixteen, and none of them carries a list
 of ids: training counts completion per district from its own staff directory and ledger.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from fastapi import APIRouter, Request
 
-from gateway.clients import PartnershipClient, RotationClient, SchoolBrief, TrainingClient
+from gateway.clients import PartnershipClient, RotationClient, TrainingClient
 from gateway.views import compose
 from gateway.views.district import AcademicYearQuery, AsOfQuery
 from gateway.views.schemas import CityDistrictRow, CityOverview
@@ -38,9 +36,10 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
     settled = await compose.settle({
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to),
-        "schools": partnership.schools(),
         "rotation": rotation.stats(academic_year=period.academic_year),
-        "placement": rotation.placement(as_of=period.as_of),
+        # §4.6 summed by rotation per district from its school directory and placements: no school
+        # registry and no placement list crosses over.
+        "balance": rotation.balance_totals(as_of=period.as_of),
         "completion": training.completion(as_of=period.as_of),
         "studios": training.studio_stats(academic_year=period.academic_year),
     })
@@ -61,11 +60,6 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
             known |= {row.district_code for row in settled.get("studios").districts}
         names = dict.fromkeys(sorted(known))
 
-    schools_by_district: dict[str, list[SchoolBrief]] = defaultdict(list)
-    for school in settled.get("schools") or []:
-        schools_by_district[school.district_code].append(school)
-    placement = settled.get("placement").counts() if settled.ok("placement") else None
-
     rows = []
     for code, name in names.items():
         training_block = None
@@ -78,8 +72,8 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
             partnership=compose.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
             rotation=compose.rotation_block(settled.get("rotation").row(code)) if settled.ok("rotation") else None,
             training=training_block,
-            balance=(compose.balance_summary(schools_by_district.get(code, []), placement)
-                     if settled.ok("schools") and placement is not None else None)))
+            balance=(compose.balance_summary_from_totals(settled.get("balance").of(code))
+                     if settled.ok("balance") else None)))
     return CityOverview(academic_year=period.academic_year, period_from=period.period_from,
                         period_to=period.period_to, as_of=period.as_of, districts=rows,
                         degraded=settled.degraded())

@@ -18,6 +18,7 @@ from gateway.clients import (
     PartnershipRow,
     RotationRow,
     SchoolBrief,
+    SectionTotals,
     StudioRow,
 )
 from gateway.views.schemas import (
@@ -181,6 +182,20 @@ def district_sections(schools: Iterable[SchoolBrief], placement: Mapping[tuple[s
                       ) -> dict[str, SectionBalance]:
     figures = balance.district_sections((s.model_dump() for s in schools), placement)
     return {section: section_balance(figures[section], section) for section in balance.SECTIONS}
+
+
+def balance_summary_from_totals(sections: Mapping[str, SectionTotals]) -> BalanceSummary:
+    """The balance block from rotation's per-section sums (a section it does not list: no schools)."""
+    figures = {}
+    for section in balance.SECTIONS:
+        totals = sections.get(section)
+        figures[section] = balance.section_from_totals(
+            school_count=totals.school_count, enrollment=totals.enrollment, backbone=totals.backbone,
+            schools_below_one=totals.schools_below_one,
+            backbone_squared_per_enrollment=totals.backbone_squared_per_enrollment,
+        ) if totals is not None else balance.section_figures(())
+    return BalanceSummary(**{section: section_balance(figures[section], section).model_dump(exclude={"schools"})
+                             for section in balance.SECTIONS})
 
 
 def balance_summary(schools: Iterable[SchoolBrief], placement: Mapping[tuple[str, str], int]) -> BalanceSummary:

@@ -89,6 +89,21 @@ def section_figures(schools: Iterable[SchoolInput]) -> SectionFigures:
     return SectionFigures(len(figures), total, backbone, mean, cv, cv_squared, below, figures)
 
 
+def section_from_totals(*, school_count: int, enrollment: int, backbone: int, schools_below_one: int,
+                        backbone_squared_per_enrollment: Fraction) -> SectionFigures:
+    """The same figures as `section_figures` (without the school list) from sums over the schools:
+    X̄ = 100·B/P and, expanding S², CV² = P·Σ(B_i²/P_i)/B² − 1, exact as long as Σ(B_i²/P_i) is."""
+    if enrollment == 0:
+        return SectionFigures(0, 0, 0, None, None, None, 0, ())
+    mean = Fraction(100 * backbone, enrollment)
+    cv: Decimal | None = None
+    cv_squared: Fraction | None = None
+    if backbone != 0:
+        cv_squared = max(enrollment * backbone_squared_per_enrollment / (backbone * backbone) - 1, Fraction(0))
+        cv = _sqrt(cv_squared)
+    return SectionFigures(school_count, enrollment, backbone, mean, cv, cv_squared, schools_below_one, ())
+
+
 def district_sections(schools: Iterable[Mapping], placement: Mapping[tuple[str, str], int]
                       ) -> dict[str, SectionFigures]:
     """Both sections from school briefs (`code`, `name`, `primary_enrollment`,

@@ -18,6 +18,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from services.common.context import request_id_var
 from services.common.errors import Unprocessable, UpstreamUnavailable
 from services.common.middleware import Metrics
 from services.common.tracing import client_span, set_response_status
@@ -231,9 +232,16 @@ class Upstream:
         return response
 
     def _with_token(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The caller's headers, plus the service's own token when none is given and the current
+        request's id (X-Request-ID), so one id follows a request through every service it reaches
+        and its logs and feed rows can be matched up (background work has none and sends none)."""
         request_headers = dict(headers or {})
-        if self._token is not None and "authorization" not in {k.lower() for k in request_headers}:
+        names = {k.lower() for k in request_headers}
+        if self._token is not None and "authorization" not in names:
             request_headers["Authorization"] = f"Bearer {self._token()}"
+        request_id = request_id_var.get()
+        if request_id and "x-request-id" not in names:
+            request_headers["X-Request-ID"] = request_id
         return request_headers
 
     async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,

@@ -27,6 +27,7 @@ from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
     BackbonePlacement,
+    BalanceTotals,
     PlanAddRotation,
     PlanCreate,
     PlanRead,
@@ -263,6 +264,14 @@ async def backbone_placement(session: ReadSessionDep, actor: CurrentUser, as_of:
                              district_code: DistrictFilter = None) -> BackbonePlacement:
     actor.require_figures_scope(district_code)
     return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
+
+
+@internal.get("/balance-totals", response_model=BalanceTotals, responses=problem_responses(403),
+              summary="Backbone balance sums per district and section on a date (design.md §4.6)")
+async def balance_totals(session: SessionDep, actor: CurrentUser, as_of: date,
+                         district_code: DistrictFilter = None) -> BalanceTotals:
+    actor.require_figures_scope(district_code)
+    return await stats.balance_totals(session, as_of=as_of, district_code=district_code)
 
 
 @internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),

@@ -349,6 +349,29 @@ class BackbonePlacement(BaseModel):
     items: list[PlacementItem]
 
 
+class SectionTotals(BaseModel):
+    """One section of a district's backbone balance, as sums over its schools."""
+
+    school_count: int
+    enrollment: int
+    backbone: int
+    schools_below_one: int
+    backbone_squared_per_enrollment: str = Field(
+        description="Σ B_i²/P_i over the section's schools, an exact fraction 'numerator/denominator'",
+        examples=["23/5"])
+
+
+class DistrictBalanceTotals(BaseModel):
+    district_code: str
+    sections: dict[str, SectionTotals] = Field(description="`primary`, `junior`; a section without enrolled "
+                                                           "schools is absent")
+
+
+class BalanceTotals(BaseModel):
+    as_of: date
+    districts: list[DistrictBalanceTotals]
+
+
 class SchoolStaff(BaseModel):
     school_code: str
     as_of: date

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Numeric, bindparam, cast, distinct, func, literal_column, select, text, union
@@ -20,11 +21,14 @@ from services.rotation.models import Rotation, RotationPolicy, Staff
 from services.rotation.schemas import (
     DEFAULT_POLICY,
     BackbonePlacement,
+    BalanceTotals,
+    DistrictBalanceTotals,
     DistrictRotationStats,
     PlacementItem,
     RotationStats,
     SchoolStaff,
     Section,
+    SectionTotals,
     StatsDefaults,
 )
 
@@ -166,3 +170,47 @@ async def school_staff(session: AsyncSession, *, school_code: str, as_of: date) 
     return SchoolStaff(school_code=school_code, as_of=as_of, staff=row.staff,
                        backbone_by_section={Section.primary: row.n_primary, Section.junior: row.n_junior,
                                             Section.senior: row.n_senior})
+
+
+# §4.6 summed per district and section where the facts are: the enrollments of rotation's school
+# directory (partnership's registry, fed by its change feed) and the backbone teachers working at
+# each school on D. One aggregate; only Σ B_i²/P_i needs more than SQL's integers, so the schools
+# with backbone teachers hand their (B_i, P_i) to an exact fraction sum here.
+_BALANCE = text(f"""
+WITH workplace AS ({_WORKPLACE}),
+b AS (SELECT school_code, section, count(DISTINCT id) AS n FROM workplace GROUP BY school_code, section),
+sec AS (
+    SELECT district_code, code, 'primary' AS section, primary_enrollment AS p FROM rotation.school_directory
+    WHERE primary_enrollment > 0 AND (CAST(:district AS varchar) IS NULL OR district_code = CAST(:district AS varchar))
+    UNION ALL
+    SELECT district_code, code, 'junior', junior_enrollment FROM rotation.school_directory
+    WHERE junior_enrollment > 0 AND (CAST(:district AS varchar) IS NULL OR district_code = CAST(:district AS varchar))),
+per AS (
+    SELECT sec.district_code, sec.section, sec.p, coalesce(b.n, 0) AS b
+    FROM sec LEFT JOIN b ON b.school_code = sec.code AND b.section = sec.section)
+SELECT district_code, section, count(*) AS school_count, sum(p) AS enrollment, sum(b) AS backbone,
+       count(*) FILTER (WHERE 100 * b < p) AS schools_below_one,
+       coalesce(array_agg(b) FILTER (WHERE b > 0), '{{}}') AS bs,
+       coalesce(array_agg(p) FILTER (WHERE b > 0), '{{}}') AS ps
+FROM per GROUP BY district_code, section ORDER BY district_code, section
+""").bindparams(bindparam("county", expanding=True))
+
+
+async def balance_totals(session: AsyncSession, *, as_of: date, district_code: str | None) -> BalanceTotals:
+    """Per district (of the school directory) and section: schools with enrollment in the section,
+    their enrollment P, the backbone teachers B working at them on D, the schools below 1 per 100
+    students, and Σ B_i²/P_i as an exact fraction. From these the gateway has the mean 100·B/P and
+    CV² = P·Σ(B_i²/P_i)/B² − 1 exactly (design.md §4.6), without any school list crossing over."""
+    rows = (await session.execute(_BALANCE, {"as_of": as_of, "district": district_code,
+                                             "county": list(_COUNTY)})).mappings().all()
+    districts: dict[str, dict[str, SectionTotals]] = {}
+    for row in rows:
+        squares = sum((Fraction(b * b, p) for b, p in zip(row["bs"], row["ps"], strict=True)), Fraction(0))
+        districts.setdefault(row["district_code"], {})[row["section"]] = SectionTotals(
+            school_count=row["school_count"], enrollment=row["enrollment"], backbone=row["backbone"],
+            schools_below_one=row["schools_below_one"],
+            backbone_squared_per_enrollment=f"{squares.numerator}/{squares.denominator}")
+    if district_code is not None:
+        districts.setdefault(district_code, {})
+    return BalanceTotals(as_of=as_of, districts=[DistrictBalanceTotals(district_code=code, sections=sections)
+                                                 for code, sections in sorted(districts.items())])

@@ -249,10 +249,11 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
-async def training_completion(as_of: date, session: ReadSessionDep, actor: CurrentUser, rules: RulesDep,
-                              district_code: DistrictFilter = None) -> TrainingCompletion:
+async def training_completion(as_of: date, request: Request, session: ReadSessionDep, actor: CurrentUser,
+                              rules: RulesDep, district_code: DistrictFilter = None) -> TrainingCompletion:
     return await service.training_completion(session=session, actor=actor, as_of=as_of, rules=rules,
-                                             district_code=district_code)
+                                             district_code=district_code,
+                                             cache=request.app.state.completion_cache)
 
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),

@@ -29,6 +29,7 @@ from services.common.paging import PageParams
 from services.training import repository as repo
 from services.training import stats
 from services.training.clients import RotationClient
+from services.training.completion_cache import CompletionCache
 from services.training.config import TrainingRules, window_start
 from services.training.directory import find_staff
 from services.training.feed import changed, credits_changed
@@ -318,11 +319,11 @@ async def list_sessions(*, session: AsyncSession, studio_id: UUID, actor: Princi
 # Figures for the gateway (docs/internal-api.md → Training) -------------------------------------
 
 async def training_completion(*, session: AsyncSession, actor: Principal, as_of: date, rules: TrainingRules,
-                              district_code: str | None) -> TrainingCompletion:
+                              district_code: str | None, cache: CompletionCache | None = None) -> TrainingCompletion:
     actor.require_figures_scope(district_code)
     after = window_start(as_of, rules.window_years)
     rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
-                                  district_code=district_code)
+                                  district_code=district_code, cache=cache)
     return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
                               window_start=after, districts=rows)
 

@@ -60,7 +60,7 @@ async def test_the_district_overview_makes_six_scalar_calls(gateway_with, chaoya
     ]
 
 
-async def test_the_city_overview_makes_six_scalar_calls(gateway_with, chaoyang, partnership_app, rotation_app,
+async def test_the_city_overview_makes_five_scalar_calls_and_never_reads_the_school_registry(gateway_with, chaoyang, partnership_app, rotation_app,
                                                         training_app):
     calls: list = []
     async with gateway_with(**_recorded(calls, partnership_app, rotation_app, training_app)) as client:
@@ -69,7 +69,7 @@ async def test_the_city_overview_makes_six_scalar_calls(gateway_with, chaoyang, 
     assert [row["training"]["completed"] for row in response.json()["districts"]] == [3, 1]
     _no_id_lists(calls)
     assert sorted((service, path) for service, _, path, _, _ in calls) == [
-        ("partnership", "/v1/internal/partnership-stats"), ("partnership", "/v1/internal/schools"),
-        ("rotation", "/v1/internal/backbone-placement"), ("rotation", "/v1/internal/rotation-stats"),
-        ("training", "/v1/internal/studio-stats"), ("training", "/v1/internal/training-completion")]
+        ("partnership", "/v1/internal/partnership-stats"), ("rotation", "/v1/internal/balance-totals"),
+        ("rotation", "/v1/internal/rotation-stats"), ("training", "/v1/internal/studio-stats"),
+        ("training", "/v1/internal/training-completion")]
     assert all("district_code" not in dict(params) for _, _, _, params, _ in calls)

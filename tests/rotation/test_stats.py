@@ -191,3 +191,42 @@ async def test_backbone_placement_around_a_date(partnership, rotation, auth):
     assert (await rotation.get("/v1/internal/school-staff", params={"school_code": "11010502", "as_of": "2024-12-01"},
                                headers=auth("district_admin", districts=("110119",)))).status_code == 403
 
+
+
+async def test_balance_totals_are_the_hand_worked_sums(partnership, rotation, auth, db_engine):
+    """design.md §4.6's worked example in 朝阳 (primary): P = 1000, 500, 500 and B = 10, 2, 8, so
+    Σ B_i²/P_i = 100/1000 + 4/500 + 64/500 = 59/250 and CV² = 2000 · 59/250 / 20² − 1 = 0.18; one
+    school below 1 per 100 students. One of school A's ten works at school C on a full-time rotation
+    and one of C's nine is a junior teacher, so the sums come from where people work on D. 延庆's rural
+    school has 300 primary pupils and nobody; a district without schools has no row."""
+    from tests.feed import synced
+
+    await f.district(partnership)
+    await f.district(partnership, *f.YANQING)
+    for code, primary, junior in (("11010501", 1000, 0), ("11010502", 500, 0), ("11010503", 500, 400)):
+        await f.school(partnership, code, primary=primary, junior=junior, stage="nine_year")
+    await f.school(partnership, "11011901", district_code=f.YANQING[0], locality="rural", primary=300)
+    people = [("11010501", "primary")] * 11 + [("11010502", "primary")] * 2 + [("11010503", "primary")] * 7
+    ids = [(await f.staff(rotation, home_school_code=school, section=section, backbone_level="district"))["id"]
+           for school, section in people]
+    await f.staff(rotation, home_school_code="11010503", section="junior", backbone_level="municipal")
+    await f.staff(rotation, home_school_code="11010501", section="primary", backbone_level="school")  # not county+
+    await f.rotation_of(rotation, ids[0], to="11010503", start="2024-09-01", end="2025-08-31", status="active")
+    await synced(db_engine, staff=False)
+
+    answer = await rotation.get("/v1/internal/balance-totals", params={"as_of": "2024-12-01"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"as_of": "2024-12-01", "districts": [
+        {"district_code": "110105", "sections": {
+            "junior": {"school_count": 1, "enrollment": 400, "backbone": 1, "schools_below_one": 1,
+                       "backbone_squared_per_enrollment": "1/400"},
+            "primary": {"school_count": 3, "enrollment": 2000, "backbone": 20, "schools_below_one": 1,
+                        "backbone_squared_per_enrollment": "59/250"}}},
+        {"district_code": "110119", "sections": {
+            "primary": {"school_count": 1, "enrollment": 300, "backbone": 0, "schools_below_one": 1,
+                        "backbone_squared_per_enrollment": "0/1"}}}]}
+    one = await rotation.get("/v1/internal/balance-totals", params={"as_of": "2024-12-01", "district_code": "110108"})
+    assert one.json() == {"as_of": "2024-12-01", "districts": [{"district_code": "110108", "sections": {}}]}
+    scoped = await rotation.get("/v1/internal/balance-totals", params={"as_of": "2024-12-01"},
+                                headers=auth("district_admin", districts=("110105",)))
+    assert scoped.status_code == 403
