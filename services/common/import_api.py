@@ -30,6 +30,7 @@ from services.common.imports import (
     save_report,
 )
 from services.common.jobs import defer_import
+from services.common.messages import render, translate_title
 
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
 CHUNK_BYTES = 1 << 20
@@ -54,8 +55,8 @@ def _answer(report: ImportReport, status: int) -> JSONResponse:
     body = report.model_dump(mode="json")
     if report.status == "rejected":
         # The problem's numeric `status` replaces the report's textual one, kept as `import_status`.
-        body = {"type": "urn:spp:problem:import-rejected", "title": "Import rejected",
-                "detail": f"{report.rejected_rows} of {report.total_rows} rows have errors; nothing was written",
+        body = {"type": "urn:spp:problem:import-rejected", "title": translate_title("Import rejected"),
+                "detail": render("import.rejected", rejected=report.rejected_rows, total=report.total_rows),
                 **body, "status": 422, "import_status": "rejected"}
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON,
                             headers={"Location": f"/api/v1/imports/{report.id}"})

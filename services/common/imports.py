@@ -20,11 +20,13 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.errors import Conflict, Unprocessable
+from services.common.import_messages import row_messages, written_columns
+from services.common.messages import translate, use_language
 
 
 class ImportMode(StrEnum):
@@ -36,6 +38,10 @@ class RowError(BaseModel):
     row: int = Field(description="1-based data row (the header is row 0)")
     field: str | None = None
     message: str
+
+    @field_serializer("message")
+    def _in_readers_language(self, message: str) -> str:
+        return translate(message) or message  # stored in English (save_report)
 
 
 class ImportReport(BaseModel):
@@ -62,6 +68,10 @@ class ImportReport(BaseModel):
     detail: str | None = Field(default=None, description="why a job failed (status failed)")
     created_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @field_serializer("detail")
+    def _in_readers_language(self, detail: str | None) -> str | None:
+        return translate(detail)
 
 
 Resolver = Callable[[AsyncSession, "ImportContext"], Awaitable[None]]
@@ -154,11 +164,14 @@ def sniff_delimiter(text: str) -> str:
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
-def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterator[dict[str, Any]]:
+def iter_rows(body: bytes, content_type: str, aliases: dict[str, str],
+              written: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """The file's data rows, one dict each (field name -> value), read lazily for CSV.
 
     Problems with the file as a whole (encoding, JSON syntax or shape, an empty CSV) raise a 422
-    before the first row is yielded; a CSV broken further down raises when it is reached."""
+    before the first row is yielded; a CSV broken further down raises when it is reached.
+    `written` receives field name -> the header as the file wrote it, for row messages."""
+    written = {} if written is None else written
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
@@ -169,6 +182,8 @@ def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterat
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise Unprocessable("a JSON import is a list of objects (or {\"rows\": [...]})", slug="bad-file")
+        for r in rows:
+            written_columns(r, aliases, written)
         return iter([{aliases.get(str(k).strip(), str(k).strip()): v for k, v in r.items()} for r in rows])
     content = decode(body)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=sniff_delimiter(content))
@@ -178,6 +193,7 @@ def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterat
         raise Unprocessable("the CSV file is empty", slug="bad-file") from None
     except csv.Error as exc:
         raise Unprocessable(f"the CSV file cannot be read at line {reader.line_num}: {exc}", slug="bad-file") from exc
+    written_columns(header, aliases, written)
     return _csv_rows(reader, [aliases.get(h.strip(), h.strip()) for h in header])
 
 
@@ -243,6 +259,7 @@ class Validator:
         self.first_seen: dict[tuple, int] = {}
         self.fast = FastPath(spec) if fast and spec.fast is not None else None
         self.key_at = [list(spec.columns).index(k) for k in spec.key]
+        self.written: dict[str, str] = {}  # field -> the header as the file wrote it (iter_rows fills it)
 
     def _slow(self, raw: dict[str, Any], number: int, errors: list[RowError]) -> tuple | None:
         spec = self.spec
@@ -256,9 +273,8 @@ class Validator:
         try:
             record = spec.model.model_validate(cleaned)
         except ValidationError as exc:
-            for err in exc.errors():
-                errors.append(RowError(row=number, field=".".join(str(p) for p in err["loc"]) or None,
-                                       message=err["msg"]))
+            errors.extend(RowError(row=number, field=field, message=message)
+                          for field, message in row_messages(exc, self.written))
             return None
         values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
         return tuple(values.get(c) for c in spec.columns)
@@ -357,7 +373,7 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     staged = total = 0
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    for batch in _batches(iter_rows(body, content_type, spec.aliases), context.batch_rows):
+    for batch in _batches(iter_rows(body, content_type, spec.aliases, validator.written), context.batch_rows):
         valid, batch_errors = validator.batch(batch, total + 1)
         errors.extend(batch_errors)
         if valid:
@@ -453,8 +469,14 @@ async def save_report(session: AsyncSession, schema: str, report: ImportReport) 
         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, "
         "finished_at = excluded.finished_at RETURNING created_at, finished_at"),
         {"id": report.id, "kind": report.kind, "status": report.status,
-         "report": report.model_dump_json()})).mappings().one()
+         "report": _stored(report)})).mappings().one()
     report.created_at, report.finished_at = row["created_at"], row["finished_at"]
+
+
+def _stored(report: ImportReport) -> str:
+    """Stored in English; RowError and ImportReport translate their texts when read."""
+    with use_language("en"):
+        return report.model_dump_json()
 
 
 async def load_report(session: AsyncSession, schema: str, import_id: str) -> ImportReport | None:
