@@ -90,8 +90,8 @@ class RateLimitMiddleware:
         # Outside the request middleware: the language comes from the request's own headers.
         language = language_of_scope(scope)
         detail = translate(f"rate limit of {self.per_minute} requests a minute exceeded", language)
-        body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": translate_title("Too many requests", language),
-                           "status": 429, "detail": detail,
+        title = translate_title("Too many requests", language)
+        body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": title, "status": 429, "detail": detail,
                            "request_id": request_id_var.get()}, ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": 429,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"retry-after", retry_after.encode()),

@@ -106,6 +106,8 @@ def _value(name: str, value: Any, language: str) -> str:
     text = str(value)
     if name in NESTED:
         return translate(text, language) or ""
+    if name == "expected" and language == "zh":  # pydantic's "'a', 'b' or 'c'"
+        return text.replace("', '", "'、'").replace("' or '", "'、'")
     return VALUE_LABELS.get(text, text) if language == "zh" and name in LABELLED else text
 
 
