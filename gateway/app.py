@@ -19,7 +19,8 @@ Public API of the school partnership platform (学校结对帮扶平台): hand-i
 teacher and cadre rotation (交流轮岗), famous-teacher studios (名师工作室), and per-district views
 against the national bars for high-quality balanced compulsory education (优质均衡).
 
-Authenticate with `Authorization: Bearer <JWT>`. Errors are RFC 9457 problem details. Lists take
+Authenticate with `Authorization: Bearer <JWT>`. Errors are RFC 9457 problem details, in Chinese
+(问题说明默认为中文) or in English with `Accept-Language: en`; their `type` never changes. Lists take
 `limit` (≤ 500) and an opaque `cursor`, and answer `items` and `next_cursor`.
 """
 

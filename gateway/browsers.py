@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.exports import XLSX
 from services.common.errors import problem_response
+from services.common.messages import negotiate, use_language
 from services.common.settings import Settings
 
 ALLOWED_HEADERS = ("Authorization", "If-Match", "If-None-Match", "Idempotency-Key", "Content-Type",
@@ -50,8 +51,10 @@ class ProblemCORSMiddleware(CORSMiddleware):
         if response.status_code == 200:
             return response
         detail = response.body.decode("utf-8", "replace")  # "Disallowed CORS origin, headers"
-        return problem_response(400, title="CORS preflight refused", slug="cors-refused", detail=detail,
-                                headers={"Vary": "Origin"})
+        # Answered before the request middleware has read Accept-Language: read it here.
+        with use_language(negotiate(request_headers.get("accept-language"))):
+            return problem_response(400, title="CORS preflight refused", slug="cors-refused", detail=detail,
+                                    headers={"Vary": "Origin"})
 
 
 class HeadAsGetMiddleware:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.context import request_id_var
 from services.common.errors import Forbidden, Unauthorized, UpstreamUnavailable
+from services.common.messages import current_language
 from services.common.upstream import Upstream, segment
 
 M = TypeVar("M", bound=BaseModel)
@@ -272,6 +273,8 @@ class ServiceClient:
         request_id = request_id_var.get()
         if request_id:
             self._headers["X-Request-ID"] = request_id
+        # A refusal the service words (401/403 detail) is passed on: in the caller's language.
+        self._headers["Accept-Language"] = current_language()
 
     @classmethod
     def of(cls, request: Request) -> Self:

@@ -71,8 +71,11 @@ REQUEST_HEADERS: dict[str, dict[str, Any]] = {
                        "logged and stored with every change it makes. One is assigned when absent."},
     "AcceptLanguage": {"name": "Accept-Language", "in": "header", "required": False,
                        "schema": {"type": "string"}, "example": "zh-CN",
-                       "description": "Forwarded to the services (printable ASCII, else 400); answers and spreadsheet "
-                                      "headers are in Chinese and English as documented whatever it says."},
+                       "description": "The language of problem texts (`title`, `detail`, `errors[].message`) and of "
+                                      "import report messages: Chinese for `zh*`, English for `en`, q-values "
+                                      "honoured; Chinese when absent, `*` or only other languages. Problem `type`s "
+                                      "never change (docs/problems.md). Forwarded to the services; printable ASCII, "
+                                      "else 400."},
     "IfNoneMatch": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
                     "example": '"v3"', "description": "An ETag you hold: 304 with no body while it is current."},
 }
@@ -118,7 +121,8 @@ def _render(entry: Operation, detail: str | None) -> str:
     common = [f"- {status} `urn:spp:problem:{slug}`: {why}" for status, slug, why in COMMON_PROBLEMS]
     parts = [entry.text, detail.strip()] if detail else [entry.text]
     return "\n\n".join([*parts, f"**Who may call:** {entry.roles}",
-                         "**Problems** (RFC 9457 problem details, `type` below):\n" + "\n".join(problems + common)])
+                         "**Problems** (RFC 9457 problem details, `type` below; `title` and `detail` follow "
+                         "`Accept-Language`):\n" + "\n".join(problems + common)])
 
 
 def _add_parameter(operation: dict[str, Any], parameter: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.context import request_id_var
 from services.common.errors import PROBLEM_JSON
+from services.common.messages import language_of_scope, translate, translate_title
 
 EXEMPT = ("/livez", "/readyz", "/metrics")
 NAMESPACE = "spp-gateway"
@@ -86,9 +87,12 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = str(max(1, math.ceil(stats.reset_time - time.time())))
-        body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": "Too many requests", "status": 429,
-                           "detail": f"rate limit of {self.per_minute} requests a minute exceeded",
-                           "request_id": request_id_var.get()}).encode()
+        # Outside the request middleware: the language comes from the request's own headers.
+        language = language_of_scope(scope)
+        detail = translate(f"rate limit of {self.per_minute} requests a minute exceeded", language)
+        title = translate_title("Too many requests", language)
+        body = json.dumps({"type": "urn:spp:problem:rate-limited", "title": title, "status": 429, "detail": detail,
+                           "request_id": request_id_var.get()}, ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": 429,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"retry-after", retry_after.encode()),
                                 (b"content-length", str(len(body)).encode())]})

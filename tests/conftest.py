@@ -179,9 +179,14 @@ async def gateway_app(settings: Settings, partnership_app, rotation_app, trainin
         yield app
 
 
+# Problems and import messages are Chinese unless English is asked for (services/common/messages.py).
+# The fixtures' clients ask for English, so tests read the English texts; Chinese is tested explicitly.
+ENGLISH = {"Accept-Language": "en"}
+
+
 def _client(app, base: str, token: Callable[..., str]) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=asgi(app), base_url=f"http://{base}",
-                             headers={"Authorization": f"Bearer {token()}"}, timeout=30)
+                             headers={"Authorization": f"Bearer {token()}", **ENGLISH}, timeout=30)
 
 
 @pytest.fixture

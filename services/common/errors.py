@@ -20,6 +20,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.context import request_id_var
+from services.common.field_errors import field_label, field_message
+from services.common.messages import current_language, render, translate, translate_extra, translate_title
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("spp.errors")
@@ -30,16 +32,24 @@ def problem_type(slug: str) -> str:
 
 
 class DomainError(Exception):
-    """An error the caller can act on; `slug` names the rule so clients can branch on it."""
+    """An error the caller can act on; `slug` names the rule so clients can branch on it.
+
+    `detail` is English; it is shown in the caller's language when rendered (the catalogue of
+    services/common/messages.py recognises it). New code may name the message instead: `key` and
+    `params` (then `detail` may be left empty and is the English rendering)."""
 
     status = 400
     slug = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, slug: str | None = None, title: str | None = None,
-                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, detail: str = "", *, slug: str | None = None, title: str | None = None,
+                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                 key: str | None = None, params: dict[str, Any] | None = None) -> None:
+        if key is not None and not detail:
+            detail = render(key, "en", **(params or {}))
         super().__init__(detail)
         self.detail = detail
+        self.key, self.params = key, params or {}
         if slug:
             self.slug = slug
         if title:
@@ -164,18 +174,21 @@ def error_from_integrity(exc: DBAPIError) -> DomainError:
 
 def problem_response(status: int, *, title: str, detail: str | None = None, slug: str | None = None,
                      extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The problem in the request's language: `title`, `detail` and the texts in `extra` are given
+    in English and translated here (services/common/messages.py); type and slug never change."""
+    language = current_language()
     body: dict[str, Any] = {
         "type": problem_type(slug) if slug else "about:blank",
-        "title": title,
+        "title": translate_title(title, language),
         "status": status,
     }
     if detail:
-        body["detail"] = detail
+        body["detail"] = translate(detail, language)
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
     if extra:
-        body.update(extra)
+        body.update(translate_extra(extra, language))
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -184,18 +197,26 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-    return problem_response(exc.status, title=exc.title, detail=exc.detail, slug=exc.slug,
+    detail = render(exc.key, **exc.params) if exc.key is not None else exc.detail
+    return problem_response(exc.status, title=exc.title, detail=detail, slug=exc.slug,
                             extra=exc.extra, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [
-        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
+def validation_problem(raw_errors: list[Any]) -> JSONResponse:
+    """422 naming each field and what it must be, in the request's language (not pydantic's
+    "Field required"); `errors[].type` keeps pydantic's error type for programs."""
+    errors = []
+    for err in raw_errors:
+        loc = tuple(err.get("loc", ()))
+        errors.append({"field": _field_path(loc), "type": err.get("type", ""),
+                       "message": field_message(err, field_label(loc, request=True))})
+    separator = "；" if current_language() == "zh" else "; "
     return problem_response(422, title="Invalid request", slug="validation",
-                            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
-                            extra={"errors": errors})
+                            detail=separator.join(e["message"] for e in errors[:5]), extra={"errors": errors})
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return validation_problem(list(exc.errors()))
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

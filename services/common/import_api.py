@@ -30,6 +30,7 @@ from services.common.imports import (
     save_report,
 )
 from services.common.jobs import defer_import
+from services.common.messages import render, translate_title
 from services.common.tracing import current_traceparent
 
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
@@ -54,10 +55,11 @@ def require_importer(actor: Principal) -> None:
 def _answer(report: ImportReport, status: int) -> JSONResponse:
     body = report.model_dump(mode="json")
     if report.status == "rejected":
-        # The problem's numeric `status` replaces the report's textual one, kept as `import_status`.
-        body = {"type": "urn:spp:problem:import-rejected", "title": "Import rejected",
-                "detail": f"{report.rejected_rows} of {report.total_rows} rows have errors; nothing was written",
-                **body, "status": 422, "import_status": "rejected"}
+        # The problem's numeric `status` replaces the report's textual one, kept as `import_status`;
+        # the problem's `detail` replaces the report's (a job's failure, none here).
+        body = {"type": "urn:spp:problem:import-rejected", "title": translate_title("Import rejected"),
+                **body, "status": 422, "import_status": "rejected",
+                "detail": render("import.rejected", rejected=report.rejected_rows, total=report.total_rows)}
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON,
                             headers={"Location": f"/api/v1/imports/{report.id}"})
     return JSONResponse(body, status_code=status, headers={"Location": f"/api/v1/imports/{report.id}"})

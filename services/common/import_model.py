@@ -9,9 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.messages import translate, use_language
 
 
 class ImportMode(StrEnum):
@@ -23,6 +25,10 @@ class RowError(BaseModel):
     row: int = Field(description="1-based data row (the header is row 0)")
     field: str | None = None
     message: str
+
+    @field_serializer("message")
+    def _in_readers_language(self, message: str) -> str:
+        return translate(message) or message  # stored in English (save_report)
 
 
 class ImportReport(BaseModel):
@@ -51,6 +57,10 @@ class ImportReport(BaseModel):
     detail: str | None = Field(default=None, description="why a job failed (status failed)")
     created_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @field_serializer("detail")
+    def _in_readers_language(self, detail: str | None) -> str | None:
+        return translate(detail)
 
 
 Resolver = Callable[[AsyncSession, "ImportContext"], Awaitable[None]]
@@ -129,8 +139,14 @@ async def save_report(session: AsyncSession, schema: str, report: ImportReport) 
         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, "
         "finished_at = excluded.finished_at RETURNING created_at, finished_at"),
         {"id": report.id, "kind": report.kind, "status": report.status,
-         "report": report.model_dump_json()})).mappings().one()
+         "report": _stored(report)})).mappings().one()
     report.created_at, report.finished_at = row["created_at"], row["finished_at"]
+
+
+def _stored(report: ImportReport) -> str:
+    """Stored in English; RowError and ImportReport translate their texts when read."""
+    with use_language("en"):
+        return report.model_dump_json()
 
 
 async def load_report(session: AsyncSession, schema: str, import_id: str) -> ImportReport | None:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common.errors import Unprocessable
+from services.common.import_messages import row_messages, written_columns
 from services.common.import_model import ImportSpec, RowError
 
 # Byte-order marks, longest first. Excel's "Unicode text" is UTF-16 (LE) with a BOM; GB18030 has
@@ -46,11 +47,14 @@ def sniff_delimiter(text: str) -> str:
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
-def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterator[dict[str, Any]]:
+def iter_rows(body: bytes, content_type: str, aliases: dict[str, str],
+              written: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """The file's data rows, one dict each (field name -> value), read lazily for CSV.
 
     Problems with the file as a whole (encoding, JSON syntax or shape, an empty CSV) raise a 422
-    before the first row is yielded; a CSV broken further down raises when it is reached."""
+    before the first row is yielded; a CSV broken further down raises when it is reached.
+    `written` receives field name -> the header as the file wrote it, for row messages."""
+    written = {} if written is None else written
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
@@ -61,6 +65,8 @@ def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterat
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise Unprocessable("a JSON import is a list of objects (or {\"rows\": [...]})", slug="bad-file")
+        for r in rows:
+            written_columns(r, aliases, written)
         return iter([{aliases.get(str(k).strip(), str(k).strip()): v for k, v in r.items()} for r in rows])
     content = decode(body)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=sniff_delimiter(content))
@@ -70,6 +76,7 @@ def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterat
         raise Unprocessable("the CSV file is empty", slug="bad-file") from None
     except csv.Error as exc:
         raise Unprocessable(f"the CSV file cannot be read at line {reader.line_num}: {exc}", slug="bad-file") from exc
+    written_columns(header, aliases, written)
     return _csv_rows(reader, [aliases.get(h.strip(), h.strip()) for h in header])
 
 
@@ -135,6 +142,7 @@ class Validator:
         self.first_seen: dict[tuple, int] = {}
         self.fast = FastPath(spec) if fast and spec.fast is not None else None
         self.key_at = [list(spec.columns).index(k) for k in spec.key]
+        self.written: dict[str, str] = {}  # field -> the header as the file wrote it (iter_rows fills it)
 
     def _slow(self, raw: dict[str, Any], number: int, errors: list[RowError]) -> tuple | None:
         spec = self.spec
@@ -148,9 +156,8 @@ class Validator:
         try:
             record = spec.model.model_validate(cleaned)
         except ValidationError as exc:
-            for err in exc.errors():
-                errors.append(RowError(row=number, field=".".join(str(p) for p in err["loc"]) or None,
-                                       message=err["msg"]))
+            errors.extend(RowError(row=number, field=field, message=message)
+                          for field, message in row_messages(exc, self.written))
             return None
         values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
         return tuple(values.get(c) for c in spec.columns)

@@ -73,7 +73,7 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     staged = total = 0
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    for batch in _batches(iter_rows(body, content_type, spec.aliases), context.batch_rows):
+    for batch in _batches(iter_rows(body, content_type, spec.aliases, validator.written), context.batch_rows):
         valid, batch_errors = validator.batch(batch, total + 1)
         errors.extend(batch_errors)
         if valid:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.context import actor_var, request_id_var
 from services.common.errors import PROBLEM_JSON
+from services.common.messages import language_of_scope, language_var, translate, translate_title
 from services.common.paths import has_dot_segment
 
 _access = logging.getLogger("spp.access")
@@ -141,6 +142,7 @@ class RequestContextMiddleware:
         # Not restored when an exception escapes: the outermost 500 handler still quotes the id.
         request_token = request_id_var.set(request_id)
         actor_token = actor_var.set(None)
+        language_token = language_var.set(language_of_scope(scope))  # problems speak the caller's language
         started = time.perf_counter()
         status = 500
 
@@ -170,6 +172,7 @@ class RequestContextMiddleware:
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
                                                "status": status, "ms": round(elapsed * 1000, 2)})
             if not escaped:
+                language_var.reset(language_token)
                 actor_var.reset(actor_token)
                 request_id_var.reset(request_token)
 
@@ -207,9 +210,9 @@ def _header_refusal(headers: list[tuple[bytes, bytes]]) -> tuple[int, str, str] 
 
 
 async def _send_problem(send: Send, status: int, slug: str, detail: str) -> None:
-    body = json.dumps({"type": f"urn:spp:problem:{slug}", "title": "Not found" if status == 404 else
-                       "Invalid request", "status": status, "detail": detail,
-                       "request_id": request_id_var.get()}).encode()
+    title = "Not found" if status == 404 else "Invalid request"
+    body = json.dumps({"type": f"urn:spp:problem:{slug}", "title": translate_title(title), "status": status,
+                       "detail": translate(detail), "request_id": request_id_var.get()}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -225,9 +228,9 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps({
-            "type": "urn:spp:problem:body-too-large", "title": "Request body too large", "status": 413,
-            "detail": f"the body exceeds {limit} bytes", "request_id": request_id_var.get(),
-        }).encode()
+            "type": "urn:spp:problem:body-too-large", "title": translate_title("Request body too large"),
+            "status": 413, "detail": translate(f"the body exceeds {limit} bytes"), "request_id": request_id_var.get(),
+        }, ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()),
                                 (b"content-length", str(len(body)).encode())]})

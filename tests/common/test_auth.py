@@ -23,7 +23,7 @@ async def test_no_token_401(partnership):
 async def test_bad_signature_401(partnership, token):
     forged = jwt.encode(jwt.decode(token(), options={"verify_signature": False}), "another-secret-0123456789abcdef-0123",
                         algorithm="HS256")
-    response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {forged}"})
+    response = await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {forged}", "Accept-Language": "en"})
     assert response.status_code == 401
     assert response.json()["type"] == "urn:spp:problem:invalid-token"
 
@@ -44,7 +44,7 @@ async def test_expired_within_the_leeway_is_accepted(partnership, token):
 
 async def test_unknown_role_401(partnership):
     bad = jwt.encode({"sub": "x", "role": "superuser", "exp": 9999999999}, TEST_SECRET, algorithm="HS256")
-    assert (await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {bad}"})).status_code == 401
+    assert (await partnership.get("/v1/schools", headers={"Authorization": f"Bearer {bad}", "Accept-Language": "en"})).status_code == 401
 
 
 async def test_viewer_and_integrator_cannot_write(partnership, auth, db_engine):

@@ -105,7 +105,7 @@ async def test_feed_is_exactly_once_across_xid_digit_boundaries(fresh_cluster):
         def client(sub: str) -> httpx.AsyncClient:
             token = mint_token(TEST_SECRET, sub=sub, role="city_admin")
             return httpx.AsyncClient(transport=asgi(app), base_url="http://partnership", timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"})
+                                     headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
 
         writers = [client(f"writer-{i}") for i in range(WRITERS)]
         reader = client("reader")

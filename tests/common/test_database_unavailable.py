@@ -107,7 +107,7 @@ async def partnership_on(settings, database_url: str, token, **overrides) -> Asy
     app = create_app(settings.model_copy(update={"database_url": database_url, **overrides}))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://partnership",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             yield app, client
 
 
@@ -183,7 +183,7 @@ async def test_gateway_passes_the_503_through_and_views_mark_the_part_degraded(
                                                    "training": asgi(training_app)})
         async with gateway.router.lifespan_context(gateway):
             async with httpx.AsyncClient(transport=asgi(gateway), base_url="http://gateway",
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
                 await hop.cut()
                 passed = await client.get("/api/v1/districts", headers={"X-Request-ID": "via-gateway"})
                 assert_unavailable(passed, "via-gateway")

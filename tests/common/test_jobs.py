@@ -187,7 +187,7 @@ async def test_a_job_whose_upstream_is_down_is_retried_then_reported_failed(part
     lines = "".join(f"D{i},老师{i},11010501,教师,小学,数学,无,2015-09-01,\n" for i in range(5))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             started = await client.post("/v1/imports/staff", headers=CSV, content=(
                 "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期\n" + lines).encode())
             assert started.status_code == 202, started.text
@@ -246,7 +246,7 @@ async def test_with_its_own_database_a_services_jobs_and_files_stay_there(spare_
         app = create_training(split, transports={"rotation": asgi(rotation_app)})
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
                 rows = [{"staff_id": "6f1c2a9e-0000-4000-8000-000000000001", "hours": "2", "earned_on": "2024-05-01",
                          "source": "区级平台", "reference": f"S-{i}"} for i in range(3)]
                 started = await client.post("/v1/imports/training-hours", json=rows, params={"mode": "partial"})

@@ -95,7 +95,7 @@ async def platform(settings, jwks_server):
 
 
 def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 
 async def test_tokens_signed_by_the_providers_key_are_accepted_and_the_keys_cached(platform, jwks_server, keys,

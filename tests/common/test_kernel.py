@@ -28,7 +28,7 @@ async def test_unexpected_failure_is_500_problem_with_request_id_and_no_trace(se
                              description="", uses_database=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
-        response = await client.get("/boom", headers={"x-request-id": "req-123"})
+        response = await client.get("/boom", headers={"x-request-id": "req-123", "Accept-Language": "en"})
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()

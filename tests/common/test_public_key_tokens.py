@@ -45,7 +45,7 @@ async def test_rs256_end_to_end_with_service_reference_checks(settings, rsa_keys
                     "section": "primary", "backbone_level": "none", "in_post_since": "2015-09-01"})
                 assert created.status_code == 201, created.text
                 hs = jwt.encode({"sub": "x", "role": "city_admin", "exp": 9999999999}, TEST_SECRET, algorithm="HS256")
-                refused = await p.get("/v1/schools", headers={"Authorization": f"Bearer {hs}"})
+                refused = await p.get("/v1/schools", headers={"Authorization": f"Bearer {hs}", "Accept-Language": "en"})
                 assert refused.status_code == 401
     assert await fetch(db_engine, "select staff_no, home_district_code from rotation.staff") == [
         {"staff_no": "RS1", "home_district_code": "110105"}]

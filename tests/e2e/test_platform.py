@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 async def test_pairing_with_activity_through_gateway_then_partnership_down(platform, token, db_engine):
     gateway = platform.url("gateway")
     async with httpx.AsyncClient(base_url=f"{gateway}/api/v1", timeout=10,
-                                 headers={"Authorization": f"Bearer {token()}"}) as client:
+                                 headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
         assert (await client.post("/districts", json={"code": "110119", "name": "延庆区"})).status_code == 201
         for code, locality in (("YQ01", "urban"), ("YQ04", "rural")):
             created = await client.post("/schools", json={

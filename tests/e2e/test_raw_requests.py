@@ -26,7 +26,7 @@ def address(url: str) -> tuple[str, int]:
 async def test_dot_segments_and_utf8_headers_on_real_processes(platform, token):
     gateway = platform.url("gateway")
     async with httpx.AsyncClient(base_url=f"{gateway}/api/v1", timeout=10,
-                                 headers={"Authorization": f"Bearer {token()}"}) as client:
+                                 headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
         assert (await client.post("/districts", json={"code": "110105", "name": "朝阳区"})).status_code == 201
         assert (await client.post("/districts", json={"code": "110119", "name": "延庆区"})).status_code == 201
         assert (await client.post("/schools", json={"code": "S1", "name": "实验小学", "district_code": "110105",
@@ -51,14 +51,14 @@ async def test_dot_segments_and_utf8_headers_on_real_processes(platform, token):
             (b"Authorization", outsider), (b"X-Request-ID", b"walk-1")])
         assert (response.status, response.headers["content-type"]) == (404, PROBLEM), target
         assert json.loads(response.body) == {
-            "type": "urn:spp:problem:not-found", "title": "Not found", "status": 404,
-            "detail": "a path with '.' or '..' segments names no resource", "request_id": "walk-1"}, target
+            "type": "urn:spp:problem:not-found", "title": "未找到", "status": 404,
+            "detail": "含有 '.' 或 '..' 段的路径不指向任何资源", "request_id": "walk-1"}, target
 
     # A service reached directly refuses the walk to its own metrics the same way.
     t_host, t_port = address(platform.url("training"))
     response = await socket_request(t_host, t_port, "GET", b"/v1/studios/../../metrics", [(b"X-Request-ID", b"w")])
     assert (response.status, json.loads(response.body)["detail"]) == (
-        404, "a path with '.' or '..' segments names no resource")
+        404, "含有 '.' 或 '..' 段的路径不指向任何资源")
 
     for name, label in ((b"X-Request-ID", "X-Request-ID"), (b"Accept-Language", "Accept-Language"),
                         (b"If-Match", "If-Match"), (b"Idempotency-Key", "Idempotency-Key")):
@@ -69,5 +69,5 @@ async def test_dot_segments_and_utf8_headers_on_real_processes(platform, token):
             echoed = response.headers["x-request-id"]
             assert re.fullmatch(rb"[0-9a-f]{32}", echoed) or name != b"X-Request-ID", echoed
             assert json.loads(response.body) == {
-                "type": "urn:spp:problem:invalid-header", "title": "Invalid request", "status": 400,
-                "detail": f"the {label} header must be printable ASCII", "request_id": echoed.decode()}, name
+                "type": "urn:spp:problem:invalid-header", "title": "请求无效", "status": 400,
+                "detail": f"{label} 请求头只能包含可打印的 ASCII 字符", "request_id": echoed.decode()}, name

@@ -67,7 +67,7 @@ def test_up_serves_stops_cleanly_and_keeps_data(spp_data_dir):
 
     process, gateway, token = _start(spp_data_dir, ports)
     try:
-        districts = httpx.get(f"{gateway}/api/v1/districts", headers={"Authorization": f"Bearer {token}"},
+        districts = httpx.get(f"{gateway}/api/v1/districts", headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
                               timeout=10).json()
         assert [(d["code"], d["name"]) for d in districts["items"]] == [("110108", "海淀区")]
     finally:

@@ -61,7 +61,7 @@ def test_a_killed_service_and_a_killed_postgres_come_back(spp_data_dir):
     process, gateway, token = _start(data_dir, ports)
     up = psutil.Process(process.pid)
     try:
-        api = httpx.Client(base_url=f"{gateway}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        api = httpx.Client(base_url=f"{gateway}/api/v1", headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}, timeout=10)
         assert api.post("/districts", json={"code": "110105", "name": "朝阳区"}).status_code == 201
         assert api.get("/districts/110105/overview", params=PARAMS).json()["degraded"] == []
 

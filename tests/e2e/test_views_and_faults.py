@@ -17,7 +17,7 @@ PARAMS = {"as_of": AS_OF, "academic_year": 2024}
 
 def _client(platform, name, token, prefix=""):
     return httpx.AsyncClient(base_url=platform.url(name) + prefix, timeout=15,
-                             headers={"Authorization": f"Bearer {token()}"})
+                             headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"})
 
 
 async def _world(platform, token, db_engine):

@@ -40,7 +40,7 @@ async def test_a_job_survives_its_worker_being_killed(platform_with_quick_sweeps
     platform = platform_with_quick_sweeps
     body = (HEADER + "".join(f"E{i:06d},学校{i},110105,小学,乡村,1\n" for i in range(ROWS))).encode()
     async with httpx.AsyncClient(base_url=f"{platform.url('gateway')}/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {token()}"}) as client:
+                                 headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
         assert (await client.post("/districts", json={"code": "110105", "name": "朝阳区"})).status_code == 201
         started = await client.post("/imports/schools", content=body, headers={"content-type": "text/csv"})
         assert started.status_code == 202, started.text

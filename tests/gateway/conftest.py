@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from tests.conftest import asgi
+from tests.conftest import ENGLISH, asgi
 from tests.feed import synced
 from tests.gateway import factories as f
 
@@ -159,7 +159,7 @@ def gateway_with(settings, partnership_app, rotation_app, training_app, token) -
         app = create_app(settings, transports=transports)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway", timeout=30,
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", **ENGLISH}) as client:
                 client.app = app  # type: ignore[attr-defined]
                 yield client
 

@@ -29,7 +29,7 @@ def gateway_with_settings(settings, partnership_app, rotation_app, training_app,
                                      "training": asgi(training_app)})
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway", timeout=30,
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
                 yield client
     return make
 

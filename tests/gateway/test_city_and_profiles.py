@@ -151,7 +151,7 @@ class TestDistrictScope:
         caller = token("district_admin", ("110105",))
         async with gateway_with(rotation=httpx.MockTransport(record)) as client:
             response = await client.get(self.VIEWS[0], params={"as_of": AS_OF},
-                                        headers={"Authorization": f"Bearer {caller}"})
+                                        headers={"Authorization": f"Bearer {caller}", "Accept-Language": "en"})
         assert response.status_code == 200
         assert response.json()["rotation"] == ROTATION
         assert seen and set(seen) == {f"Bearer {caller}"}

@@ -30,8 +30,9 @@ def assert_refused(response, label: str, *, request_id: bytes | None = None) -> 
         assert re.fullmatch(rb"[0-9a-f]{32}", echoed), echoed  # a fresh id, not the unusable one
     else:
         assert echoed == request_id
-    assert response.json() == {"type": "urn:spp:problem:invalid-header", "title": "Invalid request", "status": 400,
-                               "detail": f"the {label} header must be printable ASCII",
+    # No usable Accept-Language was sent: the problem is in Chinese, the default.
+    assert response.json() == {"type": "urn:spp:problem:invalid-header", "title": "请求无效", "status": 400,
+                               "detail": f"{label} 请求头只能包含可打印的 ASCII 字符",
                                "request_id": echoed.decode()}
 
 

@@ -139,7 +139,7 @@ async def test_rate_limit_429_with_retry_after(settings, token, partnership_app)
     app = create_app(limited, transports={"partnership": asgi(partnership_app)})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://gw",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             statuses = [(await client.get("/api/v1/districts")).status_code for _ in range(4)]
             assert statuses == [200, 200, 200, 429]
             blocked = await client.get("/api/v1/districts")

@@ -199,7 +199,7 @@ async def test_generated_client_calls_the_gateway(document, gateway_app, token, 
         client = client_module.AuthenticatedClient(base_url="http://gateway", token=token())
         client.set_async_httpx_client(httpx.AsyncClient(
             transport=asgi(gateway_app), base_url="http://gateway",
-            headers={"Authorization": f"Bearer {token()}"}, timeout=30))
+            headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}, timeout=30))
         async with client:
             created = await create_district.asyncio_detailed(
                 client=client, body=models.DistrictCreate(code="110105", name="朝阳区"),

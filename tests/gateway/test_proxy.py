@@ -49,7 +49,7 @@ async def test_upstream_down_is_503_problem(settings, token):
     app = create_app(settings, transports={"partnership": dead, "rotation": dead, "training": dead})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             response = await client.get("/api/v1/schools")
             assert response.status_code == 503
             assert response.headers["content-type"] == PROBLEM

@@ -40,7 +40,7 @@ async def test_bodies_and_the_query_pass_through_byte_identical(settings_, token
     app = create_app(settings_, transports={"partnership": transport, "rotation": transport, "training": transport})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             read = await client.get("/api/v1/schools?limit=1&q=a+b&name=%E4%B8%AD&flag&flag=")
             written = await client.post("/api/v1/districts", content=ODD_REQUEST,
                                         headers={"content-type": "application/json"})

@@ -24,7 +24,7 @@ async def _gateways(stack: AsyncExitStack, settings, partnership_app, token, *st
                          transports={"partnership": asgi(partnership_app)})
         await stack.enter_async_context(app.router.lifespan_context(app))
         clients.append(await stack.enter_async_context(httpx.AsyncClient(
-            transport=asgi(app), base_url="http://gw", headers={"Authorization": f"Bearer {bearer}"})))
+            transport=asgi(app), base_url="http://gw", headers={"Authorization": f"Bearer {bearer}", "Accept-Language": "en"})))
     return clients
 
 

@@ -90,11 +90,11 @@ async def test_the_gateway_verifies_each_token_once_for_many_requests(settings, 
         counting = Counting()
         remembered.inner = counting
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             for _ in range(5):
                 assert (await client.get("/api/v1/schools")).status_code == 200
             forged = mint_token("another-secret-0123456789abcdef0123456789", sub="x", role="city_admin")
-            refused = await client.get("/api/v1/schools", headers={"Authorization": f"Bearer {forged}"})
+            refused = await client.get("/api/v1/schools", headers={"Authorization": f"Bearer {forged}", "Accept-Language": "en"})
     assert refused.status_code == 401
     assert refused.json()["type"] == "urn:spp:problem:invalid-token"
     # Five requests, each verified twice (the app-wide prepare step and the route): one full check.

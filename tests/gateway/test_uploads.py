@@ -124,7 +124,7 @@ async def gateway_before(service_url: str, token, settings: Settings) -> AsyncIt
     app = create_app(settings, transports={"partnership": unused, "rotation": unused})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway", timeout=60,
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 

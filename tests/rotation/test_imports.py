@@ -33,9 +33,9 @@ def _errors(body: dict) -> list[tuple]:
 
 EXPECTED_ERRORS = [
     (3, "home_school_code", "unknown school 99999999"),
-    (4, "role", "Input should be 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+    (4, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
     (5, "staff_no", "duplicate of row 1 in this file"),
-    (6, "in_post_since", "Input should be a valid date or datetime, day value is outside expected range"),
+    (6, "in_post_since", "现岗位起始日期 must be a date such as 2024-09-01"),
 ]
 GOOD_ROWS = [
     {"staff_no": "T001", "name": "王芳", "home_school_code": "11010501", "home_district_code": "110105",
@@ -160,7 +160,7 @@ async def test_partnership_down_is_503_and_nothing_written(settings, token, db_e
     app = create_app(settings, transports={"partnership": httpx.MockTransport(refuse)})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             response = await client.post("/v1/imports/staff", params={"mode": "partial"}, content=CSV_GB18030,
                                          headers=CSV)
     assert response.status_code == 503
@@ -191,7 +191,7 @@ async def test_home_schools_come_from_the_school_directory(partnership, partners
         await synced(db_engine, staff=False)
         calls.clear()
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             response = await client.post("/v1/imports/staff", params={"mode": "partial"},
                                          content=(HEADER + lines).encode("gb18030"), headers=CSV)
     assert response.status_code == 200, response.text

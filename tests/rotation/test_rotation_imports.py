@@ -45,8 +45,8 @@ EXPECTED_ERRORS = [
     (6, "staff_no", "unknown staff member T999"),
     (7, "to_school_code", "unknown school 99999999"),
     (8, "to_school_code", "equals the home school of T002"),
-    (9, "mode", "Input should be 'full_time', 'part_time' or 'subject_guidance'"),
-    (10, None, "Value error, end_date must not be before start_date"),
+    (9, "mode", "交流方式 must be one of 'full_time', 'part_time' or 'subject_guidance'"),
+    (10, None, "end_date must not be before start_date"),
     (11, "staff_no", "duplicate of row 1 in this file"),
 ]
 STORED = [

@@ -271,7 +271,7 @@ async def test_partnership_down_refuses_rotation_policy_and_plan_writes(settings
     app = create_app(settings, transports={"partnership": httpx.MockTransport(refuse)})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             responses = [
                 await client.post("/v1/rotations", json=body("00000000-0000-0000-0000-0000000000aa")),
                 await client.put("/v1/rotation-policies/110105", json={}),

@@ -60,7 +60,7 @@ class TestCreateStaff:
         app = create_app(settings, transports={"partnership": httpx.MockTransport(refuse)})
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
                 response = await client.post("/v1/staff", json=f.staff_body())
         assert response.status_code == 503
         assert response.headers["content-type"] == PROBLEM

@@ -69,5 +69,5 @@ async def gated(settings, rotation_app, token) -> AsyncIterator[Gated]:
     app = create_app(settings.model_copy(update={"feed_consumers": False}), transports={"rotation": gate})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training", timeout=30,
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             yield Gated(client=client, gate=gate)

@@ -77,7 +77,7 @@ class TestCreditHours:
         assert response.status_code == 422, response.text
         body = response.json()
         assert [(e["row"], e["field"], e["message"]) for e in body["errors"]] == [
-            (1, "hours", "Input should be less than or equal to 1000")]
+            (1, "hours", "hours must be at most 1000")]
         assert await fetch(db_engine, "select count(*) as n from training.training_hours") == [{"n": 0}]
 
 

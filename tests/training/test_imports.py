@@ -56,9 +56,9 @@ async def test_all_or_nothing_rejects_with_exact_report(training, world, db_engi
     assert _errors(body) == [(3, "staff_id"), (4, "hours"), (5, "source"), (6, "earned_on"), (7, "source")]
     messages = [e["message"] for e in body["errors"]]
     assert messages[0] == f"unknown staff member {GHOST}"
-    assert messages[1] == "Input should be greater than 0"
+    assert messages[1] == "学时 must be greater than 0"  # the column as the file heads it
     assert messages[2] == "duplicate of row 1 in this file"
-    assert messages[4] == "Value error, source 'studio_session' is reserved for studio attendance"
+    assert messages[4] == "来源: source 'studio_session' is reserved for studio attendance"
     assert await _stored(db_engine) == []
     assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 0}]
     assert body["id"].startswith("training-hours.")
@@ -194,7 +194,7 @@ async def rotation_down(settings, token):
     app = create_app(settings, transports={"rotation": httpx.MockTransport(refuse)})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             yield client
 
 
@@ -237,7 +237,7 @@ async def test_staff_come_from_the_directory_and_only_misses_are_asked(settings,
     async with app.router.lifespan_context(app):
         await synced(db_engine, schools=False)
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             counting.paths.clear()
             counting.peak = 0
             response = await client.post(URL, json=rows, params={"mode": "partial"})
@@ -258,7 +258,7 @@ async def test_a_large_file_runs_as_a_job_with_the_same_staff_checks(settings, r
             {"staff_id": GHOST, "hours": "2", "earned_on": "2024-05-01", "source": "区级平台", "reference": "J-2"}]
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             started = await client.post(URL, json=rows, params={"mode": "partial"})
             assert (started.status_code, started.json()["status"]) == (202, "running")
             await run_jobs(settings, rotation=asgi(rotation_app))
@@ -307,7 +307,7 @@ async def test_staff_no_resolves_through_the_staff_directory(training, world, au
     assert report["errors"] == [
         {"row": 2, "field": "staff_no", "message": "unknown staff_no 'T9999999'"},
         {"row": 4, "field": "staff_no", "message": f"staff_no '{s[0]['staff_no']}' is not staff member {s[2]['id']}"},
-        {"row": 5, "field": None, "message": "Value error, give staff_id or staff_no (工号)"}]
+        {"row": 5, "field": None, "message": "give staff_id or staff_no (工号)"}]
     assert [(r["reference"], r["staff_id"], r["hours"]) for r in await _stored(db_engine)] == [
         ("SN-1", s[0]["id"], Decimal("24.00")), ("SN-3", s[1]["id"], Decimal("6.00"))]
     # The feed carries the resolved staff id.

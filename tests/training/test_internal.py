@@ -73,7 +73,7 @@ class TestCompletion:
                          rules=TrainingRules(hours_threshold="90", window_years=3))
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
-                                         headers={"Authorization": f"Bearer {token()}"}) as client:
+                                         headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
                 summary = (await client.get("/v1/training-hours/summary",
                                             params={"staff_id": teacher, "as_of": "2025-12-31"})).json()
                 assert (summary["threshold"], summary["window_start"], summary["met"]) == (90, "2022-12-31", True)

@@ -95,7 +95,7 @@ async def training_rotation_down(settings, token):
     app = create_app(settings, transports={"rotation": httpx.MockTransport(refuse)})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://training",
-                                     headers={"Authorization": f"Bearer {token()}"}) as client:
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
             yield client
 
 
