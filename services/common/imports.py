@@ -1,5 +1,6 @@
 """Bulk import: CSV as Chinese offices really produce it (UTF-8 with or without BOM, or GB18030;
-Chinese or English headers) or JSON; per-row reports; upsert by natural key.
+Chinese or English headers), XLSX (services/common/xlsx_rows.py) or JSON; per-row reports; upsert
+by natural key.
 
 The fast path stages the valid rows with asyncpg `COPY` into a temporary table and merges them
 with one `INSERT … ON CONFLICT DO UPDATE`; rules that need the database (unknown references,
@@ -18,13 +19,17 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import xlsx_rows
 from services.common.errors import Conflict, Unprocessable
+
+if TYPE_CHECKING:
+    from services.common.import_template import Template
 
 
 class ImportMode(StrEnum):
@@ -33,7 +38,8 @@ class ImportMode(StrEnum):
 
 
 class RowError(BaseModel):
-    row: int = Field(description="1-based data row (the header is row 0)")
+    row: int = Field(description="CSV and JSON: the 1-based data row (the header is row 0); XLSX: the row "
+                                 "number Excel shows (the header is usually row 1)")
     field: str | None = None
     message: str
 
@@ -108,6 +114,8 @@ class ImportSpec:
     # `fast_row` (values in `columns` order) rejects what the model's row validators would.
     fast: Mapping[str, Callable[[str], Any]] | None = None
     fast_row: Callable[[tuple], bool] | None = None
+    # The downloadable template of this kind (services/common/import_template.py).
+    template: Template | None = None
 
 
 @dataclass
@@ -155,10 +163,12 @@ def sniff_delimiter(text: str) -> str:
 
 
 def iter_rows(body: bytes, content_type: str, aliases: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """The file's data rows, one dict each (field name -> value), read lazily for CSV.
+    """The file's data rows, one dict each (field name -> value), read lazily for CSV and XLSX.
 
     Problems with the file as a whole (encoding, JSON syntax or shape, an empty CSV) raise a 422
     before the first row is yielded; a CSV broken further down raises when it is reached."""
+    if xlsx_rows.is_xlsx(content_type, body):
+        return xlsx_rows.open_rows(body, aliases)
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
@@ -263,12 +273,13 @@ class Validator:
         values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
         return tuple(values.get(c) for c in spec.columns)
 
-    def batch(self, rows: list[dict[str, Any]], first: int) -> tuple[list[tuple], list[RowError]]:
-        """Rows numbered from `first`: the valid ones as (number, *staged values), and the errors."""
+    def batch(self, rows: list[dict[str, Any]], first: int | Sequence[int]) -> tuple[list[tuple], list[RowError]]:
+        """Rows numbered from `first` (or by the numbers given, a spreadsheet's own): the valid ones
+        as (number, *staged values), and the errors."""
         valid: list[tuple] = []
         errors: list[RowError] = []
         fast, seen_at, key_at, key_field = self.fast, self.first_seen.setdefault, self.key_at, self.spec.key[0]
-        for number, raw in enumerate(rows, start=first):
+        for number, raw in (enumerate(rows, start=first) if isinstance(first, int) else zip(first, rows)):
             values = fast(raw) if fast is not None else None
             if values is None:
                 values = self._slow(raw, number, errors)
@@ -357,8 +368,13 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     staged = total = 0
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    for batch in _batches(iter_rows(body, content_type, spec.aliases), context.batch_rows):
-        valid, batch_errors = validator.batch(batch, total + 1)
+    # A workbook is unzipped and parsed at once (CPU-bound): in a thread, off the event loop.
+    rows = (await asyncio.to_thread(xlsx_rows.open_rows, body, spec.aliases) if xlsx_rows.is_xlsx(content_type, body)
+            else iter_rows(body, content_type, spec.aliases))
+    numbers = getattr(rows, "numbers", None)  # a sheet's rows keep the numbers Excel shows
+    for batch in _batches(rows, context.batch_rows):
+        first = total + 1 if numbers is None else numbers[total:total + len(batch)]
+        valid, batch_errors = validator.batch(batch, first)
         errors.extend(batch_errors)
         if valid:
             await copy_staged(session, spec, valid)
@@ -436,6 +452,8 @@ async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowEr
 
 def count_data_rows(body: bytes, content_type: str) -> int:
     """A cheap estimate of the rows in a file, to decide between answering now and a job."""
+    if xlsx_rows.is_xlsx(content_type, body):
+        return max(0, xlsx_rows.count_rows(body) - 1)
     if "json" in content_type:
         return body.count(b"{")
     return max(0, body.count(b"\n") - 1)
