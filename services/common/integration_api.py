@@ -75,6 +75,9 @@ def import_body(csv_example: str) -> dict[str, Any]:
     document drops nulls), so the two examples can never say different things."""
     rows = [{key: value for key, value in row.items() if value} for row in csv.DictReader(io.StringIO(csv_example))]
     return {"requestBody": {"required": True, "content": {
+        # An XLSX workbook, found by its ZIP signature (its own media type is accepted too; client
+        # generators know the generic binary type only).
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "text/csv": {"schema": {"type": "string"}, "example": csv_example},
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}, "example": rows}}}}
 
