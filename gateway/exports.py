@@ -53,6 +53,13 @@ HEADERS: dict[str, str] = {
     "district_code": "区县代码", "district_name": "区县名称", "block": "类别", "metric": "指标", "value": "数值",
 }
 
+# Headers that mean another thing on one list: the staff list's are the staff import's own
+# (services/rotation/imports.py), so an exported staff sheet imports back.
+RESOURCE_HEADERS: dict[str, dict[str, str]] = {
+    "staff": {"name": "姓名", "role": "岗位"},
+    "activities": {"kind": "活动类型"},
+}
+
 # Each list's enum columns (a `status` means another thing on each list).
 RESOURCE_LABELS: dict[str, dict[str, Mapping[str, str]]] = {
     "schools": {"stage": labels.STAGE, "locality": labels.LOCALITY},
@@ -177,7 +184,8 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
     """The header (Chinese) and the cells; `resource` (the list's path, e.g. `staff`) picks the
     enum labels of that list."""
     columns = list(columns or _columns(rows))
-    header = [HEADERS.get(c, c) for c in columns]
+    own = RESOURCE_HEADERS.get(resource or "", {})
+    header = [own.get(c) or HEADERS.get(c, c) for c in columns]
     value_labels = RESOURCE_LABELS.get(resource, VALUE_LABELS) if resource else VALUE_LABELS
     return header, [[_cell(c, row.get(c), value_labels) for c in columns] for row in rows]
 
