@@ -47,8 +47,11 @@ def import_router(schema: str) -> APIRouter:
 
     @router.get("/{kind}/template", response_class=Response, responses={
         200: {"description": "The template: XLSX (sheets: the kind's name, 说明) or CSV (UTF-8 with BOM)",
-              "content": {import_template.XLSX: {"schema": {"type": "string", "format": "binary"}},
-                          "text/csv": {"schema": {"type": "string"}}}}, **problem_responses(404)},
+              "content": {import_template.XLSX: {"schema": {"type": "string", "format": "binary"},
+                                                 "example": "(a workbook: sheets 教职工 and 说明)"},
+                          "text/csv": {"schema": {"type": "string"},
+                                       "example": "\ufeff工号,姓名,任职学校代码\r\nT20180001,张伟,11010501\r\n"}}},
+        **problem_responses(404)},
         summary="A file to fill for an import: Chinese headers, an example row and instructions")
     async def get_import_template(
             kind: Annotated[str, Path(description="schools, staff, rotations or training-hours",
@@ -77,7 +80,8 @@ def import_body(csv_example: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         # An XLSX workbook, found by its ZIP signature (its own media type is accepted too; client
         # generators know the generic binary type only).
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+                                     "example": "(an XLSX workbook laid out as GET /imports/{kind}/template)"},
         "text/csv": {"schema": {"type": "string"}, "example": csv_example},
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}, "example": rows}}}}
 
