@@ -2,6 +2,9 @@
 
 `?format=csv|xlsx` or an `Accept` of `text/csv` / the XLSX media type chooses. Lists are read from
 the owning service page by page (500 a page) up to a bound, then rendered off the event loop.
+Every column has a Chinese header and every enum value its Chinese label (services/common/labels.py,
+the labels imports accept, so an exported sheet imports back); times are Beijing time to the second
+(`2026-11-25 19:30:05`), dates are dates (date cells in XLSX).
 """
 
 from __future__ import annotations
@@ -10,18 +13,23 @@ import asyncio
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
 
+from services.common import labels
 from services.common.errors import Unprocessable
 from services.common.upstream import Upstream
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 100_000
+# Asia/Shanghai: UTC+8 all year since 1991 (no summer time), so no time-zone database is needed.
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = "yyyy-mm-dd"
 
 HEADERS: dict[str, str] = {
     # pairings
@@ -31,7 +39,8 @@ HEADERS: dict[str, str] = {
     # rotations
     "staff_id": "教师编号", "staff_no": "工号", "staff_name": "姓名", "from_school_code": "派出学校代码",
     "to_school_code": "接收学校代码", "mode": "交流方式", "plan_id": "轮岗计划编号",
-    "from_district_code": "派出区县代码", "to_district_code": "接收区县代码",
+    "from_district_code": "派出区县代码", "to_district_code": "接收区县代码", "created_by": "创建人",
+    "version": "版本号", "home_district_code": "任职区县代码", "current": "是否在册",
     # studio members
     "studio_id": "工作室编号", "joined_on": "加入日期", "left_on": "离开日期", "role": "角色", "name": "名称",
     # schools, staff, activities
@@ -44,15 +53,26 @@ HEADERS: dict[str, str] = {
     "district_code": "区县代码", "district_name": "区县名称", "block": "类别", "metric": "指标", "value": "数值",
 }
 
-VALUE_LABELS: dict[str, dict[str, str]] = {
-    "status": {"proposed": "拟结对", "active": "进行中", "suspended": "已暂停", "ended": "已结束",
-               "planned": "计划中", "approved": "已批准", "completed": "已完成", "withdrawn": "已撤回"},
-    "mode": {"full_time": "全职交流", "part_time": "兼职交流", "subject_guidance": "学科指导"},
-    "locality": {"urban": "城区", "township": "镇区", "rural": "乡村"},
-    "stage": {"primary": "小学", "junior": "初中", "nine_year": "九年一贯制", "senior": "高中",
-              "complete_secondary": "完全中学", "twelve_year": "十二年一贯制"},
-    "backbone_level": {"none": "无", "school": "校级骨干", "district": "区级骨干", "municipal": "市级骨干",
-                       "special_grade": "特级教师"},
+# Headers that mean another thing on one list: the staff list's are the staff import's own
+# (services/rotation/imports.py), so an exported staff sheet imports back.
+RESOURCE_HEADERS: dict[str, dict[str, str]] = {
+    "staff": {"name": "姓名", "role": "岗位"},
+    "activities": {"kind": "活动类型"},
+}
+
+# Each list's enum columns (a `status` means another thing on each list).
+RESOURCE_LABELS: dict[str, dict[str, Mapping[str, str]]] = {
+    "schools": {"stage": labels.STAGE, "locality": labels.LOCALITY},
+    "pairings": {"status": labels.PAIRING_STATUS},
+    "activities": {"kind": labels.ACTIVITY_KIND},
+    "staff": {"role": labels.STAFF_ROLE, "section": labels.SECTION, "backbone_level": labels.BACKBONE_LEVEL,
+              "status": labels.STAFF_STATUS},
+    "rotations": {"mode": labels.ROTATION_MODE, "status": labels.ROTATION_STATUS},
+}
+# A table of no named list: pairings' and rotations' statuses (they agree where they overlap).
+VALUE_LABELS: dict[str, Mapping[str, str]] = {
+    "status": {**labels.ROTATION_STATUS, **labels.PAIRING_STATUS}, "mode": labels.ROTATION_MODE,
+    "locality": labels.LOCALITY, "stage": labels.STAGE, "backbone_level": labels.BACKBONE_LEVEL,
 }
 
 BLOCK_LABELS = {"partnership": "手拉手结对", "rotation": "交流轮岗", "training": "培训研修",
@@ -124,20 +144,50 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     return columns
 
 
-def _cell(column: str, value: Any) -> Any:
+def is_time_column(column: str) -> bool:
+    return column.endswith("_at")
+
+
+def is_date_column(column: str) -> bool:
+    return column == "date" or column.endswith(("_date", "_on", "_since"))
+
+
+def _moment(column: str, value: str) -> Any:
+    """A time as Beijing wall-clock time to the second, a date as a date; other text as it is."""
+    try:
+        if is_time_column(column):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(BEIJING).replace(tzinfo=None)
+            return moment.replace(microsecond=0)
+        if is_date_column(column) and len(value) == 10:
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    return value
+
+
+def _cell(column: str, value: Any, value_labels: Mapping[str, Mapping[str, str]] = VALUE_LABELS) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, str):
-        return VALUE_LABELS.get(column, {}).get(value, value)
+        if column in value_labels:
+            return value_labels[column].get(value, value)
+        return _moment(column, value) if is_time_column(column) or is_date_column(column) else value
     return value
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
+          resource: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """The header (Chinese) and the cells; `resource` (the list's path, e.g. `staff`) picks the
+    enum labels of that list."""
     columns = list(columns or _columns(rows))
-    header = [HEADERS.get(c, c) for c in columns]
-    return header, [[_cell(c, row.get(c)) for c in columns] for row in rows]
+    own = RESOURCE_HEADERS.get(resource or "", {})
+    header = [own.get(c) or HEADERS.get(c, c) for c in columns]
+    value_labels = RESOURCE_LABELS.get(resource, VALUE_LABELS) if resource else VALUE_LABELS
+    return header, [[_cell(c, row.get(c), value_labels) for c in columns] for row in rows]
 
 
 # design.md §5: exports never emit a live formula. Excel, LibreOffice and Google Sheets read a
@@ -177,8 +227,12 @@ def _xlsx_cell(worksheet: Any, value: Any) -> Any:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    if _is_number(value) or isinstance(value, date):
+    if _is_number(value):
         return value
+    if isinstance(value, date):
+        cell = WriteOnlyCell(worksheet, value=value)
+        cell.number_format = TIME_FORMAT if isinstance(value, datetime) else DATE_FORMAT
+        return cell
     text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
     cell = WriteOnlyCell(worksheet, value=text)
     cell.data_type = "s"
@@ -201,8 +255,8 @@ def render_xlsx(header: list[str], body: Iterable[list[Any]], sheet: str) -> byt
 
 
 async def spreadsheet(rows: Sequence[dict[str, Any]], fmt: str, name: str,
-                      columns: Sequence[str] | None = None) -> Response:
-    header, body = table(rows, columns)
+                      columns: Sequence[str] | None = None, resource: str | None = None) -> Response:
+    header, body = table(rows, columns, resource)
     if fmt == "csv":
         content, media = await asyncio.to_thread(render_csv, header, body), "text/csv; charset=utf-8"
     else:
@@ -230,4 +284,5 @@ async def export_list(request: Request, upstream: Upstream, path: str, headers: 
         cursor = page.get("next_cursor")
         if not cursor or len(rows) >= MAX_ROWS:
             break
-    return await spreadsheet(rows[:MAX_ROWS], fmt, path.strip("/").replace("/", "-"))
+    return await spreadsheet(rows[:MAX_ROWS], fmt, path.strip("/").replace("/", "-"),
+                             resource=path.strip("/").split("/", 1)[0])

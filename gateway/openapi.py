@@ -147,7 +147,8 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
     if method == "get" and "304" in responses:
         _add_parameter(operation, {"$ref": "#/components/parameters/IfNoneMatch"})
     local = path.removeprefix(PUBLIC_PREFIX)
-    exports = "format" in header_names  # a view that renders its own spreadsheet (the overview)
+    # A view that renders its own spreadsheet (the overview); an import template documents its own.
+    exports = "format" in header_names and not local.endswith("/template")
     if method == "get" and (exports or is_exportable(local)):
         operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") != "format"]
         _add_parameter(operation, FORMAT_PARAMETER)

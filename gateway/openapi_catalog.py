@@ -76,11 +76,12 @@ def _rotation_transition(verb: str, state: str) -> Operation:
 def _import(kind: str, noun: str, what: str) -> Operation:
     return Operation(
         f"import{noun}", f"Bulk import {kind.replace('-', ' ')}",
-        f"Imports {what} from a CSV file (UTF-8 with or without BOM, GB18030 or UTF-16; Chinese or English "
-        "headers) or a JSON array. `mode=all_or_nothing` writes every row or none; `partial` writes the "
-        "valid rows and reports the others. `dry_run=true` validates and writes nothing. A small file "
-        "answers its report (200); a large one answers 202 with a `Location` of the import to poll "
-        f"(`getImport`).", IMPORTER, IMPORT_PROBLEMS)
+        f"Imports {what} from an XLSX workbook (its first sheet; rows reported by the numbers Excel shows), "
+        "a CSV file (UTF-8 with or without BOM, GB18030 or UTF-16) or a JSON array, with Chinese or English "
+        "headers (`getImportTemplate` gives a file to fill). `mode=all_or_nothing` writes every row or none; "
+        "`partial` writes the valid rows and reports the others. `dry_run=true` validates and writes nothing. "
+        "A small file answers its report (200); a large one answers 202 with a `Location` of the import to "
+        "poll (`getImport`).", IMPORTER, IMPORT_PROBLEMS)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -205,6 +206,14 @@ OPERATIONS: dict[str, Operation] = {
         "getImport", "Read an import",
         "An import's progress and, when it is done, its per-row report.", IMPORTER,
         ((403, "role"), (404, "import-not-found"))),
+    "GET /api/v1/imports/{kind}/template": Operation(
+        "getImportTemplate", "Download an import template",
+        "A file to fill for an import of `kind` (schools, staff, rotations, training-hours): `format=xlsx` "
+        "(default) is a workbook whose first sheet has the Chinese headers and an example row, and whose "
+        "second sheet, 说明, lists every column with its English name, whether it is required, its format "
+        "and its allowed values with their Chinese labels; `format=csv` is the header and the example row, "
+        "UTF-8 with BOM. `Content-Disposition` names the file in Chinese (RFC 5987 `filename*`).", ANYONE,
+        ((404, "not-found"),)),
     "POST /api/v1/imports/schools": _import("schools", "Schools", "schools"),
     # Rotation
     "POST /api/v1/staff": Operation(
@@ -379,7 +388,7 @@ TAGS: dict[str, str] = {
                 "activities.",
     "activities": "Activities recorded on pairings, across pairings.",
     "changes": "Each service's change feed, for systems that mirror the platform's records.",
-    "imports": "Bulk imports from CSV or JSON files, and their reports.",
+    "imports": "Bulk imports from XLSX, CSV or JSON files, their templates, and their reports.",
     "staff": "Teachers and cadres, their home schools and backbone levels.",
     "rotation policies": "Each district's rotation rules and targets.",
     "rotations": "Teacher and cadre rotations (交流轮岗) between schools, and their status changes.",

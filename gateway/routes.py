@@ -43,6 +43,8 @@ def owner_of(path: str, service: str | None = None) -> str | None:
         return service if service in SERVICES else None
     if first == "imports":
         parts = path.strip("/").split("/")
+        if len(parts) == 3 and parts[2] == "template":  # GET /imports/{kind}/template
+            return IMPORT_KINDS.get(parts[1])
         return IMPORT_KINDS.get(parts[1].split(".", 1)[0]) if len(parts) == 2 else None
     return ROUTE_TABLE.get(first)
 

@@ -4,10 +4,13 @@ one in the service's database and hand it to the worker as a job (services/commo
 The body is streamed, never read whole: up to `import_sync_rows` rows it is kept in memory and
 imported inline (200 or 422); past that, it goes to `<schema>.import_files` in chunks of 1 MiB
 as it arrives, and the answer is 202 with `Location` as soon as the last chunk is stored.
+An XLSX workbook (a ZIP: its rows cannot be counted as it arrives) is held whole, its rows counted
+once it is (`count_data_rows`, in a thread), and then imported inline or stored for a job alike.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -25,6 +28,7 @@ from services.common.imports import (
     ImportMode,
     ImportReport,
     ImportSpec,
+    count_data_rows,
     load_report,
     run_import,
     save_report,
@@ -32,6 +36,7 @@ from services.common.imports import (
 from services.common.jobs import defer_import
 from services.common.messages import render, translate_title
 from services.common.tracing import current_traceparent
+from services.common.xlsx_rows import is_xlsx
 
 IMPORTERS = (Role.city_admin, Role.district_admin, Role.integrator)
 CHUNK_BYTES = 1 << 20
@@ -69,17 +74,24 @@ class _Upload:
     """Counts rows as the body arrives and decides where the bytes go."""
 
     def __init__(self, content_type: str, sync_rows: int) -> None:
+        self.content_type = content_type
         self.json = "json" in content_type
         self.sync_rows = sync_rows
         self.marks = 0           # newlines (CSV: the header's too) or '{' (JSON objects)
         self.buffer = bytearray()
+        self.xlsx = is_xlsx(content_type, b"")  # or found by the first bytes
+        self.counted: int | None = None         # a workbook's rows, once it is whole
 
     @property
     def rows(self) -> int:
+        if self.xlsx:
+            return self.counted or 0
         return self.marks if self.json else max(0, self.marks - 1)
 
     def add(self, piece: bytes) -> None:
         self.marks += piece.count(b"{" if self.json else b"\n")
+        if not self.xlsx and len(self.buffer) < 4 <= len(self.buffer) + len(piece):
+            self.xlsx = is_xlsx(self.content_type, bytes(self.buffer[:4]) + piece[:4])
         self.buffer += piece
 
 
@@ -99,6 +111,14 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
             await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer)
             chunks += 1
             upload.buffer.clear()
+    if report is None and upload.xlsx:
+        upload.counted = await asyncio.to_thread(count_data_rows, upload.buffer, content_type)
+        if upload.counted > settings.import_sync_rows:
+            report = await _open_job(session, spec, actor, mode=mode, dry_run=dry_run, content_type=content_type)
+            for start in range(0, len(upload.buffer), CHUNK_BYTES):
+                await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer[start:start + CHUNK_BYTES])
+                chunks += 1
+            upload.buffer.clear()
     if report is None:
         context = ImportContext(actor=actor.sub, request_id=request_id_var.get(), districts=limited_to(actor),
                                 upstreams=request.app.state.upstreams, batch_rows=settings.import_batch_rows)
@@ -108,7 +128,7 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
         return _answer(report, 200)
     if upload.buffer:
         await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer)
-    # An estimate (lines or objects) until the worker has read the file.
+    # An estimate (lines, objects or a sheet's rows) until the worker has read the file.
     report.total_rows = upload.rows
     await save_report(session, spec.schema, report)
     await defer_import(session, service=spec.schema, import_id=report.id)

@@ -7,13 +7,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.messages import translate, use_language
+
+if TYPE_CHECKING:
+    from services.common.import_template import Template
 
 
 class ImportMode(StrEnum):
@@ -22,7 +25,8 @@ class ImportMode(StrEnum):
 
 
 class RowError(BaseModel):
-    row: int = Field(description="1-based data row (the header is row 0)")
+    row: int = Field(description="CSV and JSON: the 1-based data row (the header is row 0); XLSX: the row "
+                                 "number Excel shows (the header is usually row 1)")
     field: str | None = None
     message: str
 
@@ -112,6 +116,8 @@ class ImportSpec:
     # `fast_row` (values in `columns` order) rejects what the model's row validators would.
     fast: Mapping[str, Callable[[str], Any]] | None = None
     fast_row: Callable[[tuple], bool] | None = None
+    # The downloadable template of this kind (services/common/import_template.py).
+    template: Template | None = None
 
 
 @dataclass

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
 
+from services.common import xlsx_rows
 from services.common.errors import Unprocessable
 from services.common.import_messages import row_messages, written_columns
 from services.common.import_model import ImportSpec, RowError
@@ -52,9 +53,12 @@ def iter_rows(body: bytes, content_type: str, aliases: dict[str, str],
     """The file's data rows, one dict each (field name -> value), read lazily for CSV.
 
     Problems with the file as a whole (encoding, JSON syntax or shape, an empty CSV) raise a 422
-    before the first row is yielded; a CSV broken further down raises when it is reached.
+    before the first row is yielded; a CSV broken further down raises when it is reached (XLSX:
+    services/common/xlsx_rows.py).
     `written` receives field name -> the header as the file wrote it, for row messages."""
     written = {} if written is None else written
+    if xlsx_rows.is_xlsx(content_type, body):
+        return xlsx_rows.open_rows(body, aliases, written)
     if "json" in content_type:
         try:
             data = json.loads(decode(body))
@@ -162,12 +166,13 @@ class Validator:
         values = spec.prepare(record) if spec.prepare else record.model_dump(mode="python")
         return tuple(values.get(c) for c in spec.columns)
 
-    def batch(self, rows: list[dict[str, Any]], first: int) -> tuple[list[tuple], list[RowError]]:
-        """Rows numbered from `first`: the valid ones as (number, *staged values), and the errors."""
+    def batch(self, rows: list[dict[str, Any]], first: int | Sequence[int]) -> tuple[list[tuple], list[RowError]]:
+        """Rows numbered from `first` (or by the numbers given, a spreadsheet's own): the valid ones
+        as (number, *staged values), and the errors."""
         valid: list[tuple] = []
         errors: list[RowError] = []
         fast, seen_at, key_at, key_field = self.fast, self.first_seen.setdefault, self.key_at, self.spec.key[0]
-        for number, raw in enumerate(rows, start=first):
+        for number, raw in (enumerate(rows, start=first) if isinstance(first, int) else zip(first, rows)):
             values = fast(raw) if fast is not None else None
             if values is None:
                 values = self._slow(raw, number, errors)
@@ -195,6 +200,8 @@ def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[st
 
 def count_data_rows(body: bytes, content_type: str) -> int:
     """A cheap estimate of the rows in a file, to decide between answering now and a job."""
+    if xlsx_rows.is_xlsx(content_type, body):
+        return max(0, xlsx_rows.count_rows(body) - 1)
     if "json" in content_type:
         return body.count(b"{")
     return max(0, body.count(b"\n") - 1)

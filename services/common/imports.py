@@ -1,5 +1,6 @@
 """Bulk import: CSV as Chinese offices really produce it (UTF-8 with or without BOM, or GB18030;
-Chinese or English headers) or JSON; per-row reports; upsert by natural key.
+Chinese or English headers), XLSX (services/common/xlsx_rows.py) or JSON; per-row reports; upsert
+by natural key.
 
 The fast path stages the valid rows with asyncpg `COPY` into a temporary table and merges them
 with one `INSERT … ON CONFLICT DO UPDATE`; rules that need the database (unknown references,
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # The engine's parts, one job each; their public names stay importable from here.
+from services.common import xlsx_rows
 from services.common.import_merge import _check, _merge, _sorted
 from services.common.import_model import (
     ImportContext,
@@ -73,8 +75,14 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     staged = total = 0
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    for batch in _batches(iter_rows(body, content_type, spec.aliases, validator.written), context.batch_rows):
-        valid, batch_errors = validator.batch(batch, total + 1)
+    # A workbook is unzipped and parsed at once (CPU-bound): in a thread, off the event loop.
+    written = validator.written
+    rows = (await asyncio.to_thread(xlsx_rows.open_rows, body, spec.aliases, written)
+            if xlsx_rows.is_xlsx(content_type, body) else iter_rows(body, content_type, spec.aliases, written))
+    numbers = getattr(rows, "numbers", None)  # a sheet's rows keep the numbers Excel shows
+    for batch in _batches(rows, context.batch_rows):
+        first = total + 1 if numbers is None else numbers[total:total + len(batch)]
+        valid, batch_errors = validator.batch(batch, first)
         errors.extend(batch_errors)
         if valid:
             await copy_staged(session, spec, valid)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import ConfigDict, field_validator
 
+from services.common import labels
+from services.common.import_template import Template
 from services.common.imports import ImportSpec
 from services.partnership.schemas import SchoolCreate
 
@@ -80,6 +82,13 @@ SCHOOLS = ImportSpec(
     schema="partnership",
     entity="school",
     scope_sql=SCHOOL_SCOPE_SQL,
+    template=Template(
+        title="学校",
+        example={"code": "11010501", "name": "北京市朝阳区实验小学", "district_code": "110105", "stage": "小学",
+                 "locality": "城区", "primary_enrollment": 1200, "junior_enrollment": 0, "senior_enrollment": 0},
+        labels={"stage": labels.STAGE, "locality": labels.LOCALITY},
+        notes={"primary_enrollment": "空白按 0 计", "junior_enrollment": "空白按 0 计",
+               "senior_enrollment": "空白按 0 计"}),
 )
 
 SPECS = {SCHOOLS.kind: SCHOOLS}

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common import fast_rows
+from services.common import fast_rows, labels
+from services.common.import_template import Template
 from services.common.imports import ImportContext, ImportSpec
 from services.common.vocabulary import CODE_MAX_LENGTH, CODE_PATTERN, SchoolCode, office_date
 from services.rotation.clients import PartnershipClient
@@ -149,6 +150,12 @@ STAFF = ImportSpec(
           "role": fast_rows.choice(StaffRole, ROLE_LABELS), "section": fast_rows.choice(Section, SECTION_LABELS),
           "subject": fast_rows.text(100), "backbone_level": fast_rows.choice(BackboneLevel, BACKBONE_LABELS),
           "in_post_since": fast_rows.iso_date(office_date), "retirement_date": fast_rows.iso_date(office_date)},
+    template=Template(
+        title="教职工",
+        example={"staff_no": "T20180001", "name": "张伟", "home_school_code": "11010501", "role": "教师",
+                 "section": "小学", "subject": "数学", "backbone_level": "区级骨干", "in_post_since": date(2015, 9, 1)},
+        labels={"role": labels.STAFF_ROLE, "section": labels.SECTION, "backbone_level": labels.BACKBONE_LEVEL},
+        notes={"home_school_code": "平台中已登记的学校", "retirement_date": "未定可空"}),
 )
 
 
@@ -156,7 +163,7 @@ STAFF = ImportSpec(
 
 MODE_LABELS = {"全职交流": "full_time", "全职": "full_time", "兼职交流": "part_time", "兼职": "part_time",
                "走教": "part_time", "学科指导": "subject_guidance", "学科指导交流": "subject_guidance"}
-STATUS_LABELS = {"计划": "planned", "拟交流": "planned", "已批准": "approved", "批准": "approved",
+STATUS_LABELS = {"计划": "planned", "计划中": "planned", "拟交流": "planned", "已批准": "approved", "批准": "approved",
                  "进行中": "active", "交流中": "active", "在岗": "active", "已完成": "completed", "完成": "completed",
                  "期满": "completed", "已撤回": "withdrawn", "撤回": "withdrawn", "取消": "withdrawn"}
 ROTATION_LABELS = {"mode": MODE_LABELS, "status": STATUS_LABELS}
@@ -263,6 +270,12 @@ ROTATIONS = ImportSpec(
     scope_sql="""
         SELECT row_no FROM staged
         WHERE from_district_code IS NOT NULL AND NOT (from_district_code = ANY(:districts))""",
+    template=Template(
+        title="交流轮岗记录",
+        example={"staff_no": "T20180001", "to_school_code": "11010523", "mode": "全职交流",
+                 "start_date": date(2024, 9, 1), "end_date": date(2025, 8, 31), "status": "已完成"},
+        labels={"mode": labels.ROTATION_MODE, "status": labels.ROTATION_STATUS},
+        notes={"staff_no": "平台中已登记的教职工", "to_school_code": "平台中已登记的学校，不能是其任职学校"}),
 )
 
 SPECS = {STAFF.kind: STAFF, ROTATIONS.kind: ROTATIONS}

@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common import fast_rows
+from services.common.import_template import Template
 from services.common.imports import ImportContext, ImportSpec
 from services.common.vocabulary import office_date
 from services.training.clients import RotationClient, StaffRef
@@ -180,6 +181,11 @@ TRAINING_HOURS = ImportSpec(
           "earned_on": fast_rows.iso_date(office_date),
           "source": fast_rows.text(64, refuse=(STUDIO_SESSION_SOURCE,)), "reference": fast_rows.text(200)},
     fast_row=lambda row: row[0] is not None or row[1] is not None,
+    template=Template(
+        title="继续教育学时",
+        example={"staff_no": "T20180001", "hours": 4.5, "earned_on": date(2024, 10, 12), "source": "市级培训",
+                 "reference": "BJ-2024-000123"},
+        notes={"staff_id": "与工号二选一", "staff_no": "与教师编号二选一", "reference": "同一来源内唯一"}),
 )
 
 

@@ -5,6 +5,7 @@ prefix) and a string cell in the XLSX, while numbers, negative ones too, stay nu
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from openpyxl import load_workbook
@@ -44,13 +45,18 @@ async def _schools(gateway) -> list[dict]:
     return (await gateway.get("/api/v1/schools")).json()["items"]
 
 
+def _beijing(stamp: str) -> str:
+    """How the export writes a time: Beijing wall-clock time to the second."""
+    return datetime.fromisoformat(stamp).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+
+
 async def test_csv_prefixes_formula_text(gateway):
     schools = await _schools(gateway)
     response = await gateway.get("/api/v1/schools", params={"format": "csv"})
     assert response.status_code == 200
     lines = [SCHOOL_HEADER] + [
-        f"{s['code']},{CSV_NAME[s['code']]},110105,小学,城区,{s['primary_enrollment']},0,0,{s['created_at']},"
-        f"{s['updated_at']}" for s in schools]
+        f"{s['code']},{CSV_NAME[s['code']]},110105,小学,城区,{s['primary_enrollment']},0,0,"
+        f"{_beijing(s['created_at'])},{_beijing(s['updated_at'])}" for s in schools]
     assert response.content.decode("utf-8") == "\ufeff" + "\r\n".join(lines) + "\r\n"
 
 
@@ -85,7 +91,8 @@ async def test_tab_and_cr_in_pairing_goals(gateway):
     assert lines[0] == "编号,帮扶学校代码,受援学校代码,项目名称,开始日期,结束日期,结对目标,状态,创建时间,更新时间"
     assert lines[1:] == [
         f"{p['id']},X7,{p['partner_school_code']},城乡手拉手,2024-09-01,2025-08-31,"
-        f"{csv_goals[p['partner_school_code']]},拟结对,{p['created_at']},{p['updated_at']}" for p in pairings] + [""]
+        f"{csv_goals[p['partner_school_code']]},拟结对,{_beijing(p['created_at'])},{_beijing(p['updated_at'])}"
+        for p in pairings] + [""]
 
     sheet = load_workbook(io.BytesIO((await gateway.get("/api/v1/pairings", params={"format": "xlsx"})).content)).active
     cells = {row[2].value: row[6] for row in sheet.iter_rows(min_row=2)}
