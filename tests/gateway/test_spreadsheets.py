@@ -63,7 +63,7 @@ async def test_xlsx_import_inline_with_chinese_headers_excel_dates_and_numeric_s
     assert response.status_code == 200, response.text
     assert _stable(response.json()) == {
         "kind": "staff", "status": "completed", "mode": "partial", "dry_run": False, "total_rows": 3,
-        "processed_rows": 3, "valid_rows": 2, "inserted": 2, "updated": 0, "rejected_rows": 1,
+        "processed_rows": 3, "valid_rows": 2, "inserted": 2, "updated": 0, "unchanged": 0, "rejected_rows": 1,
         "errors": [{"row": 6, "field": "staff_no", "message": "duplicate of row 3 in this file"}], "detail": None}
     assert await fetch(db_engine, STAFF) == [
         {"staff_no": "20180001", "name": "张伟", "home_school_code": "11010501", "home_district_code": "110105",
@@ -95,7 +95,7 @@ async def test_xlsx_import_large_enough_for_a_job(gateway, rotation_app, partner
     report = (await gateway.get(f"/api/v1/imports/{job['id']}")).json()
     assert _stable(report) == {
         "kind": "staff", "status": "completed", "mode": "partial", "dry_run": False, "total_rows": 11,
-        "processed_rows": 11, "valid_rows": 10, "inserted": 10, "updated": 0, "rejected_rows": 1,
+        "processed_rows": 11, "valid_rows": 10, "inserted": 10, "updated": 0, "unchanged": 0, "rejected_rows": 1,
         "errors": [{"row": 12, "field": "staff_no", "message": "duplicate of row 2 in this file"}], "detail": None}
     assert await fetch(db_engine, "select count(*) as n, min(in_post_since)::text as since from rotation.staff") == [
         {"n": 10, "since": "2015-09-01"}]
