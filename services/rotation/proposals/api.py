@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/districts", tags=["rotation proposals"], route_cl
 
 CREATE_DESCRIPTION = f"""
 Proposes who should rotate where so the district meets its bars for the academic year. {OBJECTIVE}
-Only staff eligible on 1 Sept (design.md §4.3) move, nobody twice, and never out of the district. Each
+Only staff eligible on 1 Sept of the year move, nobody twice, and never out of the district. Each
 move names the staff member, both schools and why, with both schools' backbone teachers per 100
 students before and after; the answer gives the rotation rate, the backbone share and each
 section's CV before and after. A bar that cannot be met says why. Nothing but the proposal is

@@ -12,7 +12,7 @@ from services.common.vocabulary import Name, SchoolCode, Strict
 from services.rotation.schemas import AcademicYear, Rate, RotationMode
 
 OBJECTIVE = ("Meet both rate bars (rotation rate ≥ target_rate, backbone share ≥ target_backbone_share); "
-             "then minimise the weighted CV (the sum over primary and junior of CV², design.md §4.6); "
+             "then minimise the weighted CV (the sum over primary and junior of CV², 校际差异系数); "
              "then make as few moves as possible; ties are broken by 先教师后干部 (teachers before cadres) "
              "and 先骨干后普通 (backbone before others).")
 
@@ -132,8 +132,40 @@ class ProposalResult(BaseModel):
     moves: list[MoveRead]
 
 
+_SECTION = {"school_count": 4, "enrollment": 2400, "backbone": 6, "mean": 0.25, "cv": 0.894427, "target_cv": 0.5,
+            "meets_target_cv": False, "schools_below_one": 4}
+_EXAMPLE = {
+    "id": "7c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "district_code": "110105", "academic_year": 2024, "status": "done",
+    "inputs": {"academic_year": 2024, "as_of": "2024-09-01", "mode": "full_time", "keep_section": True},
+    "result": {
+        "objective": OBJECTIVE,
+        "optimiser": {"method": "cp-sat", "status": "optimal", "gap": 0.0, "seconds": 0.041,
+                      "time_limit_seconds": 20.0, "exact_weights": True, "fallback_reason": None},
+        "rotation_rate": {"target": 0.1, "met": True, "why": None},
+        "backbone_share": {"target": 0.2, "met": True, "why": None},
+        "before": {"eligible": 8, "rotated": 0, "rotation_rate": 0.0, "backbone_rotated": 0, "backbone_share": None,
+                   "primary": _SECTION, "junior": {**_SECTION, "school_count": 2, "enrollment": 1200, "backbone": 4,
+                                                   "mean": 0.333333, "cv": 0.176777, "target_cv": 0.45,
+                                                   "meets_target_cv": True, "schools_below_one": 2}},
+        "after": {"eligible": 8, "rotated": 2, "rotation_rate": 0.25, "backbone_rotated": 2, "backbone_share": 1.0,
+                  "primary": {**_SECTION, "cv": 0.182574, "meets_target_cv": True},
+                  "junior": {**_SECTION, "school_count": 2, "enrollment": 1200, "backbone": 4, "mean": 0.333333,
+                             "cv": 0.176777, "target_cv": 0.45, "meets_target_cv": True, "schools_below_one": 2}},
+        "candidates": 8,
+        "moves": [{"staff_id": "3f2b8c1e-6d4a-4c2e-9b7f-1a2b3c4d5e6f", "staff_no": "T20180001", "name": "张伟",
+                   "role": "teacher", "section": "primary", "subject": "数学", "backbone_level": "municipal",
+                   "from_school_code": "11010501", "to_school_code": "11010502", "changes_balance": True,
+                   "same_subject": True,
+                   "why": "county-level backbone teacher of primary: 11010501 has 0.5 per 100 students, 11010502 "
+                          "0.0; the move lowers the district's CV",
+                   "from_school": {"code": "11010501", "per_100_before": 0.5, "per_100_after": 0.3},
+                   "to_school": {"code": "11010502", "per_100_before": 0.0, "per_100_after": 0.2}}]},
+    "detail": None, "plan_id": None, "created_by": "chaoyang-admin", "created_at": "2024-07-01T09:00:00+08:00",
+    "finished_at": "2024-07-01T09:00:01+08:00"}
+
+
 class ProposalRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_EXAMPLE]})
 
     id: UUID
     district_code: str
@@ -149,4 +181,6 @@ class ProposalRead(BaseModel):
 
 
 class ProposalPlanCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "朝阳区2024学年干部教师交流轮岗方案"}]})
+
     title: Name | None = Field(default=None, description="Defaults to one naming the proposal")
