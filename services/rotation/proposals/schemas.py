@@ -41,7 +41,7 @@ class ProposalCreate(Strict):
     include_staff_ids: list[UUID] = Field(default_factory=list, max_length=100_000,
                                           description="Must move (each must be eligible and able to move)")
     max_incoming_per_school: int | None = Field(default=None, ge=0, le=100_000)
-    time_limit_seconds: float = Field(default=20.0, gt=0, le=25, description="Of the optimiser")
+    time_limit_seconds: float = Field(default=15.0, gt=0, le=25, description="Of the optimiser")
 
     @model_validator(mode="after")
     def _consistent(self) -> ProposalCreate:

@@ -172,7 +172,10 @@ def solve(problem: Problem, seconds: float) -> ProposalResult:
     """CP-SAT, or the greedy when CP-SAT finds nothing in time. CPU-bound: run in a thread."""
     why = why_unmet(problem)
     try:
-        outcome, fallback = optimise(problem, seconds=seconds, why=why), None
+        # On a large district the greedy's answer is the floor: kept when the solver has not
+        # proved optimality and found nothing better in its time.
+        start = greedy(problem).moves if len(problem.candidates) > 500 else None
+        outcome, fallback = optimise(problem, seconds=seconds, why=why, start=start), None
     except NoSolution as exc:
         unmet = {bar: why[bar] for bar in why}
         outcome, fallback = greedy(problem, unmet=unmet), str(exc)
@@ -187,7 +190,7 @@ def solve(problem: Problem, seconds: float) -> ProposalResult:
 
 async def compute(session: AsyncSession, proposal: RotationProposal) -> ProposalResult:
     problem = await load_problem(session, proposal)
-    seconds = float(proposal.inputs.get("time_limit_seconds") or 20.0)
+    seconds = float(proposal.inputs.get("time_limit_seconds") or 15.0)
     return await asyncio.to_thread(solve, problem, seconds)
 
 
