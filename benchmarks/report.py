@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.data import ACADEMIC_YEAR, AS_OF, Dataset
 from benchmarks.load import ImportTiming, LoadReport
@@ -27,6 +28,7 @@ class Results:
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
     processes: tuple[str, ...] = ()
     hours_key: str = "staff_id"
+    proposal: Any = None  # benchmarks.proposal.ProposalTiming
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ def targets(r: Results) -> list[Target]:
         x = _ratio(gw.throughput, direct.throughput)
         add("simple GET through the gateway vs direct", "≥ 1/1.5 (0.67) of direct", x,
             "{:.2f} (" + f"{gw.throughput:.0f}/s vs {direct.throughput:.0f}/s)", x >= 1 / 1.5 and gw.errors == 0)
+    if r.proposal is not None:
+        p = r.proposal
+        add(f"rotation proposal, district of {p.staff:,} staff and {p.schools} schools", "≤ 30 s (a job)",
+            p.total_s, "{:.1f} s (" + f"{p.status}, HTTP {p.status_code})", p.met)
     out.append(Target("platform figures equal plain SQL", "no mismatch",
                       f"{len(r.mismatches)} mismatches over {len(r.compared)} district answers",
                       not r.mismatches and bool(r.compared)))
@@ -197,6 +203,10 @@ def render(r: Results) -> str:
         lines += ["**Mismatches (bugs to report):**", "", *[f"- {m}" for m in r.mismatches], ""]
     else:
         lines += ["Every compared figure is equal.", ""]
+    if r.proposal is not None:
+        from benchmarks.proposal import lines as proposal_lines
+
+        lines += proposal_lines(r.proposal)
     lines += [
         "## Memory after the run",
         "",

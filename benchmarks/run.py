@@ -6,7 +6,8 @@
    training service while its last training-hours import runs.
 3. Measure the district overview (1 and 16 clients), the city overview, a simple GET through the
    gateway and directly, and the same figures by plain SQL (the floor, `benchmarks/floor.py`);
-   check that the platform's figures equal the floor's.
+   check that the platform's figures equal the floor's; time a rotation proposal for a
+   Beijing-size district (`benchmarks/proposal.py`).
 4. Write the report (`docs/benchmarks.md`, or `SPP_BENCH_OUT`) with the targets met or not.
 
 Environment: `SPP_BENCH_SCALE` (1.0), `SPP_BENCH_OUT` (docs/benchmarks.md), `SPP_BENCH_HOURS_KEY`
@@ -28,7 +29,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from benchmarks import floor, measure, report
+from benchmarks import floor, measure, proposal, report
 from benchmarks.data import ACADEMIC_YEAR, AS_OF, generate
 from benchmarks.load import Loader
 from benchmarks.platform import SECRET, Platform, memory, start
@@ -88,6 +89,7 @@ async def main() -> int:
             await analyze(platform)
             print("measuring …", flush=True)
             await measure_all(client, platform, dataset, loader, results, auth)
+            results.proposal = await proposal.measure(client, dataset)
         results.memory = memory(platform)
     finally:
         platform.stop()

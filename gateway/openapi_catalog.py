@@ -293,6 +293,25 @@ OPERATIONS: dict[str, Operation] = {
         "Approves every rotation of the plan at once, or none when any breaks a rule.", WRITER,
         ((404, "plan-not-found"), *FORBIDDEN_WRITE, (409, "plan-closed"), (409, "plan-empty"),
          (409, "plan-rules"), *IDEMPOTENT)),
+    "POST /api/v1/districts/{code}/rotation-proposals": Operation(
+        "createRotationProposal", "Propose rotations for a district",
+        "Proposes who should rotate where so the district meets the rotation rate and backbone share bars "
+        "and spreads its backbone teachers as evenly as it can; each move says why, and the answer gives "
+        "the figures before and after. Nothing else is stored. 201 with the proposal, or 202 with Location "
+        "for a large district, computed by a job.", WRITER,
+        ((404, "district-not-found"), *FORBIDDEN_WRITE, (409, "include-not-movable"),
+         (409, "proposal-infeasible"), (422, "unknown-reference"), (413, "body-too-large"), *IDEMPOTENT)),
+    "GET /api/v1/districts/{code}/rotation-proposals/{proposal_id}": Operation(
+        "getRotationProposal", "Read a rotation proposal",
+        "One proposal: `running` while its job works, then `done` with its result or `failed` with why.",
+        READER, ((404, "proposal-not-found"), *FORBIDDEN_READ)),
+    "POST /api/v1/districts/{code}/rotation-proposals/{proposal_id}/plan": Operation(
+        "createPlanFromProposal", "Turn a proposal into a rotation plan",
+        "Creates a draft plan with one planned rotation per move of the proposal, in one transaction; the "
+        "plan is then approved like any other. 201 with the plan and Location.", WRITER,
+        ((404, "proposal-not-found"), *FORBIDDEN_WRITE, (409, "proposal-not-ready"), (409, "proposal-planned"),
+         (409, "proposal-empty"), (409, "proposal-stale"), (409, "rotation-overlap"), (409, "duplicate-plan"),
+         (413, "body-too-large"), *IDEMPOTENT)),
     "POST /api/v1/imports/staff": _import("staff", "Staff", "staff members"),
     "POST /api/v1/imports/rotations": _import("rotations", "Rotations", "rotations"),
     # Training
@@ -393,6 +412,7 @@ TAGS: dict[str, str] = {
     "rotation policies": "Each district's rotation rules and targets.",
     "rotations": "Teacher and cadre rotations (交流轮岗) between schools, and their status changes.",
     "rotation plans": "Batches of a district's rotations for an academic year, approved together.",
+    "rotation proposals": "Proposed rotations that meet a district's bars, and the plans made of them.",
     "studios": "Famous-teacher studios (名师工作室), their members and sessions.",
     "sessions": "Studio sessions and their attendance, which credits training hours.",
     "training hours": "Training-hour credits and each staff member's progress to the 360-hour bar.",

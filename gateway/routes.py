@@ -21,6 +21,10 @@ ROUTE_TABLE: dict[str, str] = {
     "training-hours": "training",
 }
 
+# Sub-resources of a resource another service owns: (first segment, third segment) → owner.
+# `/districts/{code}/rotation-proposals…` are rotation's (the proposer, issue 14).
+SUBRESOURCES: dict[tuple[str, str], str] = {("districts", "rotation-proposals"): "rotation"}
+
 # Internal figures are for the gateway's own views, never proxied to clients.
 PRIVATE_PREFIXES = ("internal",)
 
@@ -46,6 +50,9 @@ def owner_of(path: str, service: str | None = None) -> str | None:
         if len(parts) == 3 and parts[2] == "template":  # GET /imports/{kind}/template
             return IMPORT_KINDS.get(parts[1])
         return IMPORT_KINDS.get(parts[1].split(".", 1)[0]) if len(parts) == 2 else None
+    parts = path.strip("/").split("/")
+    if len(parts) >= 3 and (parts[0], parts[2]) in SUBRESOURCES:
+        return SUBRESOURCES[(parts[0], parts[2])]
     return ROUTE_TABLE.get(first)
 
 

@@ -68,6 +68,25 @@ DEFER_SQL = """
     ])) AS id"""
 
 
+# Other work a service runs as a job: `services/<service>/tasks.py` declares `TASKS` (name → an
+# async function taking `sessions`, `args` and `attempts`), deferred with `defer_task`.
+SERVICE_TASK = "spp.task"
+
+
+def tasks_of(service: str) -> dict[str, Any]:
+    try:
+        return importlib.import_module(f"services.{service}.tasks").TASKS
+    except ModuleNotFoundError:
+        return {}
+
+
+async def defer_task(session: AsyncSession, *, service: str, task: str, args: dict[str, Any]) -> int:
+    """Queue `task` of `service` in the caller's transaction: the job exists exactly when its rows do."""
+    return (await session.execute(text(DEFER_SQL), {
+        "queue": service, "task": SERVICE_TASK,
+        "args": json.dumps({"service": service, "task": task, "args": args})})).scalar_one()
+
+
 async def defer_import(session: AsyncSession, *, service: str, import_id: str) -> int:
     job_id = (await session.execute(text(DEFER_SQL), {
         "queue": service, "task": IMPORT_TASK,
@@ -168,6 +187,12 @@ class JobRunner:
         @app.task(name=IMPORT_TASK, pass_context=True, retry=retry)
         async def import_task(context: procrastinate.JobContext, service: str, import_id: str) -> None:
             await self.run_import_job(service, import_id)
+
+        @app.task(name=SERVICE_TASK, pass_context=True, retry=retry)
+        async def service_task(context: procrastinate.JobContext, service: str, task: str,
+                               args: dict[str, Any]) -> None:
+            await tasks_of(service)[task](sessions=self.by_service[service].sessions, args=args,
+                                          attempts=self.settings.job_attempts)
 
     async def run(self, *, wait: bool = True) -> None:
         """Sweep, then work: until stopped (`wait`), or until the queues are empty (tests)."""

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     max_import_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Body limit of /imports")
     import_sync_rows: int = Field(default=5000, ge=0, description="Larger imports run as a job (202)")
+    proposal_sync_staff: int = Field(default=2000, ge=0, description=(
+        "A rotation proposal for a district with more active staff runs as a job (202)"))
     import_batch_rows: int = Field(default=5000, ge=1, description="Rows a job parses, checks and copies at once")
     job_attempts: int = Field(default=3, ge=1, description="Starts of a job before it is reported failed")
     job_retry_seconds: int = Field(default=5, ge=0, description="Wait before a failed job's next attempt")

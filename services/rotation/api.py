@@ -24,6 +24,7 @@ from services.rotation import service, stats
 from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
 from services.rotation.models import RotationPlan
+from services.rotation.proposals import api as proposals_api
 from services.rotation.schemas import (
     AcademicYear,
     BackbonePlacement,
@@ -325,4 +326,4 @@ async def import_rotations(request: Request, session: SessionDep, actor: Current
     return await handle_import(request, session, actor, ROTATIONS, mode=mode, dry_run=dry_run)
 
 
-routers = [staff, policies, rotations, plans, internal, changes, imports]
+routers = [staff, policies, rotations, plans, internal, changes, imports, *proposals_api.routers]

@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from sqlalchemy import BigInteger, Column, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from services.common.clock import utcnow
@@ -108,3 +109,24 @@ class RotationTransition(SQLModel, table=True):
     actor: str
     occurred_at: datetime = Field(default_factory=utcnow)
     comment: str | None = None
+
+
+class RotationProposal(SQLModel, table=True):
+    """A rotation proposal (services/rotation/proposals): its inputs, its result, and the plan made of it."""
+
+    __tablename__ = "rotation_proposals"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    district_code: str
+    academic_year: int
+    status: str
+    inputs: dict = Field(sa_column=Column(JSONB, nullable=False))
+    result: dict | None = Field(default=None, sa_column=Column(JSONB))
+    detail: str | None = None
+    job_id: int | None = None
+    attempts: int = 0
+    plan_id: UUID | None = Field(default=None, foreign_key="rotation.rotation_plans.id")
+    created_by: str
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None

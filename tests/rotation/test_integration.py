@@ -184,6 +184,9 @@ class TestChangeFeed:
         assert sorted(keys) == sorted(r["key"] for r in await fetch(db_engine, "select key from rotation.changes"))
 
 
+PROPOSAL = "00000000-0000-4000-8000-000000000014"
+
+
 class TestIntegratorRole:
     async def test_reads_imports_and_feed_but_no_other_write(self, partnership, rotation, rotation_app, auth,
                                                              db_engine):
@@ -209,6 +212,8 @@ class TestIntegratorRole:
             ("POST", "/v1/rotation-plans", {"district_code": "110105", "academic_year": 2025, "title": "另一个"}),
             ("POST", f"/v1/rotation-plans/{plan['id']}/rotations", {"rotation_id": r["id"]}),
             ("POST", f"/v1/rotation-plans/{plan['id']}/approve", None),
+            ("POST", "/v1/districts/110105/rotation-proposals", {"academic_year": 2024, "as_of": "2024-09-01"}),
+            ("POST", f"/v1/districts/110105/rotation-proposals/{PROPOSAL}/plan", None),
         ]
         for method, url, body in writes:
             response = await rotation.request(method, url, json=body, headers=integrator)
@@ -219,7 +224,8 @@ class TestIntegratorRole:
                   for method in operations if method in ("post", "put", "patch", "delete")}
         walked = {(m, u.replace(member["id"], "{staff_id}").replace(r["id"], "{rotation_id}")
                    .replace(plan["id"], "{plan_id}").replace("110105", "{district_code}")
-                   .replace("110119", "{district_code}")) for m, u, _ in writes}
+                   .replace("110119", "{district_code}").replace("/districts/{district_code}/", "/districts/{code}/")
+                   .replace(PROPOSAL, "{proposal_id}")) for m, u, _ in writes}
         assert routes - walked == {("POST", "/v1/imports/staff"), ("POST", "/v1/imports/rotations")}
         assert await fetch(db_engine, "select count(*) as n from rotation.changes") == before
         assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 2}]
