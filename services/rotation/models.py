@@ -124,7 +124,7 @@ class RotationProposal(SQLModel, table=True):
     inputs: dict = Field(sa_column=Column(JSONB, nullable=False))
     result: dict | None = Field(default=None, sa_column=Column(JSONB))
     detail: str | None = None
-    job_id: int | None = None
+    job_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     attempts: int = 0
     plan_id: UUID | None = Field(default=None, foreign_key="rotation.rotation_plans.id")
     created_by: str

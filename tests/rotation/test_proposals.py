@@ -11,7 +11,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from gateway import balance as arithmetic
+from services.common import cv as arithmetic
 from services.rotation.proposals import figures
 from services.rotation.proposals.greedy import greedy
 from services.rotation.proposals.model import Candidate, Move, Problem, School
@@ -65,7 +65,7 @@ def brute_force(staff: dict[str, dict], *, target_rate=Fraction(1, 10), target_s
                 max_incoming: int | None = None, excluded: frozenset[str] = frozenset(),
                 excluded_schools: frozenset[str] = frozenset(), included: frozenset[str] = frozenset()):
     """Every assignment of the candidates (stay, or any other school enrolling their section),
-    scored lexicographically: rate bar, share bar, Σ CV² (exact, gateway arithmetic), moves."""
+    scored lexicographically: rate bar, share bar, Σ CV² (exact, the kernel CV arithmetic), moves."""
     eligible = len(CANDIDATES)
     placement: dict[tuple[str, str], int] = {}
     for s in staff.values():

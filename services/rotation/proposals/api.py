@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
 from services.common.auth import CurrentUser
+from services.common.clients import upstream_client
 from services.common.db import SessionDep
 from services.common.errors import problem_responses
 from services.common.idempotency import IdempotentRoute
 from services.common.vocabulary import DistrictCodePath, location
-from services.rotation.clients import PartnershipDep
+from services.rotation.clients import PartnershipClient
 from services.rotation.models import RotationProposal
 from services.rotation.proposals import service
 from services.rotation.proposals.schemas import OBJECTIVE, ProposalCreate, ProposalPlanCreate, ProposalRead
 from services.rotation.schemas import PlanRead
 from services.rotation.service import plan_view
+
+PartnershipDep = Annotated[PartnershipClient, upstream_client("partnership")]
 
 router = APIRouter(prefix="/v1/districts", tags=["rotation proposals"], route_class=IdempotentRoute)
 

@@ -9,8 +9,9 @@ from uuid import UUID
 from sqlalchemy import and_, exists, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.calendar import academic_year_bounds, academic_year_start
 from services.common.clock import utcnow
-from services.rotation.eligibility import academic_year_bounds, academic_year_start, eligible_on
+from services.rotation.eligibility import eligible_on
 from services.rotation.models import Rotation, RotationPolicy, RotationProposal, Staff
 from services.rotation.proposals.model import Candidate
 
