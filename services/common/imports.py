@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.audit import record_import
 from services.common.errors import Conflict, Unprocessable
 
 
@@ -108,6 +109,8 @@ class ImportSpec:
     # `fast_row` (values in `columns` order) rejects what the model's row validators would.
     fast: Mapping[str, Callable[[str], Any]] | None = None
     fast_row: Callable[[tuple], bool] | None = None
+    # Staged columns naming districts: the districts the import touched, on its one audit event.
+    district_columns: Sequence[str] = ()
 
 
 @dataclass
@@ -117,6 +120,8 @@ class ImportContext:
     actor: str                               # the token's `sub`, for created_by and audit
     districts: frozenset[str] | None         # the importer's limit; None is city-wide
     request_id: str | None = None            # the upload's request id, carried into the change feed
+    role: str | None = None                  # the importer's role, for the audit event
+    file_name: str | None = None             # as the upload named it (Content-Disposition), for audit
     upstreams: Mapping[str, Any] = field(default_factory=dict)  # name -> services.common.upstream.Upstream
     batch_rows: int = 5000
     # Called with the rows processed so far, after each batch (a job reports its progress).
@@ -398,8 +403,20 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
                                        "WHERE staged.row_no = bad.row_no"), {"rows": sorted(bad_rows)})
             await step()
         await _merge(session, spec, context, report, mode)
+    await _audit(session, spec, context, report, body, content_type)
     report.status = "completed"
     return report
+
+
+async def _audit(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,
+                 body: bytes, content_type: str) -> None:
+    """The import's one audit event, in the merge's transaction (services/common/audit.py)."""
+    counts = {"mode": report.mode.value, "total_rows": report.total_rows, "valid_rows": report.valid_rows,
+              "inserted": report.inserted, "updated": report.updated, "rejected_rows": report.rejected_rows}
+    await record_import(session, spec.schema, kind=spec.kind, import_id=report.id, actor=context.actor,
+                        role=context.role, request_id=context.request_id, counts=counts, body=body,
+                        file_name=context.file_name, content_type=content_type,
+                        district_columns=spec.district_columns)
 
 
 async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,

@@ -14,7 +14,7 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.context import actor_var, request_id_var
+from services.common.context import actor_var, request_id_var, role_var
 from services.common.errors import PROBLEM_JSON
 from services.common.paths import has_dot_segment
 
@@ -70,6 +70,7 @@ class RequestContextMiddleware:
         # Not restored when an exception escapes: the outermost 500 handler still quotes the id.
         request_token = request_id_var.set(request_id)
         actor_token = actor_var.set(None)
+        role_token = role_var.set(None)
         started = time.perf_counter()
         status = 500
 
@@ -96,9 +97,12 @@ class RequestContextMiddleware:
             if route not in ("/metrics", "/livez", "/readyz"):
                 self.metrics.requests.labels(self.metrics.process, method, route, str(status)).inc()
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
+                # `sub`: who called (set when the request authenticated; null when it did not).
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
-                                               "status": status, "ms": round(elapsed * 1000, 2)})
+                                               "status": status, "ms": round(elapsed * 1000, 2),
+                                               "sub": actor_var.get()})
             if not escaped:
+                role_var.reset(role_token)
                 actor_var.reset(actor_token)
                 request_id_var.reset(request_token)
 

@@ -110,6 +110,7 @@ RESOLVE_STAFF_ID = """
     FROM training.staff_directory d WHERE d.id = s.staff_id AND s.staff_known IS NOT TRUE"""
 
 TRAINING_HOURS = ImportSpec(
+    district_columns=("staff_district",),
     kind=KIND,
     model=TrainingHoursImportRow,
     aliases={
