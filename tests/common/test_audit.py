@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import fetch
+from tests.jobs import run_jobs
 from tests.partnership import factories as pf
 from tests.rotation import factories as rf
 
@@ -162,6 +163,28 @@ class TestImport:
                                       "where request_id = 'req-import' order by key") == [
             {"key": k, "op": op, "actor": "tester", "request_id": "req-import"}
             for k, op in (("11010501", "update"), ("11010502", "create"), ("11011901", "create"))]
+
+    async def test_a_job_records_one_event_as_its_importer(self, partnership, partnership_app, settings, token,
+                                                           db_engine):
+        await pf.district(partnership)
+        await pf.district(partnership, YANQING, "延庆区")
+        partnership_app.state.settings = settings.model_copy(update={"import_sync_rows": 2})
+        response = await partnership.post(
+            "/v1/imports/schools", params={"mode": "partial"}, content=SCHOOLS_CSV,
+            headers={**headers_of(token, sub="li.ming@chaoyang", districts=(CHAOYANG,), request_id="req-job"),
+                     "content-type": "text/csv", "Content-Disposition": "attachment; filename=big.csv"})
+        assert response.status_code == 202, response.text
+        await run_jobs(settings)
+        report = (await partnership.get(f"/v1/imports/{response.json()['id']}")).json()
+        assert (report["status"], report["inserted"], report["rejected_rows"]) == ("completed", 2, 2)
+        assert await fetch(db_engine, EVENTS.format(schema="partnership") + " offset 2") == [{
+            "actor": "li.ming@chaoyang", "actor_role": "district_admin", "entity": "schools", "key": report["id"],
+            "operation": "import", "before": None, "after": None, "districts": [CHAOYANG],
+            "request_id": "req-job",
+            "details": {"mode": "partial", "total_rows": 4, "valid_rows": 2, "inserted": 2, "updated": 0,
+                        "rejected_rows": 2,
+                        "file": {"name": "big.csv", "size": len(SCHOOLS_CSV),
+                                 "sha256": hashlib.sha256(SCHOOLS_CSV).hexdigest(), "content_type": "text/csv"}}}]
 
     async def test_rejected_and_dry_run_imports_leave_no_event(self, partnership, db_engine):
         await pf.district(partnership)
