@@ -319,6 +319,13 @@ class ServiceClient:
         body = await self._request("GET", path, params=params, allow_404=True)
         return None if body is None else self._read(model, body)
 
+    async def audit_events(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The service's audit events, newest first, as it sent them (docs/internal-api.md)."""
+        body = await self._request("GET", "/v1/internal/audit-events", params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise self._unavailable("answered a list without items")
+        return body["items"]
+
     async def _list(self, model: type[M], path: str, *, params: dict[str, Any]) -> list[M]:
         """Every item of a paginated list, following `next_cursor`."""
         items: list[M] = []

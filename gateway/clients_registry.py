@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.audit import record_event
 from services.common.clock import utcnow
 from services.common.paging import PageParams, keyset
 
@@ -150,6 +151,8 @@ async def create(session: AsyncSession, *, data: IntegrationClientCreate, actor:
                                secret_hash=await asyncio.to_thread(hash_secret, secret), created_by=actor)
     session.add(client)
     await session.flush()
+    await record_event(session, SCHEMA, entity=AUDIT_ENTITY, key=str(client.id), op="create",
+                       after=_audited(client), districts=client.districts)
     return client, secret
 
 
@@ -170,11 +173,25 @@ async def revoke(session: AsyncSession, *, client_id: UUID, actor: str) -> Integ
     client = await get_active(session, client_id)
     if client is None:
         return None
+    before = _audited(client)
     client.revoked_at = utcnow()
     client.revoked_by = actor
     session.add(client)
     await session.flush()
+    await record_event(session, SCHEMA, entity=AUDIT_ENTITY, key=str(client.id), op="state", before=before,
+                       after=_audited(client), districts=client.districts)
     return client
+
+
+AUDIT_ENTITY = "integration_client"
+
+
+def _audited(client: IntegrationClient) -> dict:
+    """What the audit trail keeps of a client (services/common/audit.py): never its secret hash."""
+    return {"id": str(client.id), "name": client.name, "role": client.role, "districts": list(client.districts),
+            "created_by": client.created_by,
+            "revoked_at": client.revoked_at.isoformat() if client.revoked_at else None,
+            "revoked_by": client.revoked_by}
 
 
 # --- is a client still allowed? ----------------------------------------------------------------------

@@ -37,6 +37,9 @@ IMPORTER = ("city_admin, district_admin (rows of its own districts) and integrat
 FIGURES = ("Any role that may read the district: city-wide roles everywhere, district-bound roles in their "
            "own districts; otherwise 403 `district-scope`.")
 CITY_FIGURES = "A city-wide role (city_admin, or a viewer or integrator registered without districts)."
+AUDITOR = ("city_admin and integrators registered without districts see every event; district_admin (and an "
+           "integrator registered for districts) the events concerning its districts; viewer and school_admin "
+           "get 403 `role`.")
 NO_TOKEN = "Anyone holding a registered client's id and secret; no bearer token."
 
 FORBIDDEN_READ = ((403, "district-scope"),)
@@ -202,6 +205,15 @@ OPERATIONS: dict[str, Operation] = {
         "The changes one service recorded after the cursor `after`, oldest first; `service` (required) "
         "names the service: `partnership`, `rotation` or `training`. Each change carries the actor and "
         "the request id that made it.", CITY_FIGURES, ((403, "role"), (404, "not-found"))),
+    "GET /api/v1/audit-events": Operation(
+        "listAuditEvents", "Read the audit trail",
+        "Who changed what: every write of the platform, newest first across the services, with who "
+        "(`actor`, `actor_role`), what (`entity`, `key`, `operation`, the changed fields `before` and "
+        "`after`), when (`occurred_at`), the `request_id` and the `districts` it concerns. A bulk import is "
+        "one event (`operation` `import`) with its counts and file in `details`; its rows' changes are in the "
+        "change feed. Filters `actor`, `entity`, `key`, `since`, `until`, `service`; the cursor pages exactly "
+        "across services; `format=csv` or `xlsx` answers a spreadsheet. Events are never changed or deleted.",
+        AUDITOR, ((403, "role"), (422, "invalid-cursor"))),
     "GET /api/v1/imports/{import_id}": Operation(
         "getImport", "Read an import",
         "An import's progress and, when it is done, its per-row report.", IMPORTER,
@@ -408,6 +420,7 @@ TAGS: dict[str, str] = {
     "activities": "Activities recorded on pairings, across pairings.",
     "changes": "Each service's change feed, for systems that mirror the platform's records.",
     "imports": "Bulk imports from XLSX, CSV or JSON files, their templates, and their reports.",
+    "audit": "The audit trail: who changed what, when, in which request.",
     "staff": "Teachers and cadres, their home schools and backbone levels.",
     "rotation policies": "Each district's rotation rules and targets.",
     "rotations": "Teacher and cadre rotations (交流轮岗) between schools, and their status changes.",

@@ -22,12 +22,12 @@ from gateway.exports import export_format, export_list, is_exportable
 from gateway.paths import upstream_path
 from gateway.routes import PER_SERVICE_PREFIXES, owner_of, route_label
 from services.common.auth import authenticate
-from services.common.context import request_id_var
+from services.common.context import actor_var, request_id_var
 from services.common.errors import NotFound, Unprocessable, UpstreamUnavailable, problem_responses
 from services.common.upstream import Upstream
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-match",
-                             "idempotency-key", "x-request-id", "accept-language")
+                             "idempotency-key", "x-request-id", "accept-language", "content-disposition")
 RETURNED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate",
                              "content-disposition", "cache-control", "last-modified", "idempotent-replayed")
 
@@ -45,7 +45,8 @@ async def proxy(path: str, request: Request) -> Response:
                                 slug="validation", extra={"errors": [
                                     {"field": "query.service", "message": "required", "type": "missing"}]})
         raise NotFound(f"no resource at /api/v1/{path}", slug="not-found")
-    authenticate(request.headers.get("authorization"), request.app.state.verifier)
+    # Who: for the access log line (services/common/middleware.py).
+    actor_var.set(authenticate(request.headers.get("authorization"), request.app.state.verifier).sub)
     upstream: Upstream = request.app.state.upstreams[service]
     if request.method == "POST" and path.startswith("imports/"):
         return await _upload(request, upstream)

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Protocol
 import jwt
 from fastapi import Depends, Request
 
-from services.common.context import actor_var
+from services.common.context import actor_var, role_var
 from services.common.errors import Forbidden, Unauthorized
 from services.common.jwks import JWKSKeys
 from services.common.settings import Settings
@@ -264,6 +264,7 @@ async def get_principal(request: Request) -> Principal:
     principal = authenticate(request.headers.get("authorization"), request.app.state.verifier)
     # Who writes: stamped on the change-feed rows of this request (services/common/outbox.py).
     actor_var.set(principal.sub)
+    role_var.set(str(principal.role))  # and in what role: the audit trail (services/common/audit.py)
     return principal
 
 

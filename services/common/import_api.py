@@ -11,6 +11,7 @@ once it is (`count_data_rows`, in a thread), and then imported inline or stored 
 from __future__ import annotations
 
 import asyncio
+import email.message
 import json
 import uuid
 from typing import Any
@@ -50,6 +51,18 @@ def limited_to(actor: Principal) -> frozenset[str] | None:
     if actor.role == Role.district_admin or (actor.role != Role.city_admin and actor.districts):
         return actor.districts
     return None
+
+
+def file_name(request: Request) -> str | None:
+    """The file's name when the upload says it (`Content-Disposition: attachment; filename="…"`,
+    RFC 6266), for the import's audit event."""
+    header = request.headers.get("content-disposition")
+    if not header:
+        return None
+    message = email.message.Message()
+    message["content-disposition"] = header
+    name = message.get_filename()
+    return name[:255] if name else None
 
 
 def require_importer(actor: Principal) -> None:
@@ -106,7 +119,8 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
     async for piece in request.stream():
         upload.add(piece)
         if report is None and upload.rows > settings.import_sync_rows:
-            report = await _open_job(session, spec, actor, mode=mode, dry_run=dry_run, content_type=content_type)
+            report = await _open_job(session, spec, actor, mode=mode, dry_run=dry_run, content_type=content_type,
+                                     file_name=file_name(request))
         if report is not None and len(upload.buffer) >= CHUNK_BYTES:
             await _store_chunk(session, spec.schema, report.id, chunks, upload.buffer)
             chunks += 1
@@ -121,7 +135,8 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
             upload.buffer.clear()
     if report is None:
         context = ImportContext(actor=actor.sub, request_id=request_id_var.get(), districts=limited_to(actor),
-                                upstreams=request.app.state.upstreams, batch_rows=settings.import_batch_rows)
+                                upstreams=request.app.state.upstreams, batch_rows=settings.import_batch_rows,
+                                role=str(actor.role), file_name=file_name(request))
         report = await run_import(session, spec, body=bytes(upload.buffer), content_type=content_type, mode=mode,
                                   dry_run=dry_run, context=context)
         await save_report(session, spec.schema, report)
@@ -136,7 +151,7 @@ async def handle_import(request: Request, session: AsyncSession, actor: Principa
 
 
 async def _open_job(session: AsyncSession, spec: ImportSpec, actor: Principal, *, mode: ImportMode, dry_run: bool,
-                    content_type: str) -> ImportReport:
+                    content_type: str, file_name: str | None = None) -> ImportReport:
     """Record the import as `running`, with what the worker needs to run it as this caller."""
     report = ImportReport(id=f"{spec.kind}.{uuid.uuid4()}", kind=spec.kind, status="running", mode=mode,
                           dry_run=dry_run, total_rows=0)
@@ -144,7 +159,7 @@ async def _open_job(session: AsyncSession, spec: ImportSpec, actor: Principal, *
     districts = limited_to(actor)
     params: dict[str, Any] = {"actor": actor.sub, "request_id": request_id_var.get(), "role": str(actor.role),
                               "mode": mode.value, "dry_run": dry_run,
-                              "content_type": content_type,
+                              "content_type": content_type, "file_name": file_name,
                               "districts": sorted(districts) if districts is not None else None}
     traceparent = current_traceparent()
     if traceparent is not None:  # the job continues the upload's trace

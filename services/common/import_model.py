@@ -111,6 +111,8 @@ class ImportSpec:
     # Extra data-modifying CTEs after `merged` (e.g. a history row per inserted record).
     merge_ctes: str = ""
     upstreams: Sequence[str] = ()           # the services `resolve` calls
+    # Staged columns naming districts: the districts the import touched, on its one audit event.
+    district_columns: Sequence[str] = ()
     # The fast path (see `FastPath`): per staged column, a plain-Python converter from a CSV cell
     # (stripped, not blank) to the value `prepare` would stage, raising when it is not sure;
     # `fast_row` (values in `columns` order) rejects what the model's row validators would.
@@ -127,6 +129,8 @@ class ImportContext:
     actor: str                               # the token's `sub`, for created_by and audit
     districts: frozenset[str] | None         # the importer's limit; None is city-wide
     request_id: str | None = None            # the upload's request id, carried into the change feed
+    role: str | None = None                  # the importer's role, for the audit event
+    file_name: str | None = None             # as the upload named it (Content-Disposition), for audit
     upstreams: Mapping[str, Any] = field(default_factory=dict)  # name -> services.common.upstream.Upstream
     batch_rows: int = 5000
     # Called with the rows processed so far, after each batch (a job reports its progress).

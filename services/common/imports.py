@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 # The engine's parts, one job each; their public names stay importable from here.
 from services.common import xlsx_rows
+from services.common.audit import record_import
 from services.common.import_merge import _check, _merge, _sorted
 from services.common.import_model import (
     ImportContext,
@@ -122,5 +123,18 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
                                        "WHERE staged.row_no = bad.row_no"), {"rows": sorted(bad_rows)})
             await step()
         await _merge(session, spec, context, report, mode)
+    await _audit(session, spec, context, report, body, content_type)
     report.status = "completed"
     return report
+
+
+async def _audit(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,
+                 body: bytes, content_type: str) -> None:
+    """The import's one audit event, in the merge's transaction (services/common/audit.py)."""
+    counts = {"mode": report.mode.value, "total_rows": report.total_rows, "valid_rows": report.valid_rows,
+              "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
+              "rejected_rows": report.rejected_rows}
+    await record_import(session, spec.schema, kind=spec.kind, import_id=report.id, actor=context.actor,
+                        role=context.role, request_id=context.request_id, counts=counts, body=body,
+                        file_name=context.file_name, content_type=content_type,
+                        district_columns=spec.district_columns)

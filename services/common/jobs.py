@@ -262,7 +262,8 @@ class JobRunner:
         params = row["params"]
         spec = specs_of(service)[row["kind"]]
         context = ImportContext(
-            actor=params["actor"], request_id=params.get("request_id"),
+            actor=params["actor"], request_id=params.get("request_id"), role=params.get("role"),
+            file_name=params.get("file_name"),
             districts=frozenset(params["districts"]) if params.get("districts") is not None else None,
             upstreams=self.upstreams, batch_rows=self.settings.import_batch_rows,
             progress=lambda n: self._progress(database, service, import_id, n))

@@ -22,7 +22,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.context import actor_var, request_id_var
+from services.common.context import actor_var, request_id_var, role_var
 from services.common.errors import PROBLEM_JSON
 from services.common.messages import language_of_scope, language_var, translate, translate_title
 from services.common.paths import has_dot_segment
@@ -143,6 +143,7 @@ class RequestContextMiddleware:
         request_token = request_id_var.set(request_id)
         actor_token = actor_var.set(None)
         language_token = language_var.set(language_of_scope(scope))  # problems speak the caller's language
+        role_token = role_var.set(None)
         started = time.perf_counter()
         status = 500
 
@@ -169,10 +170,13 @@ class RequestContextMiddleware:
             if route not in ("/metrics", "/livez", "/readyz"):
                 self.metrics.requests.labels(self.metrics.process, method, route, str(status)).inc()
                 self.metrics.latency.labels(self.metrics.process, method, route).observe(elapsed)
+                # `sub`: who called (set when the request authenticated; null when it did not).
                 _access.info("request", extra={"method": method, "path": scope.get("path"),
-                                               "status": status, "ms": round(elapsed * 1000, 2)})
+                                               "status": status, "ms": round(elapsed * 1000, 2),
+                                               "sub": actor_var.get()})
             if not escaped:
                 language_var.reset(language_token)
+                role_var.reset(role_token)
                 actor_var.reset(actor_token)
                 request_id_var.reset(request_token)
 

@@ -11,7 +11,9 @@ own (numeric) order: ordered as text, 999 sorts after 1000 and a page boundary t
 repeats changes.
 
 Each row also carries who wrote it (`actor`, the token's `sub`) and the request that did
-(`request_id`), from the request's context variables (services/common/context.py).
+(`request_id`), from the request's context variables (services/common/context.py). Every change
+written here is audited in the same statement batch (services/common/audit.py): pass the record's
+state as it was before the write (`before`) so the audit event holds the changed fields.
 
 Each service's migration creates its `changes` table with the same columns (see
 migrations/partnership/versions/0002_changes.py).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.audit import record_writes
 from services.common.context import actor_var, request_id_var
 from services.common.paging import InvalidCursor
 
@@ -71,15 +75,20 @@ class ChangePage(BaseModel):
 
 
 async def record_change(session: AsyncSession, schema: str, *, entity: str, key: str, op: str,
-                        state: dict[str, Any] | None) -> None:
-    await record_changes(session, schema, entity=entity, changes=[(key, op, state)])
+                        state: dict[str, Any] | None, before: dict[str, Any] | None = None) -> None:
+    await record_changes(session, schema, entity=entity, changes=[(key, op, state)], before=[before])
 
 
 async def record_changes(session: AsyncSession, schema: str, *, entity: str,
-                         changes: list[tuple[str, str, dict[str, Any] | None]]) -> None:
-    """Several changes of one kind in one round trip (executemany), in the caller's order."""
+                         changes: list[tuple[str, str, dict[str, Any] | None]],
+                         before: Sequence[dict[str, Any] | None] | None = None) -> None:
+    """Several changes of one kind in one round trip (executemany), in the caller's order, and
+    their audit events; `before` (in the same order) is each record's state before the change."""
     if not changes:
         return
+    previous = before if before is not None else [None] * len(changes)
+    await record_writes(session, schema, entity=entity,
+                        writes=[(key, op, was, state) for (key, op, state), was in zip(changes, previous, strict=True)])
     actor, request_id = actor_var.get(), request_id_var.get()
     await session.execute(
         text(f"INSERT INTO {schema}.changes (entity, key, op, state, actor, request_id) "

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import problem_responses
@@ -212,4 +213,4 @@ async def import_schools(request: Request, session: SessionDep, actor: CurrentUs
     return await handle_import(request, session, actor, SCHOOLS, mode=mode, dry_run=dry_run)
 
 
-routers = [districts, schools, pairings, activities, internal, changes, imports]
+routers = [districts, schools, pairings, activities, internal, changes, imports, audit_router("partnership")]

@@ -50,6 +50,7 @@ COLUMNS = ("code", "name", "district_code", "stage", "locality", "primary_enroll
            "senior_enrollment")
 
 SCHOOLS = ImportSpec(
+    district_columns=("district_code",),
     kind="schools",
     model=SchoolImportRow,
     aliases={

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.audit import register_districts
 from services.common.auth import Principal, Role
 from services.common.clock import utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
@@ -43,6 +44,16 @@ register_constraint("ck_pairings_distinct_schools", Unprocessable, "same-school"
                     "a school cannot be paired with itself")
 register_constraint("fk_schools_district", Unprocessable, "unknown-district", "the district does not exist")
 
+# The districts of an audit event (services/common/audit.py) on records whose state names none:
+# a pairing concerns both schools' districts, an activity those of its pairing.
+register_districts("partnership", "pairing", """
+    SELECT district_code FROM partnership.schools
+    WHERE code IN (CAST(:state AS jsonb) ->> 'lead_school_code', CAST(:state AS jsonb) ->> 'partner_school_code')""")
+register_districts("partnership", "activity", """
+    SELECT s.district_code FROM partnership.pairings p
+    JOIN partnership.schools s ON s.code IN (p.lead_school_code, p.partner_school_code)
+    WHERE p.id = CAST(CAST(:state AS jsonb) ->> 'pairing_id' AS uuid)""")
+
 # proposed → active ⇄ suspended → ended; a proposal or a suspended pairing may also be ended.
 TRANSITIONS: dict[str, tuple[set[PairingStatus], PairingStatus]] = {
     "activate": ({PairingStatus.proposed, PairingStatus.suspended}, PairingStatus.active),
@@ -52,14 +63,16 @@ TRANSITIONS: dict[str, tuple[set[PairingStatus], PairingStatus]] = {
 
 
 async def _changed(session: AsyncSession, entity: str, key: str, op: str, state, *,
-                   version: int | None = None) -> None:
-    """Write the change feed row in the same transaction as the change (services/common/outbox.py).
+                   version: int | None = None, before=None) -> None:
+    """Write the change feed row and its audit event in the same transaction as the change
+    (services/common/outbox.py; `before`: the record as read before the change).
     `version` goes into the state so read models (rotation's school directory) can tell a late,
     older state from a newer one; the bulk import's state (the whole row) carries it too."""
     body = state.model_dump(mode="json")
     if version is not None:
         body["version"] = version
-    await record_change(session, "partnership", entity=entity, key=key, op=op, state=body)
+    await record_change(session, "partnership", entity=entity, key=key, op=op, state=body,
+                        before=None if before is None else before.model_dump(mode="json"))
 
 
 # Districts ---------------------------------------------------------------------------------
@@ -86,11 +99,13 @@ async def update_district(*, session: AsyncSession, code: str, data: DistrictUpd
     actor.require_city_admin()
     district = await get_district(session=session, code=code, actor=actor, lock=True)
     require_version(expected_version, district.version)
+    before = DistrictRead.model_validate(district)
     district.name = data.name
     district.version += 1
     district.updated_at = utcnow()
     await session.flush()
-    await _changed(session, "district", district.code, "update", DistrictRead.model_validate(district))
+    await _changed(session, "district", district.code, "update", DistrictRead.model_validate(district),
+                   before=before)
     return district
 
 
@@ -137,13 +152,14 @@ async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate,
     if "district_code" in changes and changes["district_code"] != school.district_code:
         actor.require_write_in(changes["district_code"])
         await _require_district(session, changes["district_code"])
+    before = SchoolRead.model_validate(school)
     for field, value in changes.items():
         setattr(school, field, value)
     school.version += 1
     school.updated_at = utcnow()
     await session.flush()
     await _changed(session, "school", school.code, "update", SchoolRead.model_validate(school),
-                   version=school.version)
+                   version=school.version, before=before)
     return school
 
 
@@ -206,11 +222,13 @@ async def transition_pairing(*, session: AsyncSession, pairing_id: UUID, action:
     if pairing.status not in allowed_from:
         raise Conflict(f"cannot {action} a pairing that is {pairing.status}", slug="illegal-transition",
                        extra={"from": pairing.status, "action": action})
+    before = PairingRead.model_validate(pairing)
     pairing.status = target
     pairing.version += 1
     pairing.updated_at = utcnow()
     await session.flush()
-    await _changed(session, "pairing", str(pairing.id), "state", PairingRead.model_validate(pairing))
+    await _changed(session, "pairing", str(pairing.id), "state", PairingRead.model_validate(pairing),
+                   before=before)
     return pairing
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.clients import upstream_client
 from services.common.db import ReadSessionDep, SessionDep
@@ -326,4 +327,5 @@ async def import_rotations(request: Request, session: SessionDep, actor: Current
     return await handle_import(request, session, actor, ROTATIONS, mode=mode, dry_run=dry_run)
 
 
-routers = [staff, policies, rotations, plans, internal, changes, imports, *proposals_api.routers]
+routers = [staff, policies, rotations, plans, internal, changes, imports, audit_router("rotation"),
+           *proposals_api.routers]

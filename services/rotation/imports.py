@@ -101,6 +101,7 @@ STAFF_SCOPE_SQL = """
 
 
 STAFF = ImportSpec(
+    district_columns=("home_district_code",),
     kind="staff",
     model=StaffImportRow,
     aliases={
@@ -212,6 +213,7 @@ OVERLAP_SQL = f"""
       AND NOT ({_SAME_FACTS})"""
 
 ROTATIONS = ImportSpec(
+    district_columns=("from_district_code", "to_district_code"),
     kind="rotations",
     model=RotationImportRow,
     aliases={

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.calendar import today
 from services.common.clients import upstream_client
@@ -295,4 +296,4 @@ async def import_training_hours(request: Request, session: SessionDep, actor: Cu
                                dry_run=dry_run)
 
 
-routers = [studios, sessions, hours, internal, changes, imports]
+routers = [studios, sessions, hours, internal, changes, imports, audit_router("training")]

@@ -119,6 +119,7 @@ CREDIT_RETURNING = """
                       'session_id', t.session_id, 'created_at', t.created_at) AS state"""
 
 TRAINING_HOURS = ImportSpec(
+    district_columns=("staff_district",),
     kind=KIND,
     model=TrainingHoursImportRow,
     aliases={

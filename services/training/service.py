@@ -113,11 +113,12 @@ async def close_studio(*, session: AsyncSession, studio_id: UUID, actor: Princip
     if studio.status != StudioStatus.active:
         raise Conflict("only an active studio can be closed", slug="illegal-transition",
                        extra={"status": studio.status})
+    before = StudioRead.model_validate(studio)
     studio.status = StudioStatus.closed
     studio.closed_at = studio.updated_at = utcnow()
     studio.version += 1
     await session.flush()
-    await changed(session, "studio", str(studio.id), "state", StudioRead.model_validate(studio))
+    await changed(session, "studio", str(studio.id), "state", StudioRead.model_validate(studio), before)
     return studio
 
 
@@ -178,12 +179,13 @@ async def leave_studio(*, session: AsyncSession, studio_id: UUID, staff_id: UUID
     if await repo.attended_after(session, studio_id=studio_id, staff_id=staff_id, day=data.left_on):
         raise Conflict("the staff member attended a session of this studio after that date; "
                        "correct the attendance first", slug="attended-after-leaving")
+    before = MembershipRead.model_validate(membership)
     membership.left_on = data.left_on
     membership.updated_at = utcnow()
     membership.version += 1
     await session.flush()
     await changed(session, "membership", membership_key(membership), "state",
-                  MembershipRead.model_validate(membership))
+                  MembershipRead.model_validate(membership), before)
     return membership
 
 
@@ -236,6 +238,7 @@ async def update_session(*, session: AsyncSession, session_id: UUID, data: Sessi
     changes = data.model_dump(exclude_unset=True)
     if not changes:
         return record
+    before = SessionRead.model_validate(record)
     for field, value in changes.items():
         setattr(record, field, value)
     record.version += 1
@@ -249,9 +252,10 @@ async def update_session(*, session: AsyncSession, session_id: UUID, data: Sessi
             raise Conflict("on the new date some attendees are not members of the studio; "
                            "correct the attendance first", slug="attendee-not-member",
                            extra={"staff_ids": [str(s) for s in strangers]})
-    await changed(session, "session", str(record.id), "update", SessionRead.model_validate(record))
+    await changed(session, "session", str(record.id), "update", SessionRead.model_validate(record), before)
     # The session's credits follow its hours and date (design: one credit per attendee).
-    await credits_changed(session, "update", await repo.sync_session_credits(session, session_id=session_id))
+    await credits_changed(session, "update", await repo.sync_session_credits(session, session_id=session_id),
+                          was={"hours": before.hours, "earned_on": before.session_date})
     return record
 
 
@@ -282,6 +286,7 @@ async def replace_attendance(*, session: AsyncSession, session_id: UUID, data: A
             slug="not-a-member", extra={"errors": [
                 {"field": f"body.staff_ids.{data.staff_ids.index(s)}", "message": f"{s} is not a member",
                  "type": "not_a_member"} for s in strangers]})
+    before = await attendance(session=session, record=record)
     was_changed, removed, created = await repo.replace_attendance(session, session_id=session_id,
                                                                   staff_ids=staff_ids)
     result = await attendance(session=session, record=record)
@@ -289,7 +294,7 @@ async def replace_attendance(*, session: AsyncSession, session_id: UUID, data: A
         record.version += 1
         record.updated_at = utcnow()
         await session.flush()
-        await changed(session, "attendance", str(record.id), "update", result)
+        await changed(session, "attendance", str(record.id), "update", result, before)
         await credits_changed(session, "delete", removed)
         await credits_changed(session, "create", created)
     return result, record.version

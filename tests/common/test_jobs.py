@@ -219,7 +219,7 @@ async def test_params_record_the_importers_rights(partnership, partnership_app, 
     stored = await fetch(db_engine, "select params from partnership.imports")
     assert stored == [{"params": {"actor": "tester", "request_id": "import-rights-1", "role": "integrator",
                                   "mode": "all_or_nothing", "dry_run": False, "content_type": "text/csv",
-                                  "districts": ["110119"]}}]
+                                  "file_name": None, "districts": ["110119"]}}]
     await run_jobs(settings)
     report = (await partnership.get(f"/v1/imports/{response.json()['id']}")).json()
     assert (report["status"], report["rejected_rows"], report["errors"][0]) == (

@@ -15,7 +15,8 @@ COLUMNS = ("select column_name, data_type from information_schema.columns "
 
 
 async def test_downgrade_and_upgrade(database_url, db_engine):
-    assert [t["tablename"] for t in await fetch(db_engine, TABLES)] == ["alembic_version", "integration_clients"]
+    assert [t["tablename"] for t in await fetch(db_engine, TABLES)] == [
+        "alembic_version", "audit_events", "integration_clients"]
     columns = await fetch(db_engine, COLUMNS)
     assert [(c["column_name"], c["data_type"]) for c in columns] == [
         ("id", "uuid"), ("name", "text"), ("role", "text"), ("districts", "ARRAY"), ("secret_hash", "text"),
@@ -23,6 +24,8 @@ async def test_downgrade_and_upgrade(database_url, db_engine):
         ("revoked_at", "timestamp with time zone"), ("revoked_by", "text")]
     config = alembic_config("gateway", database_url)
     with ThreadPoolExecutor(1) as pool:  # Alembic runs its own event loop
+        pool.submit(command.downgrade, config, "gateway_0003").result()
+        assert [t["tablename"] for t in await fetch(db_engine, TABLES)] == ["alembic_version", "integration_clients"]
         pool.submit(command.downgrade, config, "gateway_0002").result()
         assert await fetch(db_engine, TABLES) == [{"tablename": "alembic_version"}]
         pool.submit(command.downgrade, config, "base").result()

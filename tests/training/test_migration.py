@@ -16,7 +16,7 @@ TABLES = "select tablename from pg_tables where schemaname = 'training' order by
 async def test_downgrade_and_upgrade(database_url, db_engine):
     before = await fetch(db_engine, TABLES)
     assert [t["tablename"] for t in before] == [
-        "alembic_version", "attendance", "changes", "feed_cursors", "idempotency_keys", "import_files", "imports", "memberships", "sessions",
+        "alembic_version", "attendance", "audit_events", "changes", "feed_cursors", "idempotency_keys", "import_files", "imports", "memberships", "sessions",
         "staff_directory", "studios", "training_hours"]
     config = alembic_config("training", database_url)
     with ThreadPoolExecutor(1) as pool:  # Alembic runs its own event loop

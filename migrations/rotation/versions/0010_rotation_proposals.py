@@ -5,14 +5,14 @@ into a plan (`plan_id` then names it, once). A large district's proposal is comp
 (`status` `running`, `job_id`); a small one is stored `done` with its result at once.
 
 Revision ID: rotation_0010
-Revises: rotation_0008
+Revises: rotation_0009
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 revision = "rotation_0010"
-down_revision = "rotation_0008"
+down_revision = "rotation_0009"
 branch_labels = None
 depends_on = None
 

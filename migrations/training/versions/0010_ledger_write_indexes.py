@@ -10,14 +10,14 @@ ledger once per row, and that is most of its merge's cost.
   `session_id = $1`) implies the predicate. Imported credits no longer enter it.
 
 Revision ID: training_0010
-Revises: training_0008
+Revises: training_0009
 Create Date: 2026-11-26
 """
 
 from alembic import op
 
 revision = "training_0010"
-down_revision = "training_0008"
+down_revision = "training_0009"
 branch_labels = None
 depends_on = None
 

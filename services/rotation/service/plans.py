@@ -90,11 +90,12 @@ async def add_to_plan(*, session: AsyncSession, plan_id: UUID, data: PlanAddRota
         raise Conflict("a withdrawn rotation cannot join a plan", slug="rotation-withdrawn")
     await plan_for_rotation(session, plan.id, district_code=rotation.from_district_code,
                              start_date=rotation.start_date, field="body.rotation_id")
+    before = RotationRead.model_validate(rotation)
     rotation.plan_id = plan.id
     rotation.version += 1
     rotation.updated_at = utcnow()
     await session.flush()
-    await record(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation))
+    await record(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation), before)
     return plan
 
 
@@ -115,15 +116,20 @@ async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal
     if failures:
         raise Conflict(f"{len(failures)} rule(s) fail; no rotation of the plan was approved",
                        slug="plan-rules", extra={"failures": failures})
-    approved = await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)
-    await record_changes(session, "rotation", entity="rotation", changes=[
-        (str(rotation.id), "state", RotationRead.model_validate(rotation).model_dump(mode="json"))
-        for rotation in approved])
+    plan_before = await plan_read(session, plan)
+    approved = [RotationRead.model_validate(rotation) for rotation in
+                await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)]
+    # Each of them was `planned` a moment ago (approve_planned_of_plan moves only those).
+    await record_changes(
+        session, "rotation", entity="rotation",
+        changes=[(str(rotation.id), "state", rotation.model_dump(mode="json")) for rotation in approved],
+        before=[rotation.model_copy(update={"status": RotationStatus.planned}).model_dump(mode="json")
+                for rotation in approved])
     plan.status = PlanStatus.approved
     plan.approved_by = actor.sub
     plan.approved_at = utcnow()
     plan.version += 1
     plan.updated_at = plan.approved_at
     await session.flush()
-    await record(session, "rotation_plan", str(plan.id), "state", await plan_read(session, plan))
+    await record(session, "rotation_plan", str(plan.id), "state", await plan_read(session, plan), plan_before)
     return plan

@@ -41,6 +41,7 @@ async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, d
     values = {**data.model_dump(), "updated_by": actor.sub, "updated_at": utcnow()}
     current = await repo.get_policy(session, district_code, lock=True)
     require_version(expected_version, current.version if current is not None else 0)
+    before = None if current is None else _policy_read(district_code, current)
     if current is not None:
         for field, value in values.items():
             setattr(current, field, value)
@@ -65,5 +66,6 @@ async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, d
         assert created is not None
         policy = created
     read = _policy_read(district_code, policy)
-    await record(session, "rotation_policy", district_code, "create" if policy.version == 1 else "update", read)
+    await record(session, "rotation_policy", district_code, "create" if policy.version == 1 else "update", read,
+                 before)
     return read

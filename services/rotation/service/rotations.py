@@ -153,11 +153,12 @@ async def update_rotation(*, session: AsyncSession, rotation_id: UUID, data: Rot
     if end < start:
         raise Unprocessable("end_date must not be before start_date", slug="dates-out-of-order",
                             extra=field_error("body.end_date", "before start_date", "value_error"))
+    before = RotationRead.model_validate(rotation)
     rotation.start_date, rotation.end_date = start, end
     rotation.version += 1
     rotation.updated_at = utcnow()
     await session.flush()  # the same exclusion constraint refuses an overlapping date change
-    await record(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation))
+    await record(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation), before)
     return rotation
 
 
@@ -176,13 +177,14 @@ async def transition_rotation(*, session: AsyncSession, rotation_id: UUID, actio
         if failures:
             raise Conflict(failures[0]["detail"], slug=failures[0]["rule"], extra={"failures": failures})
     previous = rotation.status
+    before = RotationRead.model_validate(rotation)
     rotation.status = target
     rotation.version += 1
     rotation.updated_at = utcnow()
     await session.flush()
     await repo.add_transition(session, rotation_id=rotation.id, from_status=previous, to_status=target,
                               actor=actor.sub, comment=comment)
-    await record(session, "rotation", str(rotation.id), "state", RotationRead.model_validate(rotation))
+    await record(session, "rotation", str(rotation.id), "state", RotationRead.model_validate(rotation), before)
     return rotation
 
 

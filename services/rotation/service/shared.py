@@ -16,9 +16,11 @@ def field_error(field: str, message: str, kind: str = "unknown_reference") -> di
     return {"errors": [{"field": field, "message": message, "type": kind}]}
 
 
-async def record(session: AsyncSession, entity: str, key: str, op: str, state: Any) -> None:
-    """Write the change feed row in the same transaction as the change (services/common/outbox.py)."""
-    await record_change(session, "rotation", entity=entity, key=key, op=op, state=state.model_dump(mode="json"))
+async def record(session: AsyncSession, entity: str, key: str, op: str, state: Any, before: Any = None) -> None:
+    """Write the change feed row and its audit event in the same transaction as the change
+    (services/common/outbox.py; `before`: the record as read before the change)."""
+    await record_change(session, "rotation", entity=entity, key=key, op=op, state=state.model_dump(mode="json"),
+                        before=None if before is None else before.model_dump(mode="json"))
 
 
 async def known_school(session: AsyncSession, partnership: PartnershipClient, code: str, field: str) -> SchoolRef:

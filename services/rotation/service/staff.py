@@ -57,6 +57,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
     staff = await get_staff(session=session, staff_id=staff_id, actor=actor, lock=True)
     actor.require_write_in(staff.home_district_code)
     require_version(expected_version, staff.version)
+    before = StaffRead.model_validate(staff)
     if new_school is not None and new_school.code != staff.home_school_code:
         # Moving someone to another district's school needs the right to write there too.
         actor.require_write_in(new_school.district_code)
@@ -66,7 +67,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
     staff.version += 1
     staff.updated_at = utcnow()
     await session.flush()
-    await record(session, "staff", staff.staff_no, "update", StaffRead.model_validate(staff))
+    await record(session, "staff", staff.staff_no, "update", StaffRead.model_validate(staff), before)
     return staff
 
 
