@@ -37,9 +37,9 @@ IMPORTER = ("city_admin, district_admin (rows of its own districts) and integrat
 FIGURES = ("Any role that may read the district: city-wide roles everywhere, district-bound roles in their "
            "own districts; otherwise 403 `district-scope`.")
 CITY_FIGURES = "A city-wide role (city_admin, or a viewer or integrator registered without districts)."
-AUDITOR = ("city_admin and integrators registered without districts see every event; district_admin (and an "
-           "integrator registered for districts) the events concerning its districts; viewer and school_admin "
-           "get 403 `role`.")
+AUDITOR = ("City-wide roles (city_admin, or a viewer or integrator registered without districts) see every "
+           "event; district_admin (and a viewer or integrator registered for districts) the events concerning "
+           "its districts; school_admin gets 403 `role`.")
 NO_TOKEN = "Anyone holding a registered client's id and secret; no bearer token."
 
 FORBIDDEN_READ = ((403, "district-scope"),)

@@ -154,7 +154,7 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     format: Annotated[str | None, Query(description="csv or xlsx for a spreadsheet")] = None,
 ):
-    audit_scope(principal, None)  # viewers and school administrators: 403 before any call
+    audit_scope(principal, None)  # school administrators: 403 before any call
     fmt = export_format(request)
     filters = {"actor": actor, "entity": entity, "key": key, "since": since, "until": until}
     sources = (service,) if service else SOURCES

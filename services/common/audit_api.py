@@ -1,9 +1,10 @@
 """`GET /v1/internal/audit-events`: a service's audit trail, for the gateway's `/api/v1/audit-events`.
 
-Scoped like every internal route (docs/internal-api.md): being internal is no permission. City
-administrators and city-wide integrators read every event, a district administrator (or an
-integrator registered for districts) the events concerning their districts; viewers and school
-administrators get 403. Events are never changed: the router has no other method.
+Scoped like every internal route (docs/internal-api.md): being internal is no permission. City-wide
+roles (city administrators, city-wide viewers and integrators) read every event; a district
+administrator (or a viewer or integrator registered for districts) the events concerning their
+districts; school administrators get 403: the trail names people across schools. Events are never
+changed: the router has no other method.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from services.common.auth import CurrentUser, Principal, Role
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, problem_responses
 
-AUDIT_READERS = frozenset({Role.city_admin, Role.district_admin, Role.integrator})
+AUDIT_READERS = frozenset({Role.city_admin, Role.district_admin, Role.viewer, Role.integrator})
 MAX_LIMIT = 1001  # the gateway asks for one more than its own largest page
 
 

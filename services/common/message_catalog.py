@@ -31,6 +31,7 @@ MESSAGES: tuple[tuple[str, str | None, str, str], ...] = (
     ("auth.role-may-not-change", "role", "role {role} may not change this resource", "角色 {role} 不能修改此资源"),
     ("auth.role-may-not-import", "role", "role {role} may not import", "角色 {role} 不能导入数据"),
     ("auth.role-may-not-read-imports", "role", "role {role} may not read imports", "角色 {role} 不能查看导入记录"),
+    ("auth.role-may-not-read-audit", "role", "role {role} may not read the audit trail", "角色 {role} 不能查看审计记录"),
     ("auth.role-may-not-record-hours", "role", "role {role} may not record training hours",
      "角色 {role} 不能登记培训学时"),
     ("auth.changes-readers", "role", "the change feed is for city-wide readers and integrators",

@@ -22,10 +22,11 @@ from tests.conftest import fetch
 
 # Tables a service reaches with SQL of its own (the kernel's or a read model's), with no SQLModel
 # class because no code loads them as objects: the change feed (`changes`, services/common/outbox.py),
-# the feed consumer's cursor (`feed_cursors`), Idempotency-Key records (`idempotency_keys`), the
+# the audit trail (`audit_events`, services/common/audit.py), the feed consumer's cursor
+# (`feed_cursors`), Idempotency-Key records (`idempotency_keys`), the
 # import reports and stored upload files (`imports`, `import_files`), the read models kept from
 # another service's feed (`school_directory`, `staff_directory`) and Alembic's own `alembic_version`.
-UNMODELLED = {"alembic_version", "changes", "feed_cursors", "idempotency_keys", "imports", "import_files",
+UNMODELLED = {"alembic_version", "audit_events", "changes", "feed_cursors", "idempotency_keys", "imports", "import_files",
               "school_directory", "staff_directory"}
 
 
