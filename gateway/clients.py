@@ -10,6 +10,7 @@ No import from the services' packages: they meet the gateway over HTTP only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Any, Self, TypeVar
@@ -19,14 +20,16 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.context import request_id_var
-from services.common.errors import Forbidden, Unauthorized, UpstreamUnavailable
-from services.common.upstream import Upstream, segment
+from services.common.errors import UpstreamUnavailable
+from services.common.upstream import Upstream, segment, unavailable
 
 M = TypeVar("M", bound=BaseModel)
 
 # Lists are followed page by page up to this many items (a profile's rotations, a school's pairings).
 MAX_LIST_ITEMS = 5_000
 PAGE_SIZE = 500
+# The service re-checks the forwarded token: its 401/403 are the caller's answer, not an outage.
+REFUSALS = (401, 403)
 
 
 class Tolerant(BaseModel):
@@ -246,30 +249,13 @@ class ServiceClient:
         return cls(request.app.state.upstreams[cls.service], request.headers.get("authorization"))
 
     def _unavailable(self, why: str) -> UpstreamUnavailable:
-        return UpstreamUnavailable(f"the {self.service} service is unavailable ({why})",
-                                   slug="upstream-unavailable", extra={"upstream": self.service})
+        return unavailable(self.service, why)
 
     async def _request(self, method: str, path: str, *, params: Any = None, json: Any = None,
-                       allow_404: bool = False) -> Any:
-        response = await self._upstream.send(method, path, params=params, json=json, headers=self._headers)
-        status = response.status_code
-        if status == 404 and allow_404:
-            return None
-        if status in (401, 403):
-            # The service refused the caller (it re-checks scope): say so rather than degrade.
-            try:
-                detail = response.json().get("detail") or "outside your districts"
-            except ValueError:
-                detail = "outside your districts"
-            if status == 401:
-                raise Unauthorized(detail, slug="unauthorized")
-            raise Forbidden(detail, slug="district-scope")
-        if not 200 <= status < 300:
-            raise self._unavailable(f"answered {status}")
-        try:
-            return response.json()
-        except ValueError:
-            raise self._unavailable("answered a body that is not JSON") from None
+                       allow_404: bool = False, refusals: Collection[int] = REFUSALS) -> Any:
+        """`Upstream.call_json` with the caller's token: the service's refusal is the caller's."""
+        return await self._upstream.call_json(method, path, params=params, json=json, headers=self._headers,
+                                              allow_404=allow_404, refusals=refusals)
 
     def _read(self, model: type[M], body: Any) -> M:
         try:
