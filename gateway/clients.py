@@ -161,6 +161,30 @@ class Placement(Tolerant):
         return result
 
 
+class MoveAnswer(Tolerant):
+    staff_id: UUID
+    name: str
+    section: str
+    from_school_code: str
+    to_school_code: str
+    counts_as_backbone: bool
+
+
+class WhatIf(Tolerant):
+    """Rotation's §4.6 what-if: the district's placement before and after the moves."""
+
+    before: list[PlacementItem]
+    after: list[PlacementItem]
+    moves: list[MoveAnswer]
+
+    def placements(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        return Placement(items=self.before).counts(), Placement(items=self.after).counts()
+
+
+class Workplace(Tolerant):
+    school_code: str
+
+
 class SchoolStaff(Tolerant):
     school_code: str
     staff: int
@@ -333,6 +357,18 @@ class RotationClient(ServiceClient):
     async def placement(self, *, as_of: date, district_code: str | None = None) -> Placement:
         return await self._get(Placement, "/v1/internal/backbone-placement",
                                params=_params(as_of=as_of, district_code=district_code))
+
+    async def what_if(self, *, district_code: str, as_of: date, moves: list[dict[str, Any]]) -> WhatIf:
+        """Rotation applies §4.6 to the moves; its 422 (unknown staff or schools, per move) is the
+        caller's, as are its 401/403."""
+        body = await self._request("POST", "/v1/internal/backbone-what-if", refusals=(*REFUSALS, 422),
+                                   json={"as_of": as_of.isoformat(), "district_code": district_code,
+                                         "moves": moves})
+        return self._read(WhatIf, body)
+
+    async def workplace(self, staff_id: UUID, *, as_of: date) -> Workplace | None:
+        return await self._get_or_none(Workplace, f"/v1/internal/staff/{staff_id}/workplace",
+                                       params=_params(as_of=as_of))
 
     async def school_staff(self, *, school_code: str, as_of: date) -> SchoolStaff:
         return await self._get(SchoolStaff, "/v1/internal/school-staff",

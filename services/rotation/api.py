@@ -20,13 +20,15 @@ from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
-from services.rotation import service, stats
+from services.rotation import service
 from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
 from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
     BackbonePlacement,
+    BackboneWhatIf,
+    BackboneWhatIfRequest,
     PlanAddRotation,
     PlanCreate,
     PlanRead,
@@ -42,6 +44,7 @@ from services.rotation.schemas import (
     StaffRead,
     StaffStatus,
     StaffUpdate,
+    StaffWorkplace,
     TransitionRead,
     TransitionRequest,
 )
@@ -253,26 +256,35 @@ async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, r
               summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
 async def rotation_stats(session: SessionDep, actor: CurrentUser, academic_year: AcademicYear,
                          district_code: DistrictFilter = None) -> RotationStats:
-    actor.require_figures_scope(district_code)
-    return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
+    return await service.rotation_stats(session=session, actor=actor, academic_year=academic_year,
+                                        district_code=district_code)
 
 
 @internal.get("/backbone-placement", response_model=BackbonePlacement, responses=problem_responses(403),
               summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
 async def backbone_placement(session: SessionDep, actor: CurrentUser, as_of: date,
                              district_code: DistrictFilter = None) -> BackbonePlacement:
-    actor.require_figures_scope(district_code)
-    return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
+    return await service.backbone_placement(session=session, actor=actor, as_of=as_of, district_code=district_code)
+
+
+@internal.post("/backbone-what-if", response_model=BackboneWhatIf, responses=problem_responses(403, 503),
+               summary="A district's backbone placement before and after proposed moves, nothing stored "
+                       "(design.md §4.6); 422 names unknown staff and schools per move")
+async def backbone_what_if(data: BackboneWhatIfRequest, session: SessionDep, actor: CurrentUser,
+                           partnership: PartnershipDep) -> BackboneWhatIf:
+    return await service.backbone_what_if(session=session, partnership=partnership, actor=actor, data=data)
+
+
+@internal.get("/staff/{staff_id}/workplace", response_model=StaffWorkplace, responses=problem_responses(403, 404),
+              summary="The school where a staff member works on a date (design.md §4.6)")
+async def staff_workplace(staff_id: UUID, session: SessionDep, actor: CurrentUser, as_of: date) -> StaffWorkplace:
+    return await service.staff_workplace(session=session, actor=actor, staff_id=staff_id, as_of=as_of)
 
 
 @internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),
               summary="Active staff of a home school and the backbone teachers working there on a date")
 async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str, as_of: date) -> SchoolStaff:
-    if not actor.city_wide:
-        district = await stats.school_district(session, school_code=school_code)
-        if district is not None:
-            actor.require_read_in(district)
-    return await stats.school_staff(session, school_code=school_code, as_of=as_of)
+    return await service.school_staff(session=session, actor=actor, school_code=school_code, as_of=as_of)
 
 
 # Change feed and bulk imports (government integration) -------------------------------------
