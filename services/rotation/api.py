@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import CurrentUser
 from services.common.clients import upstream_client
@@ -23,7 +22,6 @@ from services.common.vocabulary import DistrictCodePath, DistrictFilter, locatio
 from services.rotation import service
 from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
-from services.rotation.models import RotationPlan
 from services.rotation.schemas import (
     AcademicYear,
     BackbonePlacement,
@@ -198,20 +196,19 @@ _transition_route("withdraw", "Withdraw a rotation that is not completed (frees 
 
 # Plans ---------------------------------------------------------------------------------------
 
-async def _plan_answer(session: AsyncSession, plan: RotationPlan, response: Response) -> PlanRead:
+def _plan_answer(view: service.PlanView, response: Response) -> PlanRead:
     """The plan with its rotations counted; its ETag versions that whole answer (see get_plan)."""
-    read, version = await service.plan_view(session, plan)
-    response.headers["ETag"] = etag(version)
-    return read
+    response.headers["ETag"] = etag(view.version)
+    return view.read
 
 
 @plans.post("", status_code=201, response_model=PlanRead, responses=problem_responses(403, 409, 503),
             summary="Open a district's rotation plan for an academic year")
 async def create_plan(data: PlanCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
                       response: Response) -> PlanRead:
-    plan = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
-    response.headers["Location"] = location("rotation-plans", plan.id)
-    return await _plan_answer(session, plan, response)
+    view = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
+    response.headers["Location"] = location("rotation-plans", view.read.id)
+    return _plan_answer(view, response)
 
 
 @plans.get("", response_model=Page[PlanRead], responses=problem_responses(403))
@@ -227,26 +224,25 @@ async def list_plans(session: SessionDep, actor: CurrentUser, page: PageDep, dis
            description="The ETag versions the whole answer: it changes when the plan or any of its rotations "
                        "changes, so it is the plan's `version` plus its rotations' versions.")
 async def get_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, request: Request, response: Response):
-    plan = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
-    read, version = await service.plan_view(session, plan)
-    return conditional(request, response, version) or read
+    view = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
+    return conditional(request, response, view.version) or view.read
 
 
 @plans.post("/{plan_id}/rotations", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Put a rotation of the plan's district and academic year into a draft plan")
 async def add_to_plan(plan_id: UUID, data: PlanAddRotation, session: SessionDep, actor: CurrentUser,
                       response: Response) -> PlanRead:
-    plan = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
-    return await _plan_answer(session, plan, response)
+    view = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
+    return _plan_answer(view, response)
 
 
 @plans.post("/{plan_id}/approve", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Approve every planned rotation of the plan at once, or none (409 lists the failures)")
 async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
                        body: TransitionRequest | None = None) -> PlanRead:
-    plan = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
+    view = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
                                       comment=body.comment if body else None)
-    return await _plan_answer(session, plan, response)
+    return _plan_answer(view, response)
 
 
 # Internal figures (docs/internal-api.md → Rotation) -----------------------------------------

@@ -14,13 +14,12 @@ from services.rotation.service.figures import (
     staff_workplace,
 )
 from services.rotation.service.plans import (
+    PlanView,
     add_to_plan,
     approve_plan,
     create_plan,
     get_plan,
     list_plans,
-    plan_read,
-    plan_view,
 )
 from services.rotation.service.policies import get_policy, put_policy
 from services.rotation.service.rotations import (
@@ -37,6 +36,6 @@ __all__ = [
     "backbone_placement", "backbone_what_if", "rotation_stats", "school_staff", "staff_workplace",
     "add_to_plan", "approve_plan", "create_plan", "create_rotation", "create_staff", "get_plan",
     "get_policy", "get_rotation", "get_staff", "list_plans", "list_rotations", "list_staff",
-    "plan_read", "plan_view", "put_policy", "rotation_history", "transition_rotation",
+    "PlanView", "put_policy", "rotation_history", "transition_rotation",
     "update_rotation", "update_staff",
 ]
