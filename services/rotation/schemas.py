@@ -372,11 +372,11 @@ class BackboneWhatIfRequest(Strict):
     moves: list[ProposedMove] = Field(max_length=500, description="Each staff member at most once")
 
 
-class MoveEffect(BaseModel):
+class MovePlacement(BaseModel):
     staff_id: UUID
     name: str
     section: Section
-    from_school_code: str = Field(description="Where the staff member works on as_of (design.md §4.6)")
+    from_school_code: str = Field(description="Where the staff member works on as_of (§4.6)")
     to_school_code: str
     counts_as_backbone: bool = Field(description="Active county-level-and-above backbone teacher of a section "
                                                  "the balance counts (primary, junior)")
@@ -387,11 +387,11 @@ class BackboneWhatIf(BaseModel):
     district_code: str
     before: list[PlacementItem] = Field(description="The district's placement on as_of, as backbone-placement")
     after: list[PlacementItem] = Field(description="The same with every counted move made")
-    moves: list[MoveEffect]
+    moves: list[MovePlacement]
 
 
 class StaffWorkplace(BaseModel):
     staff_id: UUID
     as_of: date
-    school_code: str = Field(description="Where the staff member works on as_of (design.md §4.6)")
+    school_code: str = Field(description="Where the staff member works on as_of (§4.6)")
     district_code: str

@@ -24,7 +24,7 @@ from services.rotation.schemas import (
     BackbonePlacement,
     BackboneWhatIf,
     BackboneWhatIfRequest,
-    MoveEffect,
+    MovePlacement,
     PlacementItem,
     RotationStats,
     SchoolStaff,
@@ -110,7 +110,7 @@ async def backbone_what_if(*, session: AsyncSession, partnership: PartnershipCli
 
     before = await stats.backbone_placement(session, as_of=data.as_of, district_code=data.district_code)
     after: dict[tuple[str, str], int] = {(i.school_code, i.section): i.backbone for i in before.items}
-    effects: list[MoveEffect] = []
+    effects: list[MovePlacement] = []
     for move in data.moves:
         place = places[move.staff_id]
         counts = place.backbone and place.section in cv.SECTIONS
@@ -121,7 +121,7 @@ async def backbone_what_if(*, session: AsyncSession, partnership: PartnershipCli
             if schools[move.to_school_code] == data.district_code:  # into (or within) the district
                 target = (move.to_school_code, place.section)
                 after[target] = after.get(target, 0) + 1
-        effects.append(MoveEffect(staff_id=place.staff_id, name=place.name, section=place.section,
+        effects.append(MovePlacement(staff_id=place.staff_id, name=place.name, section=place.section,
                                   from_school_code=place.school_code, to_school_code=move.to_school_code,
                                   counts_as_backbone=counts))
     return BackboneWhatIf(as_of=data.as_of, district_code=data.district_code, before=before.items,
