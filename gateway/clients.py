@@ -10,6 +10,7 @@ No import from the services' packages: they meet the gateway over HTTP only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -20,15 +21,17 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.context import request_id_var
-from services.common.errors import Forbidden, Unauthorized, UpstreamUnavailable
+from services.common.errors import UpstreamUnavailable
 from services.common.messages import current_language
-from services.common.upstream import Upstream, segment
+from services.common.upstream import Upstream, segment, unavailable
 
 M = TypeVar("M", bound=BaseModel)
 
 # Lists are followed page by page up to this many items (a profile's rotations, a school's pairings).
 MAX_LIST_ITEMS = 5_000
 PAGE_SIZE = 500
+# The service re-checks the forwarded token: its 401/403 are the caller's answer, not an outage.
+REFUSALS = (401, 403)
 
 
 class Tolerant(BaseModel):
@@ -189,6 +192,28 @@ class BalanceTotals(Tolerant):
             if row.district_code == district_code:
                 return row.sections
         return {}
+class MoveAnswer(Tolerant):
+    staff_id: UUID
+    name: str
+    section: str
+    from_school_code: str
+    to_school_code: str
+    counts_as_backbone: bool
+
+
+class WhatIf(Tolerant):
+    """Rotation's §4.6 what-if: the district's placement before and after the moves."""
+
+    before: list[PlacementItem]
+    after: list[PlacementItem]
+    moves: list[MoveAnswer]
+
+    def placements(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        return Placement(items=self.before).counts(), Placement(items=self.after).counts()
+
+
+class Workplace(Tolerant):
+    school_code: str
 
 
 class SchoolStaff(Tolerant):
@@ -281,30 +306,13 @@ class ServiceClient:
         return cls(request.app.state.upstreams[cls.service], request.headers.get("authorization"))
 
     def _unavailable(self, why: str) -> UpstreamUnavailable:
-        return UpstreamUnavailable(f"the {self.service} service is unavailable ({why})",
-                                   slug="upstream-unavailable", extra={"upstream": self.service})
+        return unavailable(self.service, why)
 
     async def _request(self, method: str, path: str, *, params: Any = None, json: Any = None,
-                       allow_404: bool = False) -> Any:
-        response = await self._upstream.send(method, path, params=params, json=json, headers=self._headers)
-        status = response.status_code
-        if status == 404 and allow_404:
-            return None
-        if status in (401, 403):
-            # The service refused the caller (it re-checks scope): say so rather than degrade.
-            try:
-                detail = response.json().get("detail") or "outside your districts"
-            except ValueError:
-                detail = "outside your districts"
-            if status == 401:
-                raise Unauthorized(detail, slug="unauthorized")
-            raise Forbidden(detail, slug="district-scope")
-        if not 200 <= status < 300:
-            raise self._unavailable(f"answered {status}")
-        try:
-            return response.json()
-        except ValueError:
-            raise self._unavailable("answered a body that is not JSON") from None
+                       allow_404: bool = False, refusals: Collection[int] = REFUSALS) -> Any:
+        """`Upstream.call_json` with the caller's token: the service's refusal is the caller's."""
+        return await self._upstream.call_json(method, path, params=params, json=json, headers=self._headers,
+                                              allow_404=allow_404, refusals=refusals)
 
     def _read(self, model: type[M], body: Any) -> M:
         try:
@@ -394,6 +402,17 @@ class RotationClient(ServiceClient):
         """§4.6 summed where the schools' enrollments and the placements live, per district."""
         return await self._get(BalanceTotals, "/v1/internal/balance-totals",
                                params=_params(as_of=as_of, district_code=district_code))
+    async def what_if(self, *, district_code: str, as_of: date, moves: list[dict[str, Any]]) -> WhatIf:
+        """Rotation applies §4.6 to the moves; its 422 (unknown staff or schools, per move) is the
+        caller's, as are its 401/403."""
+        body = await self._request("POST", "/v1/internal/backbone-what-if", refusals=(*REFUSALS, 422),
+                                   json={"as_of": as_of.isoformat(), "district_code": district_code,
+                                         "moves": moves})
+        return self._read(WhatIf, body)
+
+    async def workplace(self, staff_id: UUID, *, as_of: date) -> Workplace | None:
+        return await self._get_or_none(Workplace, f"/v1/internal/staff/{staff_id}/workplace",
+                                       params=_params(as_of=as_of))
 
     async def school_staff(self, *, school_code: str, as_of: date) -> SchoolStaff:
         return await self._get(SchoolStaff, "/v1/internal/school-staff",

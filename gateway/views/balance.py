@@ -1,9 +1,9 @@
 """Backbone balance of a district (design.md §4.6) and its what-if under proposed moves.
 
-Enrollment comes from the partnership registry, the placement of backbone teachers on the date
-from rotation; the arithmetic is `services.common.cv`. Without either service there is no answer
-(503 problem+json). The what-if stores nothing: it recounts the placement with the moved staff
-members counted at their proposed school.
+Only composition: enrollment comes from the partnership registry, the placement of backbone
+teachers on the date from rotation (which alone applies the "works at" rule of §4.6, to the
+what-if's moves too: `/v1/internal/backbone-what-if`); the arithmetic is `services.common.cv`.
+Without either service there is no answer (503 problem+json). The what-if stores nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request
 
-from gateway.clients import PartnershipClient, RotationClient, RotationRecord, SchoolBrief, StaffRecord
+from gateway.clients import PartnershipClient, RotationClient, SchoolBrief, WhatIf
 from gateway.views import compose
 from gateway.views.district import DistrictCodePath
 from gateway.views.schemas import DistrictBalance, DistrictRef, MoveEffect, WhatIfAnswer, WhatIfRequest
-from services.common import cv as arithmetic
 from services.common.auth import CurrentUser
-from services.common.errors import Forbidden, NotFound, Unprocessable, problem_responses
-from services.common.indicators import COUNTY_AND_ABOVE
+from services.common.errors import NotFound, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
 
@@ -50,19 +48,18 @@ def _shape(district: DistrictRef, as_of: date, schools: list[SchoolBrief],
     return DistrictBalance(district=district, as_of=as_of, **sections)
 
 
-async def _inputs(request: Request, code: str, as_of: date) -> tuple[DistrictRef, list[SchoolBrief],
-                                                                     dict[tuple[str, str], int]]:
-    partnership = PartnershipClient.of(request)
-    rotation = RotationClient.of(request)
-    answers = await compose.all_of({
-        "district": partnership.district(code),
-        "schools": partnership.schools(code),
-        "placement": rotation.placement(as_of=as_of, district_code=code),
-    })
-    if answers["district"] is None:
+async def _registry(partnership: PartnershipClient, code: str) -> tuple[DistrictRef | None, list[SchoolBrief]]:
+    """The district (None when partnership does not know it) and its schools with their enrollments."""
+    answers = await compose.all_of({"district": partnership.district(code), "schools": partnership.schools(code)})
+    district = answers["district"]
+    return (None if district is None else DistrictRef(code=code, name=district.name)), answers["schools"]
+
+
+def _known(district: DistrictRef | None, code: str) -> DistrictRef:
+    """Asked once every call has answered: an unavailable service is a 503 even for an unknown code."""
+    if district is None:
         raise NotFound(f"district {code} does not exist", slug="district-not-found")
-    return (DistrictRef(code=code, name=answers["district"].name), answers["schools"],
-            answers["placement"].counts())
+    return district
 
 
 @router.get("/districts/{code}/balance", response_model=DistrictBalance,
@@ -73,26 +70,12 @@ async def district_balance(code: DistrictCodePath, request: Request, principal: 
                            ) -> DistrictBalance:
     principal.require_read_in(code)
     day = as_of or compose.today()
-    district, schools, placement = await _inputs(request, code, day)
-    return _shape(district, day, schools, placement)
-
-
-def _works_at(staff: StaffRecord, active_rotations: list[RotationRecord], as_of: date) -> str:
-    """§4.6: the receiving school of an active full-time rotation containing as_of, else home."""
-    for rotation in active_rotations:
-        if (rotation.staff_id == staff.id and rotation.status == "active" and rotation.mode == "full_time"
-                and rotation.start_date <= as_of <= rotation.end_date):
-            return rotation.to_school_code
-    return staff.home_school_code
-
-
-def _counts_as_backbone(staff: StaffRecord) -> bool:
-    return (staff.role == "teacher" and staff.backbone_level in COUNTY_AND_ABOVE and staff.status == "active"
-            and staff.section in arithmetic.SECTIONS)
-
-
-def _field_error(index: int, name: str, message: str, kind: str) -> dict[str, str]:
-    return {"field": f"body.moves.{index}.{name}", "message": message, "type": kind}
+    answers = await compose.all_of({
+        "registry": _registry(PartnershipClient.of(request), code),
+        "placement": RotationClient.of(request).placement(as_of=day, district_code=code),
+    })
+    district, schools = answers["registry"]
+    return _shape(_known(district, code), day, schools, answers["placement"].counts())
 
 
 @router.post("/districts/{code}/balance/what-if", response_model=WhatIfAnswer,
@@ -100,67 +83,47 @@ def _field_error(index: int, name: str, message: str, kind: str) -> dict[str, st
              description=WHAT_IF_DESCRIPTION)
 async def balance_what_if(code: DistrictCodePath, request: Request, principal: CurrentUser,
                           data: Annotated[WhatIfRequest, Body()]) -> WhatIfAnswer:
+    """Rotation says where each moved staff member works and recounts the placement (§4.6);
+    partnership gives the enrollments; the CV is the kernel's. A staff member moved twice is
+    refused here, before any call."""
     principal.require_read_in(code)
     day = data.as_of or compose.today()
-    errors: list[dict[str, str]] = []
-    seen: dict[UUID, int] = {}
-    for index, move in enumerate(data.moves):
-        if move.staff_id in seen:
-            errors.append(_field_error(index, "staff_id", f"already moved by moves[{seen[move.staff_id]}]",
-                                       "duplicate"))
-        seen.setdefault(move.staff_id, index)
-    if errors:
-        raise _invalid(errors)
-
-    rotation = RotationClient.of(request)
-    partnership = PartnershipClient.of(request)
-    staff_ids = list(seen)
-    calls = {"inputs": _inputs(request, code, day)}
-    for staff_id in staff_ids:
-        calls[f"staff:{staff_id}"] = rotation.staff(staff_id)
-        calls[f"rotations:{staff_id}"] = rotation.rotations(staff_id=staff_id, status="active")
-    answers = await compose.all_of(calls)
-    district, schools, placement = answers["inputs"]
-
-    # Schools outside the district are looked up once each; one the caller may not read still exists.
-    own = {school.code for school in schools}
-    outside = sorted({move.to_school_code for move in data.moves} - own)
-    found = await compose.all_of({school_code: _school_exists(partnership, school_code) for school_code in outside})
-
-    effects: list[MoveEffect] = []
-    after = dict(placement)
-    for index, move in enumerate(data.moves):
-        staff: StaffRecord | None = answers[f"staff:{move.staff_id}"]
-        if staff is None:
-            errors.append(_field_error(index, "staff_id", f"staff member {move.staff_id} does not exist",
-                                       "unknown_reference"))
-        if move.to_school_code not in own and not found.get(move.to_school_code):
-            errors.append(_field_error(index, "to_school_code", f"school {move.to_school_code} does not exist",
-                                       "unknown_reference"))
-        if staff is None or errors:
-            continue
-        current = _works_at(staff, answers[f"rotations:{move.staff_id}"], day)
-        counts = _counts_as_backbone(staff)
-        if counts and current != move.to_school_code:
-            source = (current, staff.section)
-            if after.get(source, 0) > 0:
-                after[source] -= 1
-            target = (move.to_school_code, staff.section)
-            after[target] = after.get(target, 0) + 1
-        effects.append(MoveEffect(staff_id=staff.id, name=staff.name, section=staff.section,
-                                  from_school_code=current, to_school_code=move.to_school_code,
-                                  counts_as_backbone=counts))
-    if errors:
-        raise _invalid(errors)
-    return WhatIfAnswer(before=_shape(district, day, schools, placement),
-                        after=_shape(district, day, schools, after), moves=effects)
+    repeated = _repeated([move.staff_id for move in data.moves])
+    if repeated:
+        raise _invalid(repeated)
+    answers = await compose.all_of({
+        "registry": _registry(PartnershipClient.of(request), code),
+        "what_if": _what_if(RotationClient.of(request), code, day, data),
+    })
+    district, schools = answers["registry"]
+    district = _known(district, code)
+    what_if = answers["what_if"]
+    if isinstance(what_if, Unprocessable):
+        raise what_if
+    before, after = what_if.placements()
+    return WhatIfAnswer(before=_shape(district, day, schools, before), after=_shape(district, day, schools, after),
+                        moves=[MoveEffect(**move.model_dump()) for move in what_if.moves])
 
 
-async def _school_exists(partnership: PartnershipClient, school_code: str) -> bool:
+async def _what_if(rotation: RotationClient, code: str, day: date, data: WhatIfRequest) -> WhatIf | Unprocessable:
+    """Rotation's answer; its 422 (unknown staff or schools) is returned, to be raised only when
+    every other call answered and the district exists."""
     try:
-        return await partnership.school(school_code) is not None
-    except Forbidden:
-        return True  # another district's school: it exists, the caller just may not read it
+        return await rotation.what_if(district_code=code, as_of=day,
+                                      moves=[move.model_dump(mode="json") for move in data.moves])
+    except Unprocessable as exc:
+        return exc
+
+
+def _repeated(staff_ids: list[UUID]) -> list[dict[str, str]]:
+    first: dict[UUID, int] = {}
+    errors: list[dict[str, str]] = []
+    for index, staff_id in enumerate(staff_ids):
+        if staff_id in first:
+            errors.append({"field": f"body.moves.{index}.staff_id", "message": f"already moved by "
+                           f"moves[{first[staff_id]}]", "type": "duplicate"})
+        first.setdefault(staff_id, index)
+    return errors
 
 
 def _invalid(errors: list[dict[str, str]]) -> Unprocessable:

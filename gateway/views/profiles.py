@@ -1,6 +1,7 @@
 """Profiles of one staff member and one school, composed from the services that own their parts.
 
-The record itself is needed (its owner down is a 503, unknown is a 404); the other parts degrade
+The record itself is needed (its owner down is a 503, unknown is a 404), and so is where the staff
+member works (rotation's §4.6 rule, `/v1/internal/staff/{id}/workplace`); the other parts degrade
 one by one (null, named in `degraded`). Scope is checked by each service on the forwarded token.
 """
 
@@ -63,26 +64,23 @@ async def staff_profile(staff_id: UUID, request: Request, principal: CurrentUser
     training = TrainingClient.of(request)
     settled = await compose.settle({
         "staff": rotation.staff(staff_id),
+        "workplace": rotation.workplace(staff_id, as_of=day),  # §4.6 is rotation's rule
         "rotations": rotation.rotations(staff_id=staff_id),
         "memberships": training.memberships(staff_id),
         "summary": training.summary(staff_id=staff_id, as_of=day),
     })
-    if not settled.ok("staff"):
+    if not settled.ok("staff", "workplace"):
         raise UpstreamUnavailable("the rotation service is unavailable", slug="upstream-unavailable",
                                           extra={"upstream": "rotation"})
-    staff = settled.get("staff")
-    if staff is None:
+    staff, workplace = settled.get("staff"), settled.get("workplace")
+    if staff is None or workplace is None:
         raise NotFound(f"staff member {staff_id} does not exist", slug="staff-not-found")
     rotations = settled.get("rotations")
-    working_at = staff.home_school_code
-    for item in rotations or []:
-        if item.status == "active" and item.mode == "full_time" and item.start_date <= day <= item.end_date:
-            working_at = item.to_school_code
     summary = settled.get("summary")
     memberships = settled.get("memberships")
     training_failed = not settled.ok("memberships", "summary")
     return StaffProfile(
-        as_of=day, staff=StaffRecordOut(**staff.model_dump()), working_at=working_at,
+        as_of=day, staff=StaffRecordOut(**staff.model_dump()), working_at=workplace.school_code,
         rotations=[_rotation(r, day) for r in rotations] if rotations is not None else None,
         memberships=(None if training_failed else [_membership(m, day) for m in memberships.items]),
         training_hours=(None if training_failed else TrainingHoursOut(

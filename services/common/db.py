@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -82,3 +82,14 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+# The one type of a `lock` parameter: FOR UPDATE (to change the row) or FOR SHARE (to keep it from
+# changing while something that depends on it is admitted); None reads without a lock.
+RowLock = Literal["update", "share"]
+
+
+def locked(stmt: Any, lock: RowLock | None) -> Any:
+    """`stmt` with the row lock asked for. A locked read sees the row as the lock holder committed
+    it (populate_existing), not a copy the session cached before the lock was granted."""
+    if lock is None:
+        return stmt
+    return stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,16 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from services.common.context import request_id_var
-from services.common.errors import Unprocessable, UpstreamUnavailable
+from services.common.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    UpstreamUnavailable,
+    problem_type,
+)
 from services.common.middleware import Metrics
 from services.common.tracing import client_span, set_response_status
 
@@ -134,8 +143,7 @@ class Upstream:
             self._metrics.upstream.labels(self._metrics.process, self.name, outcome).inc()
 
     def _unavailable(self, why: str) -> UpstreamUnavailable:
-        return UpstreamUnavailable(f"the {self.name} service is unavailable ({why})",
-                                   slug="upstream-unavailable", extra={"upstream": self.name})
+        return unavailable(self.name, why)
 
     async def send(self, method: str, path: str, *, params: Any = None, json: Any = None,
                    content: bytes | None = None, headers: Mapping[str, str] | None = None,
@@ -244,21 +252,69 @@ class Upstream:
             request_headers["X-Request-ID"] = request_id
         return request_headers
 
-    async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
-                       allow_404: bool = False, breaker: bool = True) -> Any:
-        """GET a JSON body. With `allow_404`, "no such resource" gives None — a 404, or a redirect
-        (a path that names no resource at all, such as an empty code). Anything else that is not a
-        2xx JSON answer means the upstream cannot be relied on."""
-        response = await self.send("GET", path, params=params, headers=headers, breaker=breaker)
-        if allow_404 and (response.status_code == 404 or 300 <= response.status_code < 400):
+    async def call_json(self, method: str, path: str, *, params: Any = None, json: Any = None,
+                        headers: Mapping[str, str] | None = None, allow_404: bool = False, breaker: bool = True,
+                        refusals: Collection[int] = ()) -> Any:
+        """The one way to call a service for a JSON answer (typed clients of the services and of
+        the gateway build on it). With `allow_404`, "no such resource" gives None — a 404, or a
+        redirect (a path that names no resource at all, such as an empty code). A status in
+        `refusals` is the caller's own problem, raised as such (`refusal`): the gateway forwards
+        its caller's token, so the service's 401/403 (and a 422 on a body the caller wrote) are the
+        caller's answer. Anything else that is not a 2xx JSON answer means the upstream cannot be
+        relied on."""
+        response = await self.send(method, path, params=params, json=json, headers=headers, breaker=breaker)
+        status = response.status_code
+        if allow_404 and (status == 404 or 300 <= status < 400):
             return None
-        if not 200 <= response.status_code < 300:
-            raise self._unavailable(f"answered {response.status_code}")
+        if status in refusals:
+            raise refusal(response)
+        if not 200 <= status < 300:
+            raise self._unavailable(f"answered {status}")
         try:
             return response.json()
         except ValueError:
             raise self._unavailable("answered a body that is not JSON") from None
 
+    async def get_json(self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
+                       allow_404: bool = False, breaker: bool = True) -> Any:
+        """`call_json` of a GET, as the services' own clients and the feed consumer read."""
+        return await self.call_json("GET", path, params=params, headers=headers, allow_404=allow_404,
+                                    breaker=breaker)
+
+
+def unavailable(name: str, why: str) -> UpstreamUnavailable:
+    """503 naming the upstream that cannot be relied on (`upstream` in the problem)."""
+    return UpstreamUnavailable(f"the {name} service is unavailable ({why})",
+                               slug="upstream-unavailable", extra={"upstream": name})
+
+
+# A refused caller's problem: its fields besides these are the problem's extensions (`errors`, …).
+_PROBLEM_FIELDS = frozenset({"type", "title", "status", "detail", "request_id", "instance"})
+_REFUSALS: dict[int, type[DomainError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+                                           422: Unprocessable}
+
+
+def refusal(response: httpx.Response) -> DomainError:
+    """The upstream's refusal of the caller as the caller's own problem. 401 and 403 keep the
+    service's `detail` under the slugs `unauthorized` and `district-scope` (a service refuses a
+    forwarded token for its scope); any other status keeps the service's problem whole (slug,
+    title, detail and extensions such as `errors`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    status = response.status_code
+    detail = body.get("detail") or "outside your districts"
+    if status == 401:
+        return Unauthorized(detail, slug="unauthorized")
+    if status == 403:
+        return Forbidden(detail, slug="district-scope")
+    kind, prefix = str(body.get("type") or ""), problem_type("")
+    slug = kind.removeprefix(prefix) if kind.startswith(prefix) else None
+    error = _REFUSALS.get(status, DomainError)
+    return error(str(body.get("detail") or error.title), slug=slug, title=body.get("title"),
+                 extra={key: value for key, value in body.items() if key not in _PROBLEM_FIELDS})
 
 def segment(value: str) -> str:
     """One path segment for an upstream URL: every reserved character percent-encoded, and the

@@ -8,25 +8,26 @@ from uuid import UUID
 from sqlalchemy import or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.db import RowLock, locked
 from services.common.paging import PageParams, keyset
 from services.partnership.models import Activity, District, Pairing, School
 
 
-async def get_district(session: AsyncSession, code: str) -> District | None:
-    return await session.get(District, code)
+async def get_district(session: AsyncSession, code: str, *, lock: RowLock | None = None) -> District | None:
+    if lock is None:
+        return await session.get(District, code)
+    return (await session.exec(locked(select(District).where(District.code == code), lock))).scalars().first()
 
 
-async def get_school(session: AsyncSession, code: str) -> School | None:
-    return await session.get(School, code)
+async def get_school(session: AsyncSession, code: str, *, lock: RowLock | None = None) -> School | None:
+    if lock is None:
+        return await session.get(School, code)
+    return (await session.exec(locked(select(School).where(School.code == code), lock))).scalars().first()
 
 
-async def get_pairing(session: AsyncSession, pairing_id: UUID, *, lock: str | None = None) -> Pairing | None:
+async def get_pairing(session: AsyncSession, pairing_id: UUID, *, lock: RowLock | None = None) -> Pairing | None:
     stmt = select(Pairing).where(Pairing.id == pairing_id)
-    if lock == "update":
-        stmt = stmt.with_for_update()
-    elif lock == "share":
-        stmt = stmt.with_for_update(read=True)
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_districts(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None) -> list[District]:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.audit import register_districts
 from services.common.auth import Principal, Role
 from services.common.clock import utcnow
+from services.common.db import RowLock
 from services.common.errors import Conflict, Forbidden, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
 from services.common.outbox import record_change
@@ -86,8 +87,9 @@ async def create_district(*, session: AsyncSession, data: DistrictCreate, actor:
     return district
 
 
-async def get_district(*, session: AsyncSession, code: str, actor: Principal, lock: bool = False) -> District:
-    district = await session.get(District, code, with_for_update=lock or None)
+async def get_district(*, session: AsyncSession, code: str, actor: Principal,
+                       lock: RowLock | None = None) -> District:
+    district = await repo.get_district(session, code, lock=lock)
     if district is None:
         raise NotFound(f"district {code} does not exist", slug="district-not-found")
     actor.require_read_in(code)
@@ -97,7 +99,7 @@ async def get_district(*, session: AsyncSession, code: str, actor: Principal, lo
 async def update_district(*, session: AsyncSession, code: str, data: DistrictUpdate, actor: Principal,
                           expected_version: int | None = None) -> District:
     actor.require_city_admin()
-    district = await get_district(session=session, code=code, actor=actor, lock=True)
+    district = await get_district(session=session, code=code, actor=actor, lock="update")
     require_version(expected_version, district.version)
     before = DistrictRead.model_validate(district)
     district.name = data.name
@@ -135,8 +137,8 @@ async def create_school(*, session: AsyncSession, data: SchoolCreate, actor: Pri
     return school
 
 
-async def get_school(*, session: AsyncSession, code: str, actor: Principal, lock: bool = False) -> School:
-    school = await session.get(School, code, with_for_update=lock or None)
+async def get_school(*, session: AsyncSession, code: str, actor: Principal, lock: RowLock | None = None) -> School:
+    school = await repo.get_school(session, code, lock=lock)
     if school is None:
         raise NotFound(f"school {code} does not exist", slug="school-not-found")
     actor.require_read_in(school.district_code)
@@ -145,7 +147,7 @@ async def get_school(*, session: AsyncSession, code: str, actor: Principal, lock
 
 async def update_school(*, session: AsyncSession, code: str, data: SchoolUpdate, actor: Principal,
                         expected_version: int | None = None) -> School:
-    school = await get_school(session=session, code=code, actor=actor, lock=True)
+    school = await get_school(session=session, code=code, actor=actor, lock="update")
     actor.require_write_in(school.district_code)
     require_version(expected_version, school.version)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
@@ -205,7 +207,7 @@ async def _pairing_districts(session: AsyncSession, pairing: Pairing) -> tuple[s
 
 
 async def get_pairing(*, session: AsyncSession, pairing_id: UUID, actor: Principal,
-                      lock: str | None = None) -> Pairing:
+                      lock: RowLock | None = None) -> Pairing:
     pairing = await repo.get_pairing(session, pairing_id, lock=lock)
     if pairing is None:
         raise NotFound(f"pairing {pairing_id} does not exist", slug="pairing-not-found")

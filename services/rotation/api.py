@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
@@ -21,14 +20,15 @@ from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
-from services.rotation import service, stats
+from services.rotation import service
 from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
-from services.rotation.models import RotationPlan
 from services.rotation.proposals import api as proposals_api
 from services.rotation.schemas import (
     AcademicYear,
     BackbonePlacement,
+    BackboneWhatIf,
+    BackboneWhatIfRequest,
     BalanceTotals,
     PlanAddRotation,
     PlanCreate,
@@ -45,6 +45,7 @@ from services.rotation.schemas import (
     StaffRead,
     StaffStatus,
     StaffUpdate,
+    StaffWorkplace,
     TransitionRead,
     TransitionRequest,
 )
@@ -198,20 +199,19 @@ _transition_route("withdraw", "Withdraw a rotation that is not completed (frees 
 
 # Plans ---------------------------------------------------------------------------------------
 
-async def _plan_answer(session: AsyncSession, plan: RotationPlan, response: Response) -> PlanRead:
+def _plan_answer(view: service.PlanView, response: Response) -> PlanRead:
     """The plan with its rotations counted; its ETag versions that whole answer (see get_plan)."""
-    read, version = await service.plan_view(session, plan)
-    response.headers["ETag"] = etag(version)
-    return read
+    response.headers["ETag"] = etag(view.version)
+    return view.read
 
 
 @plans.post("", status_code=201, response_model=PlanRead, responses=problem_responses(403, 409, 503),
             summary="Open a district's rotation plan for an academic year")
 async def create_plan(data: PlanCreate, session: SessionDep, actor: CurrentUser, partnership: PartnershipDep,
                       response: Response) -> PlanRead:
-    plan = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
-    response.headers["Location"] = location("rotation-plans", plan.id)
-    return await _plan_answer(session, plan, response)
+    view = await service.create_plan(session=session, partnership=partnership, data=data, actor=actor)
+    response.headers["Location"] = location("rotation-plans", view.read.id)
+    return _plan_answer(view, response)
 
 
 @plans.get("", response_model=Page[PlanRead], responses=problem_responses(403))
@@ -227,26 +227,25 @@ async def list_plans(session: SessionDep, actor: CurrentUser, page: PageDep, dis
            description="The ETag versions the whole answer: it changes when the plan or any of its rotations "
                        "changes, so it is the plan's `version` plus its rotations' versions.")
 async def get_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, request: Request, response: Response):
-    plan = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
-    read, version = await service.plan_view(session, plan)
-    return conditional(request, response, version) or read
+    view = await service.get_plan(session=session, plan_id=plan_id, actor=actor)
+    return conditional(request, response, view.version) or view.read
 
 
 @plans.post("/{plan_id}/rotations", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Put a rotation of the plan's district and academic year into a draft plan")
 async def add_to_plan(plan_id: UUID, data: PlanAddRotation, session: SessionDep, actor: CurrentUser,
                       response: Response) -> PlanRead:
-    plan = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
-    return await _plan_answer(session, plan, response)
+    view = await service.add_to_plan(session=session, plan_id=plan_id, data=data, actor=actor)
+    return _plan_answer(view, response)
 
 
 @plans.post("/{plan_id}/approve", response_model=PlanRead, responses=problem_responses(403, 404, 409),
             summary="Approve every planned rotation of the plan at once, or none (409 lists the failures)")
 async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, response: Response,
                        body: TransitionRequest | None = None) -> PlanRead:
-    plan = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
+    view = await service.approve_plan(session=session, plan_id=plan_id, actor=actor,
                                       comment=body.comment if body else None)
-    return await _plan_answer(session, plan, response)
+    return _plan_answer(view, response)
 
 
 # Internal figures (docs/internal-api.md → Rotation) -----------------------------------------
@@ -256,34 +255,42 @@ async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, r
               summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
 async def rotation_stats(session: ReadSessionDep, actor: CurrentUser, academic_year: AcademicYear,
                          district_code: DistrictFilter = None) -> RotationStats:
-    actor.require_figures_scope(district_code)
-    return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
+    return await service.rotation_stats(session=session, actor=actor, academic_year=academic_year,
+                                        district_code=district_code)
 
 
 @internal.get("/backbone-placement", response_model=BackbonePlacement, responses=problem_responses(403),
               summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
 async def backbone_placement(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                              district_code: DistrictFilter = None) -> BackbonePlacement:
-    actor.require_figures_scope(district_code)
-    return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
+    return await service.backbone_placement(session=session, actor=actor, as_of=as_of, district_code=district_code)
+
+
+@internal.post("/backbone-what-if", response_model=BackboneWhatIf, responses=problem_responses(403, 503),
+               summary="A district's backbone placement before and after proposed moves, nothing stored "
+                       "(design.md §4.6); 422 names unknown staff and schools per move")
+async def backbone_what_if(data: BackboneWhatIfRequest, session: SessionDep, actor: CurrentUser,
+                           partnership: PartnershipDep) -> BackboneWhatIf:
+    return await service.backbone_what_if(session=session, partnership=partnership, actor=actor, data=data)
+
+
+@internal.get("/staff/{staff_id}/workplace", response_model=StaffWorkplace, responses=problem_responses(403, 404),
+              summary="The school where a staff member works on a date (design.md §4.6)")
+async def staff_workplace(staff_id: UUID, session: SessionDep, actor: CurrentUser, as_of: date) -> StaffWorkplace:
+    return await service.staff_workplace(session=session, actor=actor, staff_id=staff_id, as_of=as_of)
 
 
 @internal.get("/balance-totals", response_model=BalanceTotals, responses=problem_responses(403),
               summary="Backbone balance sums per district and section on a date (design.md §4.6)")
-async def balance_totals(session: SessionDep, actor: CurrentUser, as_of: date,
+async def balance_totals(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                          district_code: DistrictFilter = None) -> BalanceTotals:
-    actor.require_figures_scope(district_code)
-    return await stats.balance_totals(session, as_of=as_of, district_code=district_code)
+    return await service.balance_totals(session=session, actor=actor, as_of=as_of, district_code=district_code)
 
 
 @internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),
               summary="Active staff of a home school and the backbone teachers working there on a date")
 async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str, as_of: date) -> SchoolStaff:
-    if not actor.city_wide:
-        district = await stats.school_district(session, school_code=school_code)
-        if district is not None:
-            actor.require_read_in(district)
-    return await stats.school_staff(session, school_code=school_code, as_of=as_of)
+    return await service.school_staff(session=session, actor=actor, school_code=school_code, as_of=as_of)
 
 
 # Change feed and bulk imports (government integration) -------------------------------------

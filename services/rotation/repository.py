@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.calendar import academic_year_bounds, academic_year_start
 from services.common.clock import utcnow
+from services.common.db import RowLock, locked
 from services.common.paging import PageParams, keyset
 from services.rotation.eligibility import eligible_on
 from services.rotation.models import Rotation, RotationPlan, RotationPolicy, RotationTransition, Staff
 
 # Staff ---------------------------------------------------------------------------------------
 
-async def get_staff(session: AsyncSession, staff_id: UUID, *, lock: bool = False) -> Staff | None:
+async def get_staff(session: AsyncSession, staff_id: UUID, *, lock: RowLock | None = None) -> Staff | None:
     stmt = select(Staff).where(Staff.id == staff_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_staff(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
@@ -53,20 +54,33 @@ async def eligible_staff_ids(session: AsyncSession, *, as_of: date, district_cod
 
 # Policies ------------------------------------------------------------------------------------
 
-async def get_policy(session: AsyncSession, district_code: str, *, lock: bool = False) -> RotationPolicy | None:
+async def get_policy(session: AsyncSession, district_code: str, *,
+                     lock: RowLock | None = None) -> RotationPolicy | None:
     stmt = select(RotationPolicy).where(RotationPolicy.district_code == district_code)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
+
+
+async def insert_policy(session: AsyncSession, district_code: str, values: dict[str, Any], *,
+                        overwrite: bool) -> RotationPolicy | None:
+    """A district's first policy, in one statement so two first PUTs cannot collide on the primary
+    key. A concurrent first PUT that committed meanwhile is overwritten (`overwrite`, a PUT without
+    If-Match) or wins, and then None says this one is stale."""
+    stmt = pg_insert(RotationPolicy).values(district_code=district_code, created_at=values["updated_at"],
+                                            version=1, **values)
+    if overwrite:
+        stmt = stmt.on_conflict_do_update(index_elements=[RotationPolicy.district_code],
+                                          set_={**values, "version": RotationPolicy.version + 1})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[RotationPolicy.district_code])
+    stmt = stmt.returning(RotationPolicy).execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalars().first()
 
 
 # Rotations -----------------------------------------------------------------------------------
 
-async def get_rotation(session: AsyncSession, rotation_id: UUID, *, lock: bool = False) -> Rotation | None:
+async def get_rotation(session: AsyncSession, rotation_id: UUID, *, lock: RowLock | None = None) -> Rotation | None:
     stmt = select(Rotation).where(Rotation.id == rotation_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_rotations(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
@@ -107,11 +121,9 @@ async def list_transitions(session: AsyncSession, *, rotation_id: UUID, page: Pa
 
 # Plans ---------------------------------------------------------------------------------------
 
-async def get_plan(session: AsyncSession, plan_id: UUID, *, lock: bool = False) -> RotationPlan | None:
+async def get_plan(session: AsyncSession, plan_id: UUID, *, lock: RowLock | None = None) -> RotationPlan | None:
     stmt = select(RotationPlan).where(RotationPlan.id == plan_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_plans(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,

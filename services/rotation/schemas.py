@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.indicators import DEFAULT_TARGET_BACKBONE_SHARE, DEFAULT_TARGET_RATE
-from services.common.vocabulary import DistrictCode, Name, SchoolCode, Strict
+from services.common.vocabulary import CODE_MAX_LENGTH, DistrictCode, Name, SchoolCode, Strict
 
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -377,3 +377,44 @@ class SchoolStaff(BaseModel):
     as_of: date
     staff: int
     backbone_by_section: dict[Section, int]
+
+
+# A what-if names schools as the public view does: any code, checked against the registry (an
+# unknown one is a field error of `unknown_reference`, not a pattern failure).
+MoveSchoolCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CODE_MAX_LENGTH)]
+
+
+class ProposedMove(Strict):
+    staff_id: UUID
+    to_school_code: MoveSchoolCode
+
+
+class BackboneWhatIfRequest(Strict):
+    as_of: date
+    district_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+    moves: list[ProposedMove] = Field(max_length=500, description="Each staff member at most once")
+
+
+class MovePlacement(BaseModel):
+    staff_id: UUID
+    name: str
+    section: Section
+    from_school_code: str = Field(description="Where the staff member works on as_of (§4.6)")
+    to_school_code: str
+    counts_as_backbone: bool = Field(description="Active county-level-and-above backbone teacher of a section "
+                                                 "the balance counts (primary, junior)")
+
+
+class BackboneWhatIf(BaseModel):
+    as_of: date
+    district_code: str
+    before: list[PlacementItem] = Field(description="The district's placement on as_of, as backbone-placement")
+    after: list[PlacementItem] = Field(description="The same with every counted move made")
+    moves: list[MovePlacement]
+
+
+class StaffWorkplace(BaseModel):
+    staff_id: UUID
+    as_of: date
+    school_code: str = Field(description="Where the staff member works on as_of (§4.6)")
+    district_code: str

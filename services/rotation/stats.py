@@ -6,10 +6,13 @@ the same number of calls however many districts there are; nothing is counted in
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Numeric, bindparam, cast, distinct, func, literal_column, select, text, union
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,18 +105,25 @@ async def rotation_stats(session: AsyncSession, *, academic_year: int, district_
     )
 
 
-# §4.6: a teacher on an `active` `full_time` rotation whose (inclusive) dates contain D works at the
-# receiving school; otherwise at the home school. Only active staff count. The exclusion constraint
-# guarantees at most one such rotation per person on any day.
-_WORKPLACE = """
-    SELECT s.id, s.section,
-           coalesce(r.to_school_code, s.home_school_code) AS school_code,
-           coalesce(r.to_district_code, s.home_district_code) AS district_code
+# §4.6, stated once: a staff member on an `active` `full_time` rotation whose (inclusive) dates
+# contain D works at the receiving school; otherwise at the home school. The exclusion constraint
+# guarantees at most one such rotation per person on any day. Every figure and answer that says
+# where someone works (placement, school staff, a staff member's workplace, the what-if) reads it.
+_WORKS_AT = """
     FROM rotation.staff s
     LEFT JOIN rotation.rotations r
            ON r.staff_id = s.id AND r.status = 'active' AND r.mode = 'full_time'
           AND :as_of BETWEEN r.start_date AND r.end_date
-    WHERE s.status = 'active' AND s.role = 'teacher' AND s.backbone_level IN :county
+"""
+_SCHOOL = "coalesce(r.to_school_code, s.home_school_code)"
+_DISTRICT = "coalesce(r.to_district_code, s.home_district_code)"
+# Who counts in the balance: active county-level-and-above backbone teachers.
+_BACKBONE = "s.status = 'active' AND s.role = 'teacher' AND s.backbone_level IN :county"
+
+_WORKPLACE = f"""
+    SELECT s.id, s.section, {_SCHOOL} AS school_code, {_DISTRICT} AS district_code
+    {_WORKS_AT}
+    WHERE {_BACKBONE}
 """
 # For one district, read only teachers who could work there: its own, and those rotating into it.
 _IN_DISTRICT = """
@@ -214,3 +224,32 @@ async def balance_totals(session: AsyncSession, *, as_of: date, district_code: s
         districts.setdefault(district_code, {})
     return BalanceTotals(as_of=as_of, districts=[DistrictBalanceTotals(district_code=code, sections=sections)
                                                  for code, sections in sorted(districts.items())])
+_STAFF_WORKPLACES = text(f"""
+SELECT s.id, s.name, s.section, s.home_district_code, {_SCHOOL} AS school_code, {_DISTRICT} AS district_code,
+       ({_BACKBONE}) AS backbone
+{_WORKS_AT}
+WHERE s.id IN :ids
+""").bindparams(bindparam("county", expanding=True), bindparam("ids", expanding=True))
+
+
+@dataclass(frozen=True)
+class Workplace:
+    """Where one staff member works on a date (§4.6), and whether they count as backbone there."""
+
+    staff_id: UUID
+    name: str
+    section: str
+    home_district_code: str
+    school_code: str
+    district_code: str
+    backbone: bool
+
+
+async def staff_workplaces(session: AsyncSession, *, as_of: date, staff_ids: Collection[UUID]) -> dict[UUID, Workplace]:
+    """The workplace of each of `staff_ids` that exists, by id (one query)."""
+    if not staff_ids:
+        return {}
+    rows = await session.execute(_STAFF_WORKPLACES, {"as_of": as_of, "ids": list(staff_ids),
+                                                     "county": list(_COUNTY)})
+    return {row.id: Workplace(row.id, row.name, row.section, row.home_district_code, row.school_code,
+                              row.district_code, row.backbone) for row in rows}

@@ -14,6 +14,7 @@ from sqlalchemy import ARRAY, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.db import RowLock, locked
 from services.common.paging import PageParams, keyset
 from services.training.config import STUDIO_SESSION_SOURCE
 from services.training.models import Attendance, Membership, Session, Studio, TrainingHours
@@ -23,16 +24,9 @@ UUIDS = ARRAY(PG_UUID(as_uuid=True))
 
 # Studios and memberships -----------------------------------------------------------------------
 
-async def get_studio(session: AsyncSession, studio_id: UUID, *, lock: str | None = None) -> Studio | None:
+async def get_studio(session: AsyncSession, studio_id: UUID, *, lock: RowLock | None = None) -> Studio | None:
     stmt = select(Studio).where(Studio.id == studio_id)
-    if lock == "update":
-        stmt = stmt.with_for_update()
-    elif lock == "share":
-        stmt = stmt.with_for_update(read=True)
-    if lock:
-        # A locked read must see the row as the lock holder committed it, not a cached copy.
-        stmt = stmt.execution_options(populate_existing=True)
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_studios(session: AsyncSession, *, page: PageParams, only: frozenset[str] | None,
@@ -105,11 +99,9 @@ async def not_members_on(session: AsyncSession, *, studio_id: UUID, day: date,
 
 # Sessions and attendance -----------------------------------------------------------------------
 
-async def get_session(session: AsyncSession, session_id: UUID, *, lock: bool = False) -> Session | None:
+async def get_session(session: AsyncSession, session_id: UUID, *, lock: RowLock | None = None) -> Session | None:
     stmt = select(Session).where(Session.id == session_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(locked(stmt, lock))).scalars().first()
 
 
 async def list_sessions(session: AsyncSession, *, studio_id: UUID, page: PageParams) -> list[Session]:

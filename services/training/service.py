@@ -226,7 +226,7 @@ async def _locked_session(session: AsyncSession, session_id: UUID, actor: Princi
     record, studio = await get_session(session=session, session_id=session_id, actor=actor)
     actor.require_write_in(studio.district_code)
     studio = await repo.get_studio(session, record.studio_id, lock="share")
-    record = await repo.get_session(session, session_id, lock=True)
+    record = await repo.get_session(session, session_id, lock="update")
     assert studio is not None and record is not None
     return record, studio
 

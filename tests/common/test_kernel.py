@@ -159,3 +159,54 @@ async def test_a_prompt_503_does_not_open_the_circuit_but_a_500_does():
         assert upstream.breaker.state == "open"
     finally:
         await upstream.aclose()
+
+
+async def test_call_json_raises_only_the_refusals_asked_for_as_the_callers_problem():
+    # One way to call a service (Upstream.call_json): a refusal the caller asked to keep (the
+    # gateway: 401/403, and the what-if's 422) is the caller's problem, whole; any other non-2xx
+    # answer means the service cannot be relied on (503 naming it).
+    import json as jsonlib
+
+    import httpx
+
+    from services.common.errors import Forbidden, Unprocessable, UpstreamUnavailable
+    from services.common.upstream import Upstream
+
+    errors = [{"field": "body.moves.0.staff_id", "message": "staff member x does not exist",
+               "type": "unknown_reference"}]
+    answers = {
+        "/refused": (403, {"type": "urn:spp:problem:district-scope", "title": "Not allowed", "status": 403,
+                           "detail": "figures for every district need a city-wide role"}),
+        "/invalid": (422, {"type": "urn:spp:problem:unknown-reference", "title": "Invalid moves", "status": 422,
+                           "detail": "body.moves.0.staff_id: staff member x does not exist",
+                           "request_id": "upstream-1", "errors": errors}),
+        "/broken": (500, {"title": "Internal error", "status": 500}),
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/echo":
+            return httpx.Response(200, json={"method": request.method, "body": jsonlib.loads(request.content)})
+        status, body = answers[request.url.path]
+        return httpx.Response(status, json=body)
+
+    upstream = Upstream("rotation", "http://rotation", timeout=1.0, transport=httpx.MockTransport(answer))
+    try:
+        assert await upstream.call_json("POST", "/echo", json={"a": 1}) == {"method": "POST", "body": {"a": 1}}
+        with pytest.raises(UpstreamUnavailable) as unavailable:
+            await upstream.call_json("POST", "/invalid", json={})
+        assert (unavailable.value.detail, unavailable.value.extra) == (
+            "the rotation service is unavailable (answered 422)", {"upstream": "rotation"})
+        with pytest.raises(Unprocessable) as invalid:
+            await upstream.call_json("POST", "/invalid", json={}, refusals=(401, 403, 422))
+        assert (invalid.value.status, invalid.value.slug, invalid.value.title, invalid.value.detail,
+                invalid.value.extra) == (422, "unknown-reference", "Invalid moves",
+                                         "body.moves.0.staff_id: staff member x does not exist", {"errors": errors})
+        with pytest.raises(Forbidden) as refused:
+            await upstream.call_json("GET", "/refused", refusals=(403,))
+        assert (refused.value.status, refused.value.slug, refused.value.detail) == (
+            403, "district-scope", "figures for every district need a city-wide role")
+        with pytest.raises(UpstreamUnavailable) as broken:
+            await upstream.call_json("GET", "/broken", refusals=(401, 403, 422))
+        assert broken.value.detail == "the rotation service is unavailable (answered 500)"
+    finally:
+        await upstream.aclose()

@@ -226,7 +226,13 @@ class TestIntegratorRole:
                    .replace(plan["id"], "{plan_id}").replace("110105", "{district_code}")
                    .replace("110119", "{district_code}").replace("/districts/{district_code}/", "/districts/{code}/")
                    .replace(PROPOSAL, "{proposal_id}")) for m, u, _ in writes}
-        assert routes - walked == {("POST", "/v1/imports/staff"), ("POST", "/v1/imports/rotations")}
+        # Imports aside, the one other POST is the §4.6 what-if, a read that stores nothing.
+        assert routes - walked == {("POST", "/v1/imports/staff"), ("POST", "/v1/imports/rotations"),
+                                   ("POST", "/v1/internal/backbone-what-if")}
+        what_if = await rotation.post("/v1/internal/backbone-what-if", headers=integrator, json={
+            "as_of": "2024-12-01", "district_code": "110105", "moves": [
+                {"staff_id": member["id"], "to_school_code": "11010502"}]})
+        assert what_if.status_code == 200, what_if.text
         assert await fetch(db_engine, "select count(*) as n from rotation.changes") == before
         assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 2}]
         assert await fetch(db_engine, "select status, version from rotation.rotations") == [

@@ -1,18 +1,26 @@
 """Rotation rules, one module per aggregate: the staff registry (`staff`), district policies
-(`policies`), the rotation workflow (`rotations`) and district plans (`plans`).
+(`policies`), the rotation workflow (`rotations`) and district plans (`plans`); and the figures
+the gateway composes, with the §4.6 what-if (`figures`).
 
 Routes call these functions; repositories own the SQL. Who may change what follows design.md §5,
 scoped by district.
 """
 
+from services.rotation.service.figures import (
+    backbone_placement,
+    backbone_what_if,
+    balance_totals,
+    rotation_stats,
+    school_staff,
+    staff_workplace,
+)
 from services.rotation.service.plans import (
+    PlanView,
     add_to_plan,
     approve_plan,
     create_plan,
     get_plan,
     list_plans,
-    plan_read,
-    plan_view,
 )
 from services.rotation.service.policies import get_policy, put_policy
 from services.rotation.service.rotations import (
@@ -26,8 +34,9 @@ from services.rotation.service.rotations import (
 from services.rotation.service.staff import create_staff, get_staff, list_staff, update_staff
 
 __all__ = [
+    "backbone_placement", "balance_totals", "backbone_what_if", "rotation_stats", "school_staff", "staff_workplace",
     "add_to_plan", "approve_plan", "create_plan", "create_rotation", "create_staff", "get_plan",
     "get_policy", "get_rotation", "get_staff", "list_plans", "list_rotations", "list_staff",
-    "plan_read", "plan_view", "put_policy", "rotation_history", "transition_rotation",
+    "PlanView", "put_policy", "rotation_history", "transition_rotation",
     "update_rotation", "update_staff",
 ]

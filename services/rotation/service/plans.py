@@ -1,13 +1,19 @@
-"""District rotation plans: drafts that collect rotations and are approved atomically."""
+"""District rotation plans: drafts that collect rotations and are approved atomically.
+
+Every route answers the plan as `PlanView`: the plan with its rotations counted, and the version
+of that representation for its ETag; each public function here returns one, so a route calls one
+service function."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
+from services.common.db import RowLock
 from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
 from services.common.outbox import record_changes
 from services.common.paging import PageParams
@@ -29,7 +35,14 @@ register_constraint("uq_rotation_plans_title", Conflict, "duplicate-plan",
                     "the district already has a plan with this title for this academic year")
 
 
-async def plan_view(session: AsyncSession, plan: RotationPlan) -> tuple[PlanRead, int]:
+class PlanView(NamedTuple):
+    """The plan as answered, and the version of that answer (its ETag)."""
+
+    read: PlanRead
+    version: int
+
+
+async def plan_view(session: AsyncSession, plan: RotationPlan) -> PlanView:
     """The plan with its rotations counted, and the version of that representation for the ETag:
     the plan's own version plus its rotations' versions, so a change to any rotation of the plan
     (which changes the counts) changes the ETag too."""
@@ -37,15 +50,11 @@ async def plan_view(session: AsyncSession, plan: RotationPlan) -> tuple[PlanRead
     read = PlanRead.model_validate(plan).model_copy(
         update={"rotations": sum(counts.values()),
                 "rotations_by_status": {RotationStatus(k): n for k, n in counts.items()}})
-    return read, plan.version + rotation_versions
-
-
-async def plan_read(session: AsyncSession, plan: RotationPlan) -> PlanRead:
-    return (await plan_view(session, plan))[0]
+    return PlanView(read, plan.version + rotation_versions)
 
 
 async def create_plan(*, session: AsyncSession, partnership: PartnershipClient, data: PlanCreate,
-                      actor: Principal) -> RotationPlan:
+                      actor: Principal) -> PlanView:
     actor.require_write_in(data.district_code)
     if not await partnership.district_exists(data.district_code):
         raise Unprocessable(f"district {data.district_code} does not exist", slug="unknown-district",
@@ -53,11 +62,17 @@ async def create_plan(*, session: AsyncSession, partnership: PartnershipClient, 
     plan = RotationPlan(**data.model_dump(), created_by=actor.sub)
     session.add(plan)
     await session.flush()
-    await record(session, "rotation_plan", str(plan.id), "create", await plan_read(session, plan))
-    return plan
+    view = await plan_view(session, plan)
+    await record(session, "rotation_plan", str(plan.id), "create", view.read)
+    return view
 
 
-async def get_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal, lock: bool = False) -> RotationPlan:
+async def get_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal) -> PlanView:
+    return await plan_view(session, await _load_plan(session=session, plan_id=plan_id, actor=actor))
+
+
+async def _load_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal,
+                     lock: RowLock | None = None) -> RotationPlan:
     plan = await repo.get_plan(session, plan_id, lock=lock)
     if plan is None:
         raise NotFound(f"rotation plan {plan_id} does not exist", slug="plan-not-found")
@@ -72,17 +87,17 @@ async def list_plans(*, session: AsyncSession, actor: Principal, page: PageParam
 
 
 async def add_to_plan(*, session: AsyncSession, plan_id: UUID, data: PlanAddRotation,
-                      actor: Principal) -> RotationPlan:
+                      actor: Principal) -> PlanView:
     actor.require_writer()
     # Locks in one order everywhere (plan, then rotation) so adding and approving cannot deadlock.
-    plan = await get_plan(session=session, plan_id=plan_id, actor=actor, lock=True)
+    plan = await _load_plan(session=session, plan_id=plan_id, actor=actor, lock="update")
     actor.require_write_in(plan.district_code)
-    rotation = await repo.get_rotation(session, data.rotation_id, lock=True)
+    rotation = await repo.get_rotation(session, data.rotation_id, lock="update")
     if rotation is None or not actor.can_read_district(rotation.from_district_code):
         raise Unprocessable(f"rotation {data.rotation_id} does not exist", slug="unknown-rotation",
                             extra=field_error("body.rotation_id", "unknown rotation"))
     if rotation.plan_id == plan.id:
-        return plan  # already in this plan: adding again changes nothing
+        return await plan_view(session, plan)  # already in this plan: adding again changes nothing
     if rotation.plan_id is not None:
         raise Conflict("the rotation already belongs to another plan", slug="rotation-in-other-plan",
                        extra={"plan_id": str(rotation.plan_id)})
@@ -96,15 +111,15 @@ async def add_to_plan(*, session: AsyncSession, plan_id: UUID, data: PlanAddRota
     rotation.updated_at = utcnow()
     await session.flush()
     await record(session, "rotation", str(rotation.id), "update", RotationRead.model_validate(rotation), before)
-    return plan
+    return await plan_view(session, plan)
 
 
 async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal,
-                       comment: str | None = None) -> RotationPlan:
+                       comment: str | None = None) -> PlanView:
     """All planned rotations of the plan become approved in this one transaction, or none do: every
     rule failure is collected and reported together (409 `plan-rules` with `failures`)."""
     actor.require_writer()
-    plan = await get_plan(session=session, plan_id=plan_id, actor=actor, lock=True)
+    plan = await _load_plan(session=session, plan_id=plan_id, actor=actor, lock="update")
     actor.require_write_in(plan.district_code)
     if plan.status != PlanStatus.draft:
         raise Conflict(f"cannot approve a plan that is {plan.status}", slug="illegal-transition",
@@ -116,7 +131,7 @@ async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal
     if failures:
         raise Conflict(f"{len(failures)} rule(s) fail; no rotation of the plan was approved",
                        slug="plan-rules", extra={"failures": failures})
-    plan_before = await plan_read(session, plan)
+    plan_before = (await plan_view(session, plan)).read
     approved = [RotationRead.model_validate(rotation) for rotation in
                 await repo.approve_planned_of_plan(session, plan_id=plan.id, actor=actor.sub, comment=comment)]
     # Each of them was `planned` a moment ago (approve_planned_of_plan moves only those).
@@ -131,5 +146,6 @@ async def approve_plan(*, session: AsyncSession, plan_id: UUID, actor: Principal
     plan.version += 1
     plan.updated_at = plan.approved_at
     await session.flush()
-    await record(session, "rotation_plan", str(plan.id), "state", await plan_read(session, plan), plan_before)
-    return plan
+    view = await plan_view(session, plan)
+    await record(session, "rotation_plan", str(plan.id), "state", view.read, plan_before)
+    return view

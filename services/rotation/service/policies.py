@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
@@ -39,7 +38,7 @@ async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, d
         raise Unprocessable(f"district {district_code} does not exist", slug="unknown-district",
                             extra=field_error("path.district_code", "unknown district"))
     values = {**data.model_dump(), "updated_by": actor.sub, "updated_at": utcnow()}
-    current = await repo.get_policy(session, district_code, lock=True)
+    current = await repo.get_policy(session, district_code, lock="update")
     require_version(expected_version, current.version if current is not None else 0)
     before = None if current is None else _policy_read(district_code, current)
     if current is not None:
@@ -49,17 +48,7 @@ async def put_policy(*, session: AsyncSession, partnership: PartnershipClient, d
         await session.flush()
         policy = current
     else:
-        # One statement, so two first PUTs for a district cannot collide on the primary key. With
-        # If-Match a concurrent first PUT wins and this one is stale (DO NOTHING, then 412).
-        stmt = pg_insert(RotationPolicy).values(district_code=district_code, created_at=values["updated_at"],
-                                                version=1, **values)
-        if expected_version is None:
-            stmt = stmt.on_conflict_do_update(index_elements=[RotationPolicy.district_code],
-                                              set_={**values, "version": RotationPolicy.version + 1})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=[RotationPolicy.district_code])
-        stmt = stmt.returning(RotationPolicy).execution_options(populate_existing=True)
-        created = (await session.execute(stmt)).scalars().first()
+        created = await repo.insert_policy(session, district_code, values, overwrite=expected_version is None)
         if created is None:  # another first PUT committed since we looked: this If-Match is stale
             raced = await repo.get_policy(session, district_code)
             require_version(expected_version, raced.version if raced is not None else 1)

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal
 from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
+from services.common.db import RowLock
 from services.common.errors import Conflict, NotFound, Unprocessable, register_constraint
 from services.common.etag import require_version
 from services.common.paging import PageParams
@@ -76,7 +77,7 @@ def approval_failures(rotation: Rotation, staff: Staff, plan: RotationPlan | Non
 async def plan_for_rotation(session: AsyncSession, plan_id: UUID, *, district_code: str, start_date: Any,
                              field: str) -> RotationPlan:
     """The draft plan a rotation may join: same district, starting inside the plan's year."""
-    plan = await repo.get_plan(session, plan_id, lock=True)
+    plan = await repo.get_plan(session, plan_id, lock="update")
     if plan is None:
         raise Unprocessable(f"rotation plan {plan_id} does not exist", slug="unknown-plan",
                             extra=field_error(field, "unknown plan"))
@@ -124,7 +125,7 @@ async def create_rotation(*, session: AsyncSession, partnership: PartnershipClie
 
 
 async def get_rotation(*, session: AsyncSession, rotation_id: UUID, actor: Principal,
-                       lock: bool = False) -> Rotation:
+                       lock: RowLock | None = None) -> Rotation:
     rotation = await repo.get_rotation(session, rotation_id, lock=lock)
     if rotation is None:
         raise NotFound(f"rotation {rotation_id} does not exist", slug="rotation-not-found")
@@ -135,7 +136,7 @@ async def get_rotation(*, session: AsyncSession, rotation_id: UUID, actor: Princ
 
 async def _writable_rotation(session: AsyncSession, rotation_id: UUID, actor: Principal) -> Rotation:
     actor.require_writer()
-    rotation = await get_rotation(session=session, rotation_id=rotation_id, actor=actor, lock=True)
+    rotation = await get_rotation(session=session, rotation_id=rotation_id, actor=actor, lock="update")
     actor.require_write_in(rotation.from_district_code)
     return rotation
 

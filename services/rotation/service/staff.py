@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
+from services.common.db import RowLock
 from services.common.errors import Conflict, NotFound, register_constraint
 from services.common.etag import require_version
 from services.common.paging import PageParams
@@ -39,7 +40,7 @@ async def create_staff(*, session: AsyncSession, partnership: PartnershipClient,
     return staff
 
 
-async def get_staff(*, session: AsyncSession, staff_id: UUID, actor: Principal, lock: bool = False) -> Staff:
+async def get_staff(*, session: AsyncSession, staff_id: UUID, actor: Principal, lock: RowLock | None = None) -> Staff:
     staff = await repo.get_staff(session, staff_id, lock=lock)
     if staff is None:
         raise NotFound(f"staff member {staff_id} does not exist", slug="staff-not-found")
@@ -54,7 +55,7 @@ async def update_staff(*, session: AsyncSession, partnership: PartnershipClient,
     new_school = None
     if "home_school_code" in changes:
         new_school = await known_school(session, partnership, changes["home_school_code"], "home_school_code")
-    staff = await get_staff(session=session, staff_id=staff_id, actor=actor, lock=True)
+    staff = await get_staff(session=session, staff_id=staff_id, actor=actor, lock="update")
     actor.require_write_in(staff.home_district_code)
     require_version(expected_version, staff.version)
     before = StaffRead.model_validate(staff)
