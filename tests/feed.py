@@ -47,7 +47,7 @@ SCHOOL_COPY = ("select code, name, district_code, stage, locality, primary_enrol
 
 
 async def synced(db_engine: AsyncEngine, *, staff: bool = True, schools: bool = True,
-                 seconds: float = 10.0) -> None:
+                 seconds: float = 30.0) -> None:
     """Wait until the local read models hold exactly what their owners hold (the background
     consumers poll every 0.1 s in tests). Compares the tables, not "the feed looks empty", because
     a change may be held back a moment by a transaction in flight elsewhere on the server."""

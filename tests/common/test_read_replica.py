@@ -23,7 +23,7 @@ from tests.partnership import factories as f
 
 FIGURES = {
     "partnership": ("/v1/internal/partnership-stats", "/v1/internal/schools"),
-    "rotation": ("/v1/internal/rotation-stats", "/v1/internal/backbone-placement"),
+    "rotation": ("/v1/internal/rotation-stats", "/v1/internal/backbone-placement", "/v1/internal/balance-totals"),
     "training": ("/v1/internal/training-completion", "/v1/internal/studio-stats"),
 }
 

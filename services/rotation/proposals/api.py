@@ -18,7 +18,6 @@ from services.rotation.models import RotationProposal
 from services.rotation.proposals import service
 from services.rotation.proposals.schemas import OBJECTIVE, ProposalCreate, ProposalPlanCreate, ProposalRead
 from services.rotation.schemas import PlanRead
-from services.rotation.service import plan_view
 
 PartnershipDep = Annotated[PartnershipClient, upstream_client("partnership")]
 
@@ -68,12 +67,11 @@ async def get_proposal(code: DistrictCodePath, proposal_id: UUID, session: Sessi
 async def plan_from_proposal(code: DistrictCodePath, proposal_id: UUID, session: SessionDep, actor: CurrentUser,
                              partnership: PartnershipDep, response: Response,
                              data: ProposalPlanCreate | None = None) -> PlanRead:
-    plan = await service.plan_from_proposal(session=session, partnership=partnership, district_code=code,
+    view = await service.plan_from_proposal(session=session, partnership=partnership, district_code=code,
                                             proposal_id=proposal_id, title=data.title if data else None,
                                             actor=actor)
-    response.headers["Location"] = location("rotation-plans", plan.id)
-    read, _ = await plan_view(session, plan)
-    return read
+    response.headers["Location"] = location("rotation-plans", view.read.id)
+    return view.read
 
 
 routers = [router]

@@ -23,7 +23,7 @@ from services.common.jobs import defer_task
 from services.common.upstream import Upstream, segment
 from services.rotation import stats
 from services.rotation.clients import PartnershipClient
-from services.rotation.models import RotationPlan, RotationProposal
+from services.rotation.models import RotationProposal
 from services.rotation.proposals import figures
 from services.rotation.proposals import repository as repo
 from services.rotation.proposals.greedy import greedy
@@ -31,7 +31,7 @@ from services.rotation.proposals.model import SECTIONS, Problem, School
 from services.rotation.proposals.optimiser import Infeasible, NoSolution, optimise
 from services.rotation.proposals.schemas import ProposalCreate, ProposalResult
 from services.rotation.schemas import DEFAULT_POLICY, PlanCreate, RotationCreate
-from services.rotation.service.plans import create_plan
+from services.rotation.service.plans import PlanView, create_plan, get_plan
 from services.rotation.service.rotations import create_rotation
 
 _log = logging.getLogger("spp.rotation.proposals")
@@ -229,7 +229,7 @@ async def _fail(sessions: Any, proposal_id: UUID, detail: str) -> None:
 # From proposal to plan ------------------------------------------------------------------------
 
 async def plan_from_proposal(*, session: AsyncSession, partnership: PartnershipClient, district_code: str,
-                             proposal_id: UUID, title: str | None, actor: Principal) -> RotationPlan:
+                             proposal_id: UUID, title: str | None, actor: Principal) -> PlanView:
     """A draft plan holding one `planned` rotation per move, created through the ordinary rotation
     rules (the overlap constraint, the receiving school, the plan's year), in one transaction."""
     actor.require_writer()
@@ -248,16 +248,17 @@ async def plan_from_proposal(*, session: AsyncSession, partnership: PartnershipC
     inputs = ProposalCreate.model_validate({k: v for k, v in proposal.inputs.items() if k != "schools"})
     start, end = inputs.dates
     await _check_current(session, result)
-    plan = await create_plan(session=session, partnership=partnership, actor=actor, data=PlanCreate(
+    created = await create_plan(session=session, partnership=partnership, actor=actor, data=PlanCreate(
         district_code=district_code, academic_year=proposal.academic_year,
         title=title or f"{proposal.academic_year}学年交流轮岗方案 {str(proposal.id)[:8]}"))
     for move in result.moves:
         await create_rotation(session=session, partnership=partnership, actor=actor, data=RotationCreate(
             staff_id=move.staff_id, to_school_code=move.to_school_code, mode=inputs.mode, start_date=start,
-            end_date=end, plan_id=plan.id))
-    proposal.plan_id = plan.id
+            end_date=end, plan_id=created.read.id))
+    proposal.plan_id = created.read.id
     await session.flush()
-    return plan
+    # The plan as answered now, its rotations counted.
+    return await get_plan(session=session, plan_id=created.read.id, actor=actor)
 
 
 async def _check_current(session: AsyncSession, result: ProposalResult) -> None:
