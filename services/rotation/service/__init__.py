@@ -23,11 +23,11 @@ from services.rotation.service.rotations import (
     transition_rotation,
     update_rotation,
 )
-from services.rotation.service.staff import create_staff, get_staff, list_staff, update_staff
+from services.rotation.service.staff import create_staff, get_staff, list_staff, staff_by_numbers, update_staff
 
 __all__ = [
     "add_to_plan", "approve_plan", "create_plan", "create_rotation", "create_staff", "get_plan",
     "get_policy", "get_rotation", "get_staff", "list_plans", "list_rotations", "list_staff",
-    "plan_read", "plan_view", "put_policy", "rotation_history", "transition_rotation",
+    "plan_read", "plan_view", "put_policy", "rotation_history", "staff_by_numbers", "transition_rotation",
     "update_rotation", "update_staff",
 ]
