@@ -10,8 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from gateway.clients import PartnershipClient, RotationClient, TrainingClient
-from gateway.views import compose
+from gateway.views import blocks, calls
 from gateway.views.district import AcademicYearQuery, AsOfQuery
+from gateway.views.period import resolve_period
 from gateway.views.schemas import CityDistrictRow, CityOverview
 from services.common.auth import CurrentUser
 from services.common.errors import Forbidden, problem_responses
@@ -29,11 +30,11 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
                         as_of: AsOfQuery = None) -> CityOverview:
     if not principal.city_wide:
         raise Forbidden("the city overview needs a city-wide role", slug="role")
-    period = compose.resolve_period(as_of, academic_year)
+    period = resolve_period(as_of, academic_year)
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
-    settled = await compose.settle({
+    settled = await calls.settle({
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to),
         "rotation": rotation.stats(academic_year=period.academic_year),
@@ -65,14 +66,14 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
         training_block = None
         if settled.ok("studios", "completion"):
             completion = settled.get("completion").row(code)
-            training_block = compose.training_block(settled.get("studios").row(code),
+            training_block = blocks.training_block(settled.get("studios").row(code),
                                                     (completion.staff, completion.completed))
         rows.append(CityDistrictRow(
             code=code, name=name,
-            partnership=compose.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
-            rotation=compose.rotation_block(settled.get("rotation").row(code)) if settled.ok("rotation") else None,
+            partnership=blocks.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
+            rotation=blocks.rotation_block(settled.get("rotation").row(code)) if settled.ok("rotation") else None,
             training=training_block,
-            balance=(compose.balance_summary_from_totals(settled.get("balance").of(code))
+            balance=(blocks.balance_summary_from_totals(settled.get("balance").of(code))
                      if settled.ok("balance") else None)))
     return CityOverview(academic_year=period.academic_year, period_from=period.period_from,
                         period_to=period.period_to, as_of=period.as_of, districts=rows,

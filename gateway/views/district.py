@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path, Query, Request
 
 from gateway.clients import PartnershipClient, RotationClient, TrainingClient
 from gateway.exports import XLSX, export_format, overview_rows, spreadsheet
-from gateway.views import compose
+from gateway.views import blocks, calls
+from gateway.views.period import resolve_period
 from gateway.views.schemas import DistrictOverview, DistrictRef
 from services.common.auth import CurrentUser
 from services.common.errors import NotFound, problem_responses
@@ -59,12 +60,12 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
                                 description="csv or xlsx for a spreadsheet (or send Accept: text/csv)")] = None):
     principal.require_read_in(code)
     fmt = export_format(request)
-    period = compose.resolve_period(as_of, academic_year)
+    period = resolve_period(as_of, academic_year)
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
 
-    settled = await compose.settle({
+    settled = await calls.settle({
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to, district_code=code),
         "schools": partnership.schools(code),
@@ -82,16 +83,16 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
         if not rows:
             raise NotFound(f"district {code} does not exist", slug="district-not-found")
         name = rows[0].name
-        partnership_block = compose.partnership_block(rows[0])
-    rotation_block = (compose.rotation_block(settled.get("rotation").row(code))
+        partnership_block = blocks.partnership_block(rows[0])
+    rotation_block = (blocks.rotation_block(settled.get("rotation").row(code))
                       if settled.ok("rotation") else None)
     training_block = None
     if settled.ok("studios", "completion"):
         row = settled.get("completion").row(code)
-        training_block = compose.training_block(settled.get("studios").row(code), (row.staff, row.completed))
+        training_block = blocks.training_block(settled.get("studios").row(code), (row.staff, row.completed))
     balance_block = None
     if settled.ok("schools", "placement"):
-        balance_block = compose.balance_summary(settled.get("schools"), settled.get("placement").counts())
+        balance_block = blocks.balance_summary(settled.get("schools"), settled.get("placement").counts())
     overview = DistrictOverview(
         district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
         period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,
