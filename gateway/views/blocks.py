@@ -8,14 +8,15 @@ from decimal import Decimal
 from fractions import Fraction
 
 from gateway.clients import (
-    KindTotals as KindTotalsIn,
-)
-from gateway.clients import (
+    CompletionRow,
     PartnershipRow,
     RotationRow,
     SchoolBrief,
     SectionTotals,
     StudioRow,
+)
+from gateway.clients import (
+    KindTotals as KindTotalsIn,
 )
 from gateway.views.schemas import (
     ActivityTotals,
@@ -65,11 +66,10 @@ def rotation_block(row: RotationRow) -> RotationBlock:
         meets_target_rate=_meets(rate, target_rate), meets_target_backbone_share=_meets(share, target_share))
 
 
-def training_block(studios: StudioRow, completion: tuple[int, int] | None) -> TrainingBlock:
-    """`completion` is (active staff, of whom completed), None when it could not be had."""
-    staff, completed = completion if completion is not None else (None, None)
-    rate = balance.ratio(completed, staff) if staff is not None and completed is not None else None
-    return TrainingBlock(staff=staff, completed=completed,
+def training_block(studios: StudioRow, completion: CompletionRow) -> TrainingBlock:
+    """Studio figures and §4.5 completion (active staff, of whom completed) of one district."""
+    rate = balance.ratio(completion.completed, completion.staff)
+    return TrainingBlock(staff=completion.staff, completed=completion.completed,
                          completion_rate=balance.present(rate, balance.RATE_PLACES),
                          studios=studios.studios, sessions=studios.sessions, hours=studios.hours)
 

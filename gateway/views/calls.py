@@ -1,12 +1,14 @@
 """Concurrent upstream calls for the composed views: all at once, so a view costs its slowest call;
-`settle` lets a call fail alone (its service named as degraded), `all_of` needs every answer."""
+`settle` lets a call fail alone (its service named as degraded), `all_of` needs every answer.
+`settle_into` is `settle` with typed answers: the view declares a dataclass with one field per call
+(its client's return type, or None), so no view reads an untyped `dict` of answers."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, TypeVar
 
 from services.common.errors import DomainError, UpstreamUnavailable
 from services.common.settings import SERVICES
@@ -29,6 +31,17 @@ class Settled:
 
     def degraded(self) -> list[str]:
         return [name for name in SERVICES if name in self.failed]
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Answers(Generic[R]):
+    """The typed answers of `settle_into`."""
+
+    of: R                 # one field per call; None where the call's service could not answer
+    degraded: list[str]   # those services, in the order of SERVICES
 
 
 def _service_of(exc: UpstreamUnavailable) -> str:
@@ -54,6 +67,16 @@ async def settle(calls: Mapping[str, Awaitable[Any]]) -> Settled:
     if errors:
         raise _most_telling(errors)
     return settled
+
+
+async def settle_into(record: type[R], calls: Mapping[str, Awaitable[Any]]) -> Answers[R]:
+    """`settle`, answered as `record` (a dataclass whose fields are the calls' names). The calls a
+    view makes this way never answer None themselves, so None means "could not be had"."""
+    names = [f.name for f in fields(record)]  # type: ignore[arg-type]
+    if sorted(names) != sorted(calls):
+        raise TypeError(f"{record.__name__} declares {sorted(names)}, the calls are {sorted(calls)}")
+    settled = await settle(calls)
+    return Answers(of=record(**{name: settled.values.get(name) for name in names}), degraded=settled.degraded())
 
 
 def _most_telling(errors: list[BaseException]) -> BaseException:
