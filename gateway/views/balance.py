@@ -15,10 +15,12 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Request
 
 from gateway.clients import PartnershipClient, RotationClient, SchoolBrief, WhatIf
-from gateway.views import compose
+from gateway.views.blocks import district_sections
+from gateway.views.calls import all_of
 from gateway.views.district import DistrictCodePath
 from gateway.views.schemas import DistrictBalance, DistrictRef, MoveEffect, WhatIfAnswer, WhatIfRequest
 from services.common.auth import CurrentUser
+from services.common.calendar import today
 from services.common.errors import NotFound, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
@@ -44,13 +46,13 @@ counted now and whether they count. An unknown staff member or school is 422 wit
 
 def _shape(district: DistrictRef, as_of: date, schools: list[SchoolBrief],
            placement: dict[tuple[str, str], int]) -> DistrictBalance:
-    sections = compose.district_sections(schools, placement)
+    sections = district_sections(schools, placement)
     return DistrictBalance(district=district, as_of=as_of, **sections)
 
 
 async def _registry(partnership: PartnershipClient, code: str) -> tuple[DistrictRef | None, list[SchoolBrief]]:
     """The district (None when partnership does not know it) and its schools with their enrollments."""
-    answers = await compose.all_of({"district": partnership.district(code), "schools": partnership.schools(code)})
+    answers = await all_of({"district": partnership.district(code), "schools": partnership.schools(code)})
     district = answers["district"]
     return (None if district is None else DistrictRef(code=code, name=district.name)), answers["schools"]
 
@@ -69,8 +71,8 @@ async def district_balance(code: DistrictCodePath, request: Request, principal: 
                            as_of: Annotated[date | None, Query(description="Defaults to today (China)")] = None,
                            ) -> DistrictBalance:
     principal.require_read_in(code)
-    day = as_of or compose.today()
-    answers = await compose.all_of({
+    day = as_of or today()
+    answers = await all_of({
         "registry": _registry(PartnershipClient.of(request), code),
         "placement": RotationClient.of(request).placement(as_of=day, district_code=code),
     })
@@ -87,11 +89,11 @@ async def balance_what_if(code: DistrictCodePath, request: Request, principal: C
     partnership gives the enrollments; the CV is the kernel's. A staff member moved twice is
     refused here, before any call."""
     principal.require_read_in(code)
-    day = data.as_of or compose.today()
+    day = data.as_of or today()
     repeated = _repeated([move.staff_id for move in data.moves])
     if repeated:
         raise _invalid(repeated)
-    answers = await compose.all_of({
+    answers = await all_of({
         "registry": _registry(PartnershipClient.of(request), code),
         "what_if": _what_if(RotationClient.of(request), code, day, data),
     })

@@ -7,16 +7,40 @@ of ids: training counts completion per district from its own staff directory and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 
-from gateway.clients import PartnershipClient, RotationClient, TrainingClient
-from gateway.views import compose
+from gateway.clients import (
+    BalanceTotals,
+    Completion,
+    PartnershipClient,
+    PartnershipRow,
+    RotationClient,
+    RotationStats,
+    StudioStats,
+    TrainingClient,
+)
+from gateway.views import blocks, calls
 from gateway.views.district import AcademicYearQuery, AsOfQuery
+from gateway.views.period import resolve_period
 from gateway.views.schemas import CityDistrictRow, CityOverview
 from services.common.auth import CurrentUser
 from services.common.errors import Forbidden, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
+
+
+@dataclass(frozen=True)
+class CityFigures:
+    """The all-districts answers the city overview is composed from; None where the service could
+    not answer."""
+
+    partnership: list[PartnershipRow] | None
+    rotation: RotationStats | None
+    balance: BalanceTotals | None
+    completion: Completion | None
+    studios: StudioStats | None
 
 
 @router.get("/city/overview", response_model=CityOverview, responses=problem_responses(403),
@@ -29,11 +53,11 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
                         as_of: AsOfQuery = None) -> CityOverview:
     if not principal.city_wide:
         raise Forbidden("the city overview needs a city-wide role", slug="role")
-    period = compose.resolve_period(as_of, academic_year)
+    period = resolve_period(as_of, academic_year)
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
-    settled = await compose.settle({
+    answers = await calls.settle_into(CityFigures, {
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to),
         "rotation": rotation.stats(academic_year=period.academic_year),
@@ -43,37 +67,36 @@ async def city_overview(request: Request, principal: CurrentUser, academic_year:
         "completion": training.completion(as_of=period.as_of),
         "studios": training.studio_stats(academic_year=period.academic_year),
     })
+    got = answers.of
 
     # Districts: the registry's, or, with partnership down, every district another service knows.
     names: dict[str, str | None] = {}
     partnership_rows = {}
-    if settled.ok("partnership"):
-        partnership_rows = {row.district_code: row for row in settled.get("partnership")}
+    if got.partnership is not None:
+        partnership_rows = {row.district_code: row for row in got.partnership}
         names = {code: row.name for code, row in partnership_rows.items()}
     else:
         known: set[str] = set()
-        if settled.ok("rotation"):
-            known |= {row.district_code for row in settled.get("rotation").districts}
-        if settled.ok("completion"):
-            known |= {row.district_code for row in settled.get("completion").districts}
-        if settled.ok("studios"):
-            known |= {row.district_code for row in settled.get("studios").districts}
+        if got.rotation is not None:
+            known |= {row.district_code for row in got.rotation.districts}
+        if got.completion is not None:
+            known |= {row.district_code for row in got.completion.districts}
+        if got.studios is not None:
+            known |= {row.district_code for row in got.studios.districts}
         names = dict.fromkeys(sorted(known))
 
     rows = []
     for code, name in names.items():
         training_block = None
-        if settled.ok("studios", "completion"):
-            completion = settled.get("completion").row(code)
-            training_block = compose.training_block(settled.get("studios").row(code),
-                                                    (completion.staff, completion.completed))
+        if got.studios is not None and got.completion is not None:
+            training_block = blocks.training_block(got.studios.row(code), got.completion.row(code))
         rows.append(CityDistrictRow(
             code=code, name=name,
-            partnership=compose.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
-            rotation=compose.rotation_block(settled.get("rotation").row(code)) if settled.ok("rotation") else None,
+            partnership=blocks.partnership_block(partnership_rows[code]) if code in partnership_rows else None,
+            rotation=blocks.rotation_block(got.rotation.row(code)) if got.rotation is not None else None,
             training=training_block,
-            balance=(compose.balance_summary_from_totals(settled.get("balance").of(code))
-                     if settled.ok("balance") else None)))
+            balance=(blocks.balance_summary_from_totals(got.balance.of(code))
+                     if got.balance is not None else None)))
     return CityOverview(academic_year=period.academic_year, period_from=period.period_from,
                         period_to=period.period_to, as_of=period.as_of, districts=rows,
-                        degraded=settled.degraded())
+                        degraded=answers.degraded)

@@ -7,19 +7,44 @@ only its part (null, named in `degraded`); the answer stays 200.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from gateway.clients import PartnershipClient, RotationClient, TrainingClient
+from gateway.clients import (
+    Completion,
+    PartnershipClient,
+    PartnershipRow,
+    Placement,
+    RotationClient,
+    RotationStats,
+    SchoolBrief,
+    StudioStats,
+    TrainingClient,
+)
 from gateway.exports import XLSX, export_format, overview_rows, spreadsheet
-from gateway.views import compose
+from gateway.views import blocks, calls
+from gateway.views.period import resolve_period
 from gateway.views.schemas import DistrictOverview, DistrictRef
 from services.common.auth import CurrentUser
 from services.common.errors import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
+
+
+@dataclass(frozen=True)
+class DistrictFigures:
+    """The answers a district overview is composed from; None where the service could not answer."""
+
+    partnership: list[PartnershipRow] | None
+    schools: list[SchoolBrief] | None
+    rotation: RotationStats | None
+    placement: Placement | None
+    studios: StudioStats | None
+    completion: Completion | None
+
 
 DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"],
                                        description="GB/T 2260 district code")]
@@ -59,12 +84,12 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
                                 description="csv or xlsx for a spreadsheet (or send Accept: text/csv)")] = None):
     principal.require_read_in(code)
     fmt = export_format(request)
-    period = compose.resolve_period(as_of, academic_year)
+    period = resolve_period(as_of, academic_year)
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
 
-    settled = await compose.settle({
+    answers = await calls.settle_into(DistrictFigures, {
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to, district_code=code),
         "schools": partnership.schools(code),
@@ -74,29 +99,28 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
         # §4.5 counted by training from its staff directory (fed by rotation) and its ledger.
         "completion": training.completion(as_of=period.as_of, district_code=code),
     })
+    got = answers.of
 
     name = None
     partnership_block = None
-    if settled.ok("partnership"):
-        rows = [row for row in settled.get("partnership") if row.district_code == code]
+    if got.partnership is not None:
+        rows = [row for row in got.partnership if row.district_code == code]
         if not rows:
             raise NotFound(f"district {code} does not exist", slug="district-not-found")
         name = rows[0].name
-        partnership_block = compose.partnership_block(rows[0])
-    rotation_block = (compose.rotation_block(settled.get("rotation").row(code))
-                      if settled.ok("rotation") else None)
+        partnership_block = blocks.partnership_block(rows[0])
+    rotation_block = blocks.rotation_block(got.rotation.row(code)) if got.rotation is not None else None
     training_block = None
-    if settled.ok("studios", "completion"):
-        row = settled.get("completion").row(code)
-        training_block = compose.training_block(settled.get("studios").row(code), (row.staff, row.completed))
+    if got.studios is not None and got.completion is not None:
+        training_block = blocks.training_block(got.studios.row(code), got.completion.row(code))
     balance_block = None
-    if settled.ok("schools", "placement"):
-        balance_block = compose.balance_summary(settled.get("schools"), settled.get("placement").counts())
+    if got.schools is not None and got.placement is not None:
+        balance_block = blocks.balance_summary(got.schools, got.placement.counts())
     overview = DistrictOverview(
         district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
         period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,
         partnership=partnership_block, rotation=rotation_block, training=training_block,
-        balance=balance_block, degraded=settled.degraded())
+        balance=balance_block, degraded=answers.degraded)
     if fmt is not None:
         return await spreadsheet(overview_rows(overview.model_dump(mode="json")), fmt,
                                  f"overview-{code}-{period.academic_year}", columns=["block", "metric", "value"])

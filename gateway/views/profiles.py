@@ -21,7 +21,7 @@ from gateway.clients import (
     RotationRecord,
     TrainingClient,
 )
-from gateway.views import compose
+from gateway.views.calls import settle
 from gateway.views.schemas import (
     MembershipOut,
     PairingOut,
@@ -34,6 +34,7 @@ from gateway.views.schemas import (
     TrainingHoursOut,
 )
 from services.common.auth import CurrentUser
+from services.common.calendar import today
 from services.common.errors import NotFound, UpstreamUnavailable, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
@@ -59,10 +60,10 @@ def _membership(membership: Membership, as_of: date) -> MembershipOut:
                         "it is down). `working_at` is where they work on `as_of`: the receiving school of an "
                         "active full-time rotation whose dates contain `as_of`, else the home school.")
 async def staff_profile(staff_id: UUID, request: Request, principal: CurrentUser, as_of: AsOf = None) -> StaffProfile:
-    day = as_of or compose.today()
+    day = as_of or today()
     rotation = RotationClient.of(request)
     training = TrainingClient.of(request)
-    settled = await compose.settle({
+    settled = await settle({
         "staff": rotation.staff(staff_id),
         "workplace": rotation.workplace(staff_id, as_of=day),  # §4.6 is rotation's rule
         "rotations": rotation.rotations(staff_id=staff_id),
@@ -102,10 +103,10 @@ def _pairing(pairing: PairingBrief, school_code: str, as_of: date) -> PairingOut
                         "county-level-and-above backbone teachers working there on `as_of` by section "
                         "(rotation service; null and named in `degraded` when it is down).")
 async def school_profile(code: str, request: Request, principal: CurrentUser, as_of: AsOf = None) -> SchoolProfile:
-    day = as_of or compose.today()
+    day = as_of or today()
     partnership = PartnershipClient.of(request)
     rotation = RotationClient.of(request)
-    settled = await compose.settle({
+    settled = await settle({
         "school": partnership.school(code),
         "pairings": partnership.pairings(school_code=code),
         "rotations": rotation.rotations(school_code=code),

@@ -282,6 +282,8 @@ MESSAGES: tuple[tuple[str, str | None, str, str], ...] = (
     ("row.unknown-school", None, "unknown school {code}", "未知学校 {code}"),
     ("row.unknown-staff", None, "unknown staff member {staff}", "未知教职工 {staff}"),
     ("row.unknown-staff-no", None, "unknown staff_no {staff_no}", "未知工号 {staff_no}"),
+    ("row.staff-no-not-synced", None, "staff_no {staff_no} is not in the staff directory yet",
+     "工号 {staff_no} 尚未同步到教职工目录"),
     ("row.staff-no-mismatch", None, "staff_no {staff_no} is not staff member {staff_id}",
      "工号 {staff_no} 不属于教职工 {staff_id}"),
     ("row.staff-outside", None, "staff member {staff_id} is outside your districts",

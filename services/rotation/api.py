@@ -25,6 +25,7 @@ from services.rotation.clients import PartnershipClient
 from services.rotation.imports import ROTATIONS, STAFF
 from services.rotation.proposals import api as proposals_api
 from services.rotation.schemas import (
+    STAFF_NOS_PER_CALL,
     AcademicYear,
     BackbonePlacement,
     BackboneWhatIf,
@@ -41,7 +42,9 @@ from services.rotation.schemas import (
     RotationStatus,
     RotationUpdate,
     SchoolStaff,
+    StaffByNumber,
     StaffCreate,
+    StaffNo,
     StaffRead,
     StaffStatus,
     StaffUpdate,
@@ -291,6 +294,15 @@ async def balance_totals(session: ReadSessionDep, actor: CurrentUser, as_of: dat
               summary="Active staff of a home school and the backbone teachers working there on a date")
 async def school_staff(session: SessionDep, actor: CurrentUser, school_code: str, as_of: date) -> SchoolStaff:
     return await service.school_staff(session=session, actor=actor, school_code=school_code, as_of=as_of)
+
+
+@internal.get("/staff", response_model=StaffByNumber, responses=problem_responses(403),
+              summary="Staff by their numbers (工号), for a service whose staff directory lacks them")
+async def staff_by_number(session: SessionDep, actor: CurrentUser, staff_no: Annotated[list[StaffNo], Query(
+        min_length=1, max_length=STAFF_NOS_PER_CALL,
+        description=f"Repeat for each number, at most {STAFF_NOS_PER_CALL}")]) -> StaffByNumber:
+    rows = await service.staff_by_numbers(session=session, actor=actor, staff_nos=staff_no)
+    return StaffByNumber(items=[StaffRead.model_validate(r) for r in rows])
 
 
 # Change feed and bulk imports (government integration) -------------------------------------

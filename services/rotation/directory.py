@@ -5,6 +5,13 @@ the background consumer of services/common/feed_consumer.py. Reference checks (a
 home school, a rotation's receiving school) and bulk staff imports read it first and ask
 partnership only on a miss (a school created a moment ago, not yet through the feed); partnership
 down then is a 503 before anything is written. Only the consumer writes the directory.
+
+A school moved to another district (partnership's `district_code` changed) carries its people with
+it, in the same transaction that applies the school: rotation's staff of that school and its
+rotations that are not over yet take the new district, and each changed record goes on rotation's
+own feed (with a bumped `version`), so training's staff directory follows too. Completed and
+withdrawn rotations keep the districts they had: they record where the schools were when the stay
+happened, and no figure reads them by district (rotation counts staff by their home district).
 """
 
 from __future__ import annotations
@@ -51,9 +58,55 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
             "version": None if version is None else int(version)}
 
 
+# Rotation's own work, as its feed names it (services/common/app.py ServiceToken); the request id
+# is the one of partnership's change that moved the school, so an integrator can trace the cause.
+_ACTOR = "service:rotation"
+# The schools of the page, with the request id of the last change of each.
+_PAGE = "page AS (SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:request_ids AS text[])) AS p(code, request_id))"
+# Reconciled against the directory as it stands after the page (not the page's states): a late,
+# older state that the version check refused moves nobody, and staff whose district was read from
+# partnership on a miss are set right once the school reaches the directory.
+_MOVE_STAFF = text(f"""
+    WITH {_PAGE},
+    moved AS (
+        UPDATE rotation.staff s SET home_district_code = d.district_code, version = s.version + 1, updated_at = now()
+        FROM rotation.school_directory d JOIN page ON page.code = d.code
+        WHERE s.home_school_code = d.code AND s.home_district_code <> d.district_code
+        RETURNING s.staff_no AS key, to_jsonb(s) AS state, page.request_id)
+    INSERT INTO rotation.changes (entity, key, op, state, actor, request_id)
+    SELECT 'staff', key, 'update', state, :actor, request_id FROM moved ORDER BY key""")
+# A rotation that is not over yet (planned, approved, active) is read, scoped and counted by its
+# schools' districts today: "works at" (§4.6) places an active full-time stay by to_district_code.
+# One statement per side, since a statement may change a row only once (both schools may move).
+_OPEN = "('planned', 'approved', 'active')"
+_MOVE_ROTATIONS = [text(f"""
+    WITH {_PAGE},
+    moved AS (
+        UPDATE rotation.rotations r SET {side}_district_code = d.district_code, version = r.version + 1,
+                                        updated_at = now()
+        FROM rotation.school_directory d JOIN page ON page.code = d.code
+        WHERE r.{side}_school_code = d.code AND r.{side}_district_code <> d.district_code AND r.status IN {_OPEN}
+        RETURNING r.id::text AS key, to_jsonb(r) AS state, page.request_id)
+    INSERT INTO rotation.changes (entity, key, op, state, actor, request_id)
+    SELECT 'rotation', key, 'update', state, :actor, request_id FROM moved ORDER BY key""")
+    for side in ("from", "to")]
+
+
+async def follow_schools(conn: AsyncConnection, request_ids: dict[str, str | None]) -> None:
+    """Give the staff and the open rotations of these schools their school's district from the
+    directory, with a change-feed row for each record changed (none when nothing moved)."""
+    if not request_ids:
+        return
+    params = {"codes": list(request_ids), "request_ids": list(request_ids.values()), "actor": _ACTOR}
+    for statement in (_MOVE_STAFF, *_MOVE_ROTATIONS):
+        await conn.execute(statement, params)
+
+
 async def apply_school_changes(conn: AsyncConnection, changes: list[Change]) -> None:
-    """Apply a page of partnership's feed in order; districts, pairings and activities are skipped."""
+    """Apply a page of partnership's feed in order; districts, pairings and activities are skipped.
+    Then the people of the schools the page changed follow their school's district."""
     upserts: list[dict[str, Any]] = []
+    touched: dict[str, str | None] = {}
     for change in changes:
         if change.entity != SCHOOL_ENTITY:
             continue
@@ -64,8 +117,10 @@ async def apply_school_changes(conn: AsyncConnection, changes: list[Change]) -> 
             await conn.execute(_DELETE, {"code": change.key})
             continue
         upserts.append(_row(change.state))
+        touched[change.state["code"]] = change.request_id
     if upserts:
         await conn.execute(_UPSERT, upserts)
+    await follow_schools(conn, touched)
 
 
 SCHOOL_FEED = FeedSpec(name="rotation.school_directory", producer="partnership", schema="rotation",
@@ -74,9 +129,13 @@ SCHOOL_FEED = FeedSpec(name="rotation.school_directory", producer="partnership",
 
 async def find_school(session: AsyncSession, partnership: PartnershipClient, code: str) -> SchoolRef | None:
     """The school from the local directory, or from partnership on a miss (None: unknown there
-    too; `UpstreamUnavailable` when partnership cannot be asked)."""
+    too; `UpstreamUnavailable` when partnership cannot be asked).
+
+    The row is read FOR SHARE: a write that stores the school's district (a staff member's home
+    district, a rotation's) then commits before the consumer can move the school, whose staff and
+    rotations update then sees it; or it waits for the move and reads the new district."""
     row = (await session.execute(text(
-        "SELECT code, name, district_code FROM rotation.school_directory WHERE code = :code"),
+        "SELECT code, name, district_code FROM rotation.school_directory WHERE code = :code FOR SHARE"),
         {"code": code})).mappings().first()
     if row is not None:
         return SchoolRef.model_validate(dict(row))

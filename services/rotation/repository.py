@@ -42,6 +42,13 @@ async def list_staff(session: AsyncSession, *, page: PageParams, only: frozenset
     return list((await session.exec(keyset(stmt, [Staff.staff_no], page))).scalars())
 
 
+async def staff_by_numbers(session: AsyncSession, *, staff_nos: list[str], only: frozenset[str] | None) -> list[Staff]:
+    stmt = select(Staff).where(Staff.staff_no.in_(staff_nos))
+    if only is not None:
+        stmt = stmt.where(Staff.home_district_code.in_(only))
+    return list((await session.exec(stmt.order_by(Staff.staff_no))).scalars())
+
+
 async def eligible_staff_ids(session: AsyncSession, *, as_of: date, district_code: str | None = None) -> list[UUID]:
     """Ids of the staff eligible on `as_of` (design.md §4.3), one query for a district or all."""
     stmt = (select(Staff.id)

@@ -142,6 +142,17 @@ class StaffRead(BaseModel):
     updated_at: datetime
 
 
+# At most this many staff numbers per call of GET /v1/internal/staff (a URL stays short).
+STAFF_NOS_PER_CALL = 100
+
+
+class StaffByNumber(BaseModel):
+    """The staff members with the asked numbers whom the caller may read, ordered by staff_no;
+    a number nobody has (or outside the caller's districts) is simply absent."""
+
+    items: list[StaffRead]
+
+
 # Policies ------------------------------------------------------------------------------------
 
 class PolicyWrite(Strict):

@@ -18,10 +18,17 @@ class StaffRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: UUID
+    staff_no: str | None = None
     name: str | None = None
     home_school_code: str | None = None
     home_district_code: str | None = None  # the district of the home school
     status: str | None = None
+
+
+class StaffMatches(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[StaffRef]
 
 
 class RotationClient:
@@ -38,6 +45,16 @@ class RotationClient:
             return None
         try:
             return StaffRef.model_validate(body)
+        except ValidationError as exc:
+            raise UpstreamUnavailable("the rotation service answered a staff record this service cannot read",
+                                      slug="upstream-unavailable", extra={"upstream": "rotation"}) from exc
+
+    async def staff_by_numbers(self, staff_nos: list[str]) -> list[StaffRef]:
+        """The staff with these numbers (工号) that rotation knows; at most 100 numbers a call
+        (rotation's `GET /v1/internal/staff`)."""
+        body = await self._upstream.get_json("/v1/internal/staff", params=[("staff_no", n) for n in staff_nos])
+        try:
+            return StaffMatches.model_validate(body).items
         except ValidationError as exc:
             raise UpstreamUnavailable("the rotation service answered a staff record this service cannot read",
                                       slug="upstream-unavailable", extra={"upstream": "rotation"}) from exc

@@ -15,10 +15,15 @@ Staff are owned by rotation. A row names its staff member by `staff_id` (our UUI
 staged, the resolve step reads the local staff directory (services/training/directory.py, a copy
 of rotation's registry kept from its change feed): `staff_no` → `staff_id`, then each staff id's
 home district. Staff ids the directory does not hold yet (created a moment ago) are asked of
-rotation, with bounded concurrency; rotation unreachable then is a 503 with nothing written for an
-inline import, and a retry for a job. Unknown staff numbers or ids, a `staff_no` that is not the
-given `staff_id`'s, and (for importers limited to districts) staff outside the caller's districts
-are row errors.
+rotation, with bounded concurrency, and so are staff numbers: the directory may be behind (a new
+database still bootstrapping, a registry imported a moment ago), and a provincial file must not be
+refused for that. Numbers go `STAFF_NOS_PER_CALL` to a call of rotation's `GET /v1/internal/staff`,
+`LOOKUP_CONCURRENCY` calls at a time, and at most `MAX_STAFF_NOS_ASKED` per import, so one file
+cannot flood rotation; the numbers past that cap are row errors ("not in the staff directory yet":
+sent again once the directory caught up, they resolve locally). Rotation unreachable is a 503 with
+nothing written for an inline import, and a retry for a job. Unknown staff numbers or ids, a
+`staff_no` that is not the given `staff_id`'s, and (for importers limited to districts) staff
+outside the caller's districts are row errors.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from services.training.schemas import CREDIT_MAX_HOURS, CreditHours, Reference, 
 KIND = "training-hours"  # also the import id's prefix, by which the gateway routes GET /imports/{id}
 # Staff ids missing from the directory asked of rotation at once, so one import cannot flood it.
 LOOKUP_CONCURRENCY = 8
+# Staff numbers per call of rotation's GET /v1/internal/staff (its limit), and at most per import.
+STAFF_NOS_PER_CALL = 100
+MAX_STAFF_NOS_ASKED = 2000
 
 # 工号 as rotation stores it (services/rotation/schemas.py StaffNo).
 StaffNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -133,14 +141,17 @@ TRAINING_HOURS = ImportSpec(
     key=("source", "reference"),
     columns=COLUMNS,
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
-    extra_columns={"staff_known": "boolean", "staff_district": "text"},
+    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
     resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
     checks_sql=[
         ("reference", MISMATCH_SQL),
         ("staff_no", """
             SELECT row_no, 'unknown staff_no ' || quote_literal(staff_no) AS message
-            FROM staged WHERE staff_id IS NULL"""),
+            FROM staged WHERE staff_id IS NULL AND staff_no_unasked IS NOT TRUE"""),
+        ("staff_no", """
+            SELECT row_no, 'staff_no ' || quote_literal(staff_no) || ' is not in the staff directory yet' AS message
+            FROM staged WHERE staff_id IS NULL AND staff_no_unasked"""),
         ("staff_no", """
             SELECT s.row_no, 'staff_no ' || quote_literal(s.staff_no) || ' is not staff member ' || s.staff_id
                    AS message
@@ -191,13 +202,49 @@ TRAINING_HOURS = ImportSpec(
 
 
 async def ask_rotation_about_misses(session: AsyncSession, context: ImportContext) -> None:
-    """Resolve step, after the directory: staff ids it does not hold yet, asked of rotation."""
+    """Resolve step, after the directory: staff numbers and staff ids it does not hold yet, asked
+    of rotation. Every call is made before the merge, so rotation down is a 503 (or a job's
+    retry) with nothing written."""
+    rotation = RotationClient(context.upstreams["rotation"])
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+    await _ask_staff_numbers(session, rotation, gate)
+    await _ask_staff_ids(session, rotation, gate)
+
+
+async def _ask_staff_numbers(session: AsyncSession, rotation: RotationClient, gate: asyncio.Semaphore) -> None:
+    unresolved = list((await session.execute(text(
+        "SELECT DISTINCT staff_no FROM staged WHERE staff_id IS NULL AND staff_no IS NOT NULL ORDER BY staff_no"
+    ))).scalars())
+    if not unresolved:
+        return
+    asked, unasked = unresolved[:MAX_STAFF_NOS_ASKED], unresolved[MAX_STAFF_NOS_ASKED:]
+
+    async def ask(numbers: list[str]) -> list[StaffRef]:
+        async with gate:
+            return await rotation.staff_by_numbers(numbers)
+
+    wanted = set(asked)
+    answers = await asyncio.gather(*(ask(asked[i:i + STAFF_NOS_PER_CALL])
+                                     for i in range(0, len(asked), STAFF_NOS_PER_CALL)))
+    known = [staff for answer in answers for staff in answer if staff.staff_no in wanted]
+    if known:
+        await session.execute(text(
+            "UPDATE staged s SET staff_id = m.id, staff_known = true, staff_district = m.district "
+            "FROM unnest(CAST(:nos AS text[]), CAST(:ids AS uuid[]), CAST(:districts AS text[])) "
+            "AS m(staff_no, id, district) WHERE s.staff_id IS NULL AND s.staff_no = m.staff_no"),
+            {"nos": [s.staff_no for s in known], "ids": [s.id for s in known],
+             "districts": [s.home_district_code for s in known]})
+    if unasked:
+        await session.execute(text(
+            "UPDATE staged s SET staff_no_unasked = true FROM unnest(CAST(:nos AS text[])) AS m(staff_no) "
+            "WHERE s.staff_id IS NULL AND s.staff_no = m.staff_no"), {"nos": unasked})
+
+
+async def _ask_staff_ids(session: AsyncSession, rotation: RotationClient, gate: asyncio.Semaphore) -> None:
     missing = list((await session.execute(text(
         "SELECT DISTINCT staff_id FROM staged WHERE staff_id IS NOT NULL AND staff_known IS NOT TRUE"))).scalars())
     if not missing:
         return
-    rotation = RotationClient(context.upstreams["rotation"])
-    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def ask(staff_id: UUID) -> StaffRef | None:
         async with gate:

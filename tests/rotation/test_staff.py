@@ -150,6 +150,36 @@ class TestReadStaff:
         assert response.json()["items"] == []
 
 
+class TestStaffByNumber:
+    """GET /v1/internal/staff?staff_no=…: training asks it about the numbers of a file that its
+    staff directory does not hold yet."""
+
+    async def test_the_known_numbers_in_the_callers_scope(self, partnership, rotation, auth):
+        await f.chaoyang_with_schools(partnership)
+        a = await f.staff(rotation, staff_no="T2", name="张伟")
+        b = await f.staff(rotation, staff_no="T1", name="李娜", home_school_code="11011901")
+        response = await rotation.get("/v1/internal/staff", params=[("staff_no", "T2"), ("staff_no", "T9"),
+                                                                    ("staff_no", " T1 "), ("staff_no", "T2")])
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [b, a]}
+        # A district caller sees its own district's staff only, as in the list.
+        chaoyang = auth("district_admin", districts=("110105",))
+        scoped = await rotation.get("/v1/internal/staff", params=[("staff_no", "T1"), ("staff_no", "T2")],
+                                    headers=chaoyang)
+        assert (scoped.status_code, scoped.json()) == (200, {"items": [a]})
+
+    async def test_none_or_more_than_a_hundred_numbers_are_422(self, rotation):
+        none = await rotation.get("/v1/internal/staff")
+        assert none.status_code == 422
+        assert none.headers["content-type"] == PROBLEM
+        assert [e["field"] for e in none.json()["errors"]] == ["query.staff_no"]
+        many = await rotation.get("/v1/internal/staff", params=[("staff_no", f"T{i}") for i in range(101)])
+        assert many.status_code == 422
+        assert [e["field"] for e in many.json()["errors"]] == ["query.staff_no"]
+        hundred = await rotation.get("/v1/internal/staff", params=[("staff_no", f"T{i}") for i in range(100)])
+        assert (hundred.status_code, hundred.json()) == (200, {"items": []})
+
+
 class TestUpdateStaff:
     async def test_home_school_change_refreshes_district(self, partnership, rotation, db_engine):
         await f.chaoyang_with_schools(partnership)

@@ -211,10 +211,11 @@ class CountingTransport(httpx.AsyncBaseTransport):
     """Counts rotation calls and the most in flight at once."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.paths, self.in_flight, self.peak = inner, [], 0, 0
+        self.inner, self.paths, self.requests, self.in_flight, self.peak = inner, [], [], 0, 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(request.url.path)
+        self.requests.append(request)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -369,3 +370,54 @@ async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged
         ("PX-1", a, Decimal("8.00")), ("PX-2", b, Decimal("2.00"))]
     assert await fetch(db_engine, "select key, op from training.changes where entity = 'training_credit' "
                                   "order by seq") == [{"key": "市级平台:PX-2", "op": "create"}]
+
+
+async def test_staff_numbers_the_directory_lacks_are_asked_of_rotation_in_batches(
+        settings, rotation_app, token, world, db_engine, monkeypatch):
+    """A directory behind rotation (here: no consumer at all, so it is empty) must not refuse a
+    provincial file: the numbers it lacks are asked of rotation, a few to a call, a few calls at a
+    time, and only so many per import; the rest are row errors."""
+    from services.training import imports
+
+    monkeypatch.setattr(imports, "STAFF_NOS_PER_CALL", 2)
+    monkeypatch.setattr(imports, "LOOKUP_CONCURRENCY", 2)
+    monkeypatch.setattr(imports, "MAX_STAFF_NOS_ASKED", 7)
+    counting = CountingTransport(asgi(rotation_app))
+    app = create_app(settings.model_copy(update={"feed_consumers": False}), transports={"rotation": counting})
+    s = world.staff
+    numbers = sorted(["T0000000", *(m["staff_no"] for m in s)])  # T0000000: nobody's; asked, sorts first
+    rows = [{"staff_no": m["staff_no"], "hours": "2", "earned_on": "2024-05-01", "source": "省平台",
+             "reference": f"N-{i}"} for i, m in enumerate(s)]
+    rows += [{"staff_no": "T0000000", "hours": "1", "earned_on": "2024-05-01", "source": "省平台", "reference": "N-6"},
+             {"staff_no": "Z9999999", "hours": "1", "earned_on": "2024-05-01", "source": "省平台", "reference": "N-7"},
+             {"staff_no": s[0]["staff_no"], "hours": "3", "earned_on": "2024-06-01", "source": "省平台",
+              "reference": "N-8"}]
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://training",
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
+            response = await client.post(URL, json=rows, params={"mode": "partial"})
+    assert await fetch(db_engine, "select count(*) as n from training.staff_directory") == [{"n": 0}]
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["inserted"], report["rejected_rows"]) == (7, 2)
+    assert report["errors"] == [
+        {"row": 7, "field": "staff_no", "message": "unknown staff_no 'T0000000'"},
+        {"row": 8, "field": "staff_no", "message": "staff_no 'Z9999999' is not in the staff directory yet"}]
+    # Seven distinct numbers asked (Z9999999, the eighth, is past the cap), two to a call, two calls at once.
+    asked = [(c.url.path, c.url.params.get_list("staff_no")) for c in counting.requests]
+    assert asked == [("/v1/internal/staff", numbers[i:i + 2]) for i in range(0, 7, 2)]
+    assert counting.peak == 2
+    assert [(r["reference"], r["staff_id"], r["hours"]) for r in await _stored(db_engine)] == [
+        *((f"N-{i}", m["id"], Decimal("2.00")) for i, m in enumerate(s)), ("N-8", s[0]["id"], Decimal("3.00"))]
+
+
+async def test_a_staff_no_the_directory_lacks_with_rotation_down_is_503_and_nothing_is_written(
+        rotation_down, db_engine):
+    body = "工号,学时,取得日期,来源,凭证编号\nT20180001,4,2024-05-01,省平台,D-1\n".encode()
+    response = await rotation_down.post(URL, content=body, headers=CSV)
+    assert response.status_code == 503
+    assert response.json()["type"] == "urn:spp:problem:upstream-unavailable"
+    assert response.json()["upstream"] == "rotation"
+    assert await fetch(db_engine, "select count(*) as n from training.training_hours") == [{"n": 0}]
+    assert await fetch(db_engine, "select count(*) as n from training.imports") == [{"n": 0}]
+    assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 0}]

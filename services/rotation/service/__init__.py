@@ -31,12 +31,12 @@ from services.rotation.service.rotations import (
     transition_rotation,
     update_rotation,
 )
-from services.rotation.service.staff import create_staff, get_staff, list_staff, update_staff
+from services.rotation.service.staff import create_staff, get_staff, list_staff, staff_by_numbers, update_staff
 
 __all__ = [
     "backbone_placement", "balance_totals", "backbone_what_if", "rotation_stats", "school_staff", "staff_workplace",
     "add_to_plan", "approve_plan", "create_plan", "create_rotation", "create_staff", "get_plan",
     "get_policy", "get_rotation", "get_staff", "list_plans", "list_rotations", "list_staff",
-    "PlanView", "put_policy", "rotation_history", "transition_rotation",
+    "PlanView", "put_policy", "rotation_history", "staff_by_numbers", "transition_rotation",
     "update_rotation", "update_staff",
 ]

@@ -78,3 +78,9 @@ async def list_staff(*, session: AsyncSession, actor: Principal, page: PageParam
     return await repo.list_staff(session, page=page, only=actor.list_scope(district_code),
                                  district_code=district_code, home_school_code=home_school_code,
                                  eligible_for_year=eligible_for_year, status=status)
+
+
+async def staff_by_numbers(*, session: AsyncSession, actor: Principal, staff_nos: list[str]) -> list[Staff]:
+    """Staff by their numbers (工号), for another service resolving a file's staff_no that its
+    local copy does not hold yet: scoped like the list, so a district caller sees its own only."""
+    return await repo.staff_by_numbers(session, staff_nos=sorted(set(staff_nos)), only=actor.list_scope(None))

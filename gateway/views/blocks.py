@@ -1,25 +1,22 @@
-"""What the district and city views share: the period, concurrent upstream calls that may fail one
-by one, and the blocks built from the services' figures (design.md §4)."""
+"""The blocks of the district and city views, built from the services' figures (design.md §4):
+rates as exact fractions, the CV from the kernel (services/common/cv.py), rounded once here."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
 
 from gateway.clients import (
-    KindTotals as KindTotalsIn,
-)
-from gateway.clients import (
+    CompletionRow,
     PartnershipRow,
     RotationRow,
     SchoolBrief,
     SectionTotals,
     StudioRow,
+)
+from gateway.clients import (
+    KindTotals as KindTotalsIn,
 )
 from gateway.views.schemas import (
     ActivityTotals,
@@ -31,95 +28,7 @@ from gateway.views.schemas import (
     TrainingBlock,
 )
 from services.common import cv as balance
-from services.common.calendar import academic_year_bounds, academic_year_of, today
-from services.common.errors import DomainError, Unprocessable, UpstreamUnavailable
-from services.common.settings import SERVICES
 
-
-@dataclass(frozen=True)
-class Period:
-    as_of: date
-    academic_year: int
-    period_from: date
-    period_to: date
-
-
-def resolve_period(as_of: date | None, academic_year: int | None) -> Period:
-    """as_of defaults to today; the academic year to the one containing as_of."""
-    day = as_of or today()
-    year = academic_year if academic_year is not None else academic_year_of(day)
-    if not 1900 <= year <= 2998:
-        raise Unprocessable("academic_year must be between 1900 and 2998", slug="validation",
-                            extra={"errors": [{"field": "query.academic_year", "message": "out of range",
-                                               "type": "value_error"}]})
-    first, last = academic_year_bounds(year)
-    return Period(day, year, first, last)
-
-
-# Concurrent calls ----------------------------------------------------------------------------
-
-@dataclass
-class Settled:
-    """Answers of concurrent calls; a call whose service was unavailable is absent and its
-    service is named in `failed`."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    failed: set[str] = field(default_factory=set)
-    failed_calls: dict[str, str] = field(default_factory=dict)
-
-    def ok(self, *names: str) -> bool:
-        return all(name in self.values for name in names)
-
-    def get(self, name: str) -> Any:
-        return self.values.get(name)
-
-    def degraded(self) -> list[str]:
-        return [name for name in SERVICES if name in self.failed]
-
-
-def _service_of(exc: UpstreamUnavailable) -> str:
-    return str(exc.extra.get("upstream", "unknown"))
-
-
-async def settle(calls: Mapping[str, Awaitable[Any]]) -> Settled:
-    """Run every call at once (the answer costs the slowest call, not the sum). An unavailable
-    service costs only the parts that need it; any other error (403, 404, …) is raised."""
-    names = list(calls)
-    results = await asyncio.gather(*calls.values(), return_exceptions=True)
-    settled = Settled()
-    errors: list[BaseException] = []
-    for name, result in zip(names, results):
-        if isinstance(result, UpstreamUnavailable):
-            service = _service_of(result)
-            settled.failed.add(service)
-            settled.failed_calls[name] = service
-        elif isinstance(result, BaseException):
-            errors.append(result)
-        else:
-            settled.values[name] = result
-    if errors:
-        raise _most_telling(errors)
-    return settled
-
-
-def _most_telling(errors: list[BaseException]) -> BaseException:
-    """The caller's own problem (403, 404, 422) before anything else."""
-    domain = sorted((e for e in errors if isinstance(e, DomainError)), key=lambda e: e.status)
-    return domain[0] if domain else errors[0]
-
-
-async def all_of(calls: Mapping[str, Awaitable[Any]]) -> dict[str, Any]:
-    """Run every call at once when the view needs all of them: an unavailable service is a 503."""
-    names = list(calls)
-    results = await asyncio.gather(*calls.values(), return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        # Prefer the caller's own problem; otherwise the first unavailable service.
-        raise _most_telling(errors)
-    return dict(zip(names, results))
-
-
-# Blocks --------------------------------------------------------------------------------------
 
 def _fraction(value: Decimal) -> Fraction:
     return Fraction(value)
@@ -157,11 +66,10 @@ def rotation_block(row: RotationRow) -> RotationBlock:
         meets_target_rate=_meets(rate, target_rate), meets_target_backbone_share=_meets(share, target_share))
 
 
-def training_block(studios: StudioRow, completion: tuple[int, int] | None) -> TrainingBlock:
-    """`completion` is (active staff, of whom completed), None when it could not be had."""
-    staff, completed = completion if completion is not None else (None, None)
-    rate = balance.ratio(completed, staff) if staff is not None and completed is not None else None
-    return TrainingBlock(staff=staff, completed=completed,
+def training_block(studios: StudioRow, completion: CompletionRow) -> TrainingBlock:
+    """Studio figures and §4.5 completion (active staff, of whom completed) of one district."""
+    rate = balance.ratio(completion.completed, completion.staff)
+    return TrainingBlock(staff=completion.staff, completed=completion.completed,
                          completion_rate=balance.present(rate, balance.RATE_PLACES),
                          studios=studios.studios, sessions=studios.sessions, hours=studios.hours)
 
