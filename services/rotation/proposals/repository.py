@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.calendar import academic_year_bounds, academic_year_start
 from services.common.clock import utcnow
+from services.common.db import RowLock, locked
 from services.rotation.eligibility import eligible_on
 from services.rotation.models import Rotation, RotationPolicy, RotationProposal, Staff
 from services.rotation.proposals.model import Candidate
@@ -48,6 +49,13 @@ async def subjects(session: AsyncSession, *, district_code: str) -> dict[tuple[s
     return {key: frozenset(value) for key, value in found.items()}
 
 
+async def staff_by_ids(session: AsyncSession, ids: list[UUID]) -> dict[UUID, Staff]:
+    """The staff records of `ids` that exist, by id (one query)."""
+    if not ids:
+        return {}
+    return {s.id: s for s in (await session.exec(select(Staff).where(Staff.id.in_(ids)))).scalars().all()}
+
+
 async def staff_districts(session: AsyncSession, ids: list[UUID]) -> dict[UUID, str]:
     if not ids:
         return {}
@@ -63,10 +71,8 @@ async def count_staff(session: AsyncSession, *, district_code: str) -> int:
     return (await session.execute(stmt)).scalar_one()
 
 
-async def get(session: AsyncSession, proposal_id: UUID, *, lock: bool = False) -> RotationProposal | None:
-    stmt = select(RotationProposal).where(RotationProposal.id == proposal_id)
-    if lock:
-        stmt = stmt.with_for_update()
+async def get(session: AsyncSession, proposal_id: UUID, *, lock: RowLock | None = None) -> RotationProposal | None:
+    stmt = locked(select(RotationProposal).where(RotationProposal.id == proposal_id), lock)
     return (await session.exec(stmt)).scalars().first()
 
 

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
+from services.common.db import RowLock
 from services.common.errors import Conflict, DomainError, NotFound, Unprocessable
 from services.common.jobs import defer_task
 from services.common.upstream import Upstream, segment
@@ -83,7 +84,7 @@ async def create_proposal(*, session: AsyncSession, upstream: Upstream, district
 
 
 async def get_proposal(*, session: AsyncSession, district_code: str, proposal_id: UUID, actor: Principal,
-                       lock: bool = False) -> RotationProposal:
+                       lock: RowLock | None = None) -> RotationProposal:
     actor.require_read_in(district_code)
     proposal = await repo.get(session, proposal_id, lock=lock)
     if proposal is None or proposal.district_code != district_code:
@@ -234,7 +235,7 @@ async def plan_from_proposal(*, session: AsyncSession, partnership: PartnershipC
     rules (the overlap constraint, the receiving school, the plan's year), in one transaction."""
     actor.require_writer()
     proposal = await get_proposal(session=session, district_code=district_code, proposal_id=proposal_id,
-                                  actor=actor, lock=True)
+                                  actor=actor, lock="update")
     actor.require_write_in(district_code)
     if proposal.status != "done":
         raise Conflict(f"the proposal is {proposal.status}; only a finished proposal becomes a plan",
@@ -263,11 +264,10 @@ async def plan_from_proposal(*, session: AsyncSession, partnership: PartnershipC
 
 async def _check_current(session: AsyncSession, result: ProposalResult) -> None:
     """Everyone proposed still has the home school the proposal moves them from."""
-    from services.rotation import repository
-
+    stored = await repo.staff_by_ids(session, [move.staff_id for move in result.moves])
     failures = []
     for move in result.moves:
-        staff = await repository.get_staff(session, move.staff_id)
+        staff = stored.get(move.staff_id)
         if staff is None or staff.home_school_code != move.from_school_code or staff.status != "active":
             failures.append({"staff_id": str(move.staff_id), "rule": "proposal-stale",
                              "detail": f"{move.name} no longer works at {move.from_school_code}"})
