@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +29,27 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
     return server.start(), server
 
 
+def _last_line(log: Path) -> str:
+    """The last error a process logged (else its last line), which usually says why it stopped."""
+    try:  # the log is appended to across runs: its end is this run's
+        with log.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - 65536))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line for line in tail.splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        records.append(record if isinstance(record, dict) else {"msg": line})
+    errors = [r for r in records if r.get("level") in ("error", "critical")]
+    last = (errors or records or [None])[-1]
+    return "" if last is None else f" (it logged: {str(last.get('msg', ''))[:300]})"
+
+
 @app.command()
 def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data")] = False,
        ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 90.0,
@@ -40,7 +63,7 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
     from services.common.auth import mint_with
     from services.common.logging import configure_logging
     from services.common.migrate import upgrade_all
-    from services.common.supervisor import GaveUp, ProcessGroup, RestartPolicy, Supervisor, Unit, process_env
+    from services.common.supervisor import GaveUp, NotReady, ProcessGroup, RestartPolicy, Supervisor, Unit, process_env
 
     settings = get_settings()
     configure_logging("spp", "WARNING")
@@ -55,7 +78,12 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Load Beijing demo data
     exit_code = 0
     try:
         group.start_all()
-        group.wait_ready(timeout=ready_timeout)
+        try:
+            group.wait_ready(timeout=ready_timeout)
+        except NotReady as exc:
+            typer.echo(f"{exc}; see {log_dir / f'{exc.name}.log'}{_last_line(log_dir / f'{exc.name}.log')}; "
+                       "stopping everything", err=True)
+            raise typer.Exit(1) from None
         token = mint_with(settings, sub="developer", role="city_admin", ttl_seconds=settings.token_ttl_seconds)
         gateway = group.url("gateway")
         if demo:

@@ -78,7 +78,7 @@ class ProcessGroup:
                 name = pending[0]
                 child = self.children[name]
                 if child.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {child.returncode} before it was ready")
+                    raise NotReady(name, f"{name} exited with code {child.returncode} before it was ready")
                 if name not in PROCESSES:
                     pending.pop(0)
                     continue
@@ -89,7 +89,7 @@ class ProcessGroup:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} was not ready within {timeout:.0f} s")
+                    raise NotReady(name, f"{name} was not ready within {timeout:.0f} s")
                 time.sleep(0.1)
 
     def stop(self, name: str, timeout: float = 10.0) -> None:
@@ -143,6 +143,15 @@ class RestartPolicy:
     stable_after: float = 30.0  # a unit up this long starts again from first_delay
     max_crashes: int = 5        # this many crashes of one unit ...
     window: float = 60.0        # ... within this many seconds: give up
+
+
+class NotReady(RuntimeError):
+    """A process that died or never became ready while the platform started; `name` says which,
+    so `spp up` can point at its log instead of printing a traceback."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class GaveUp(RuntimeError):

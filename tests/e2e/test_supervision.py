@@ -5,6 +5,8 @@ non-zero and leave nothing running."""
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -145,5 +147,35 @@ def test_a_crash_loop_makes_up_give_up_and_leave_nothing_running(spp_data_dir):
     assert not _alive(postmaster)
     assert not (data_dir / "pg" / "postmaster.pid").exists()
     for name in ("gateway", "partnership", "rotation"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{ports[name]}/livez", timeout=1)
+
+
+def test_a_process_that_cannot_start_is_named_with_its_log_and_no_traceback(spp_data_dir):
+    """The worker's port is held by something else (a forgotten `spp serve worker`, say) before
+    `spp up` starts: up says which process, its log and the log's last words, exits 1 and leaves
+    nothing running."""
+    ports = {name: free_port() for name in NAMES}
+    env = {**os.environ, "SPP_DATA_DIR": str(spp_data_dir), "SPP_JWT_SECRET": "up-test-secret-0123456789abcdef0123"}
+    env.pop("SPP_DATABASE_URL", None)
+    env.update({f"SPP_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", ports["worker"]))
+    squatter.listen()
+    try:
+        done = subprocess.run([sys.executable, "-m", "services.common.cli", "up"], env=env, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        squatter.close()
+    log = spp_data_dir / "logs" / "worker.log"
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"worker exited with code 3 before it was ready; see {log} (it logged: [Errno 98] error while "
+            f"attempting to bind on address ('127.0.0.1', {ports['worker']}): address already in use); "
+            "stopping everything") in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr and "RuntimeError" not in done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("stopped.")
+    assert not (spp_data_dir / "pg" / "postmaster.pid").exists()
+    for name in ("gateway", "partnership", "rotation", "training"):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{ports[name]}/livez", timeout=1)
