@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from services.common.answer_cache import AnswerCache
 from services.common.auth import Role, mint_with, prepare_token, verifier_from_settings
 from services.common.db import create_engine, create_session_factory, read_only
 from services.common.docs import install_docs
@@ -161,6 +162,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                 metrics.watch_pool("read", read_engine)
             app.state.read_engine = read_engine
             app.state.read_session_factory = create_session_factory(read_only(read_engine))
+            # Figure answers kept while the feed and the read models' cursors stay as they were.
+            app.state.answer_cache = AnswerCache(process, [feed.name for feed in feeds])
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         # The typed clients over them, made once (services/common/clients.py).
         app.state.clients = {name: make(app.state.upstreams[name]) for name, make in (clients or {}).items()}

@@ -16,15 +16,12 @@ def create_app(settings: Settings | None = None, *,
     """`rules` overrides the threshold and window read from `SPP_TRAINING_*` (tests use it)."""
     from services.training.api import routers
     from services.training.clients import RotationClient
-    from services.training.completion_cache import CompletionCache
     from services.training.directory import STAFF_FEED
 
     training_rules = rules or TrainingRules()
 
     async def wire(app: FastAPI) -> None:
         app.state.training_rules = training_rules
-        # Completion answers kept while the ledger and the directory stay as they were.
-        app.state.completion_cache = CompletionCache()
 
     return create_service_app(
         process="training", settings=settings or get_settings(), routers=routers,

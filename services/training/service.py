@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.answer_cache import AnswerCache, cached
 from services.common.auth import Principal
 from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
@@ -29,7 +30,6 @@ from services.common.paging import PageParams
 from services.training import repository as repo
 from services.training import stats
 from services.training.clients import RotationClient
-from services.training.completion_cache import CompletionCache
 from services.training.config import TrainingRules, window_start
 from services.training.directory import find_staff
 from services.training.feed import changed, credits_changed
@@ -324,19 +324,27 @@ async def list_sessions(*, session: AsyncSession, studio_id: UUID, actor: Princi
 # Figures for the gateway (docs/internal-api.md → Training) -------------------------------------
 
 async def training_completion(*, session: AsyncSession, actor: Principal, as_of: date, rules: TrainingRules,
-                              district_code: str | None, cache: CompletionCache | None = None) -> TrainingCompletion:
+                              district_code: str | None, cache: AnswerCache | None = None) -> TrainingCompletion:
     actor.require_figures_scope(district_code)
     after = window_start(as_of, rules.window_years)
-    rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
-                                  district_code=district_code, cache=cache)
-    return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
-                              window_start=after, districts=rows)
+
+    async def compute() -> TrainingCompletion:
+        rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
+                                      district_code=district_code)
+        return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                                  window_start=after, districts=rows)
+    key = ("training-completion", after, as_of, rules.hours_threshold, rules.window_years, district_code)
+    return await cached(cache, session, key, compute)
 
 
 async def studio_stats(*, session: AsyncSession, actor: Principal, academic_year: int,
-                       district_code: str | None) -> StudioStats:
+                       district_code: str | None, cache: AnswerCache | None = None) -> StudioStats:
     actor.require_figures_scope(district_code)
     period_from, period_to = academic_year_bounds(academic_year)
-    rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
-                                    district_code=district_code)
-    return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)
+
+    async def compute() -> StudioStats:
+        rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
+                                        district_code=district_code)
+        return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to,
+                           districts=rows)
+    return await cached(cache, session, ("studio-stats", academic_year, district_code), compute)

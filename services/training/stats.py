@@ -12,30 +12,24 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.training.completion_cache import STAMP_SQL, CompletionCache, Entry, Key
 from services.training.schemas import DistrictCompletion, DistrictStudioStats, StaffMembership
 
 # §4.5 for one district: its active staff from the staff directory (partial index on the district),
 # each one's window sum from the ledger by an index-only scan of ix_training_hours_staff_window.
-# Every completion statement also reads its own snapshot and the directory's cursor (the stamp by
-# which services/training/completion_cache.py knows when the answer is out of date).
-_DISTRICT_COMPLETION = text(f"""
-    WITH stamp AS ({STAMP_SQL}),
-    figures AS (
-        SELECT d.home_district_code AS district_code, count(*) AS staff,
-               count(*) FILTER (WHERE w.hours >= :threshold) AS completed
-        FROM training.staff_directory d
-        LEFT JOIN LATERAL (
-            SELECT sum(h.hours) AS hours FROM training.training_hours h
-            WHERE h.staff_id = d.id AND h.earned_on > :after AND h.earned_on <= :as_of) w ON true
-        WHERE d.status = 'active' AND d.home_district_code = :district_code
-        GROUP BY d.home_district_code)
-    SELECT stamp.snapshot, stamp.directory_cursor, figures.* FROM stamp LEFT JOIN figures ON true""")
+# The answers are kept between calls by services/common/answer_cache.py (the routes pass the cache).
+_DISTRICT_COMPLETION = text("""
+    SELECT d.home_district_code AS district_code, count(*) AS staff,
+           count(*) FILTER (WHERE w.hours >= :threshold) AS completed
+    FROM training.staff_directory d
+    LEFT JOIN LATERAL (
+        SELECT sum(h.hours) AS hours FROM training.training_hours h
+        WHERE h.staff_id = d.id AND h.earned_on > :after AND h.earned_on <= :as_of) w ON true
+    WHERE d.status = 'active' AND d.home_district_code = :district_code
+    GROUP BY d.home_district_code""")
 
 # Every district at once: the window's sums in one pass over the ledger, joined to the directory.
-_CITY_COMPLETION = text(f"""
-    WITH stamp AS ({STAMP_SQL}),
-    totals AS (
+_CITY_COMPLETION = text("""
+    WITH totals AS (
         SELECT staff_id, sum(hours) AS hours FROM training.training_hours
         WHERE earned_on > :after AND earned_on <= :as_of
         GROUP BY staff_id),
@@ -45,19 +39,14 @@ _CITY_COMPLETION = text(f"""
         FROM training.staff_directory d LEFT JOIN totals t ON t.staff_id = d.id
         WHERE d.status = 'active' AND d.home_district_code IS NOT NULL
         GROUP BY d.home_district_code)
-    SELECT stamp.snapshot, stamp.directory_cursor, figures.*
-    FROM stamp LEFT JOIN figures ON true ORDER BY figures.district_code""")
+    SELECT * FROM figures ORDER BY district_code""")
 
 
 async def completion(session: AsyncSession, *, after: date, as_of: date, threshold: Decimal,
-                     district_code: str | None, cache: CompletionCache | None = None) -> list[DistrictCompletion]:
+                     district_code: str | None) -> list[DistrictCompletion]:
     """Active staff per home district and how many have credits with `after < earned_on ≤ as_of`
     totalling at least the threshold. One row per district with active staff; a filtered district
-    without any answers one row of zeros. With a `cache`, an answer whose ledger and directory
-    have not changed since it was computed is served from it (exactly the same figures)."""
-    key = Key(after=after, as_of=as_of, threshold=threshold, district_code=district_code)
-    if cache is not None and (kept := await cache.lookup(session, key)) is not None:
-        return kept
+    without any answers one row of zeros."""
     params = {"after": after, "as_of": as_of, "threshold": threshold}
     if district_code is None:
         rows = (await session.execute(_CITY_COMPLETION, params)).all()
@@ -67,9 +56,6 @@ async def completion(session: AsyncSession, *, after: date, as_of: date, thresho
               for r in rows if r.district_code is not None]
     if district_code is not None and not result:
         result = [DistrictCompletion(district_code=district_code, staff=0, completed=0)]
-    if cache is not None:
-        cache.keep(key, Entry(snapshot=rows[0].snapshot, directory_cursor=rows[0].directory_cursor,
-                              rows=tuple(result)))
     return result
 
 

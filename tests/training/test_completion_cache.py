@@ -1,4 +1,4 @@
-"""Completion answers kept between calls (services/training/completion_cache.py): a repeated question
+"""Completion answers kept between calls (services/common/answer_cache.py): a repeated question
 is answered from the kept answer, and every write the answer depends on (a credit, an import, a
 directory change, a transaction that was still open when the answer was computed) is seen at once,
 with figures equal to the hand-worked ones."""
@@ -29,7 +29,7 @@ async def test_a_kept_answer_follows_credits_imports_and_directory_changes(train
     """design.md §4.5's worked example in 延庆 (staff 0–2): A = staff0 has 200 h on 2019-08-31 (out),
     300 h on 2019-09-01 and 60 h on 2024-08-31 (360 in: completed); B = staff1 has 359.5 h (not);
     staff2 has nothing. 3 active staff, 1 completed."""
-    cache = training_app.state.completion_cache
+    cache = training_app.state.answer_cache
     a, b, c = (member["id"] for member in world.staff[:3])
     for staff_id, hours, earned_on in [(a, "200", "2019-08-31"), (a, "300", "2019-09-01"), (a, "60", "2024-08-31"),
                                        (b, "359.5", "2020-05-01")]:
@@ -74,7 +74,7 @@ async def test_a_credit_committed_after_the_answer_but_begun_before_is_seen(trai
                                                                            db_engine):
     """A writer's transaction that is still open when the answer is computed (its credit invisible
     to that statement) and commits afterwards makes the kept answer stale: the next call recomputes."""
-    cache = training_app.state.completion_cache
+    cache = training_app.state.answer_cache
     b = world.staff[1]["id"]
     await f.credit(training, b, hours="359.5", earned_on="2020-05-01")
     await synced(db_engine, schools=False)
