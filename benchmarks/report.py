@@ -60,19 +60,22 @@ def targets(r: Results) -> list[Target]:
         out.append(Target(name, bar, "—" if value is None else fmt.format(value), ok))
 
     d1, d16, c1 = s.get("district_1"), s.get("district_16"), s.get("city_1")
+    f1, f16, fc1 = s.get("district_1_fresh"), s.get("district_16_fresh"), s.get("city_1_fresh")
     fd, fc = s.get("floor_district"), s.get("floor_city")
-    if d1 and fd:
-        x = _ratio(d1.p50, fd.p50)
-        add("district overview p50 vs plain SQL", "≤ 3× floor", x, "{:.1f}× (" + f"{d1.p50:.0f} ms vs {fd.p50:.0f} ms)",
-            x <= 3 and d1.errors == 0)
+    # Against the floor, which keeps nothing: the overview with every figure computed afresh.
+    for name, fresh, kept, base in (("district overview p50 vs plain SQL", f1, d1, fd),
+                                    ("city overview p50 vs plain SQL", fc1, c1, fc)):
+        if fresh and base:
+            x = _ratio(fresh.p50, base.p50)
+            also = f"; {kept.p50:.0f} ms with kept answers" if kept else ""
+            add(name, "≤ 3× floor", x, "{:.1f}× (" + f"{fresh.p50:.0f} ms computed afresh vs {base.p50:.0f} ms{also})",
+                x <= 3 and fresh.errors == 0)
     if d1 and d16:
         x = _ratio(d16.throughput, d1.throughput)
+        also = (f"; computed afresh {_ratio(f16.throughput, f1.throughput):.2f}× "
+                f"({f16.throughput:.1f}/s vs {f1.throughput:.1f}/s)") if f1 and f16 else ""
         add("district overview, 16 clients vs 1", "≥ 1.5× throughput", x,
-            "{:.2f}× (" + f"{d16.throughput:.1f}/s vs {d1.throughput:.1f}/s)", x >= 1.5 and d16.errors == 0)
-    if c1 and fc:
-        x = _ratio(c1.p50, fc.p50)
-        add("city overview p50 vs plain SQL", "≤ 3× floor", x, "{:.1f}× (" + f"{c1.p50:.0f} ms vs {fc.p50:.0f} ms)",
-            x <= 3 and c1.errors == 0)
+            "{:.2f}× (" + f"{d16.throughput:.1f}/s vs {d1.throughput:.1f}/s{also})", x >= 1.5 and d16.errors == 0)
     for kind in ("staff", "training-hours"):
         timings = _imports(r.load, kind)
         if timings:
@@ -187,6 +190,12 @@ def render(r: Results) -> str:
         *[f"| {s.name} | {s.count} | {s.concurrency} | {s.throughput:.1f} | {s.p50:.1f} | {s.p99:.1f} | {s.errors} | "
           f"{', '.join(f'{k}: {v}' for k, v in sorted(s.statuses.items(), key=str))} |" for s in r.series.values()],
         "",
+        "Every service keeps its figure answers while its change feed and its read models' cursors say "
+        "nothing they read has changed (`services/common/answer_cache.py`): a plain call after the warm-up is "
+        "answered from kept answers, each checked by one index probe per service. The `no-cache` series send "
+        "`Cache-Control: no-cache`, which the gateway passes on, so every figure is computed afresh: the cost "
+        "right after a write, and the fair comparison with the floor, which keeps nothing.",
+        "",
         "The floor is the same figures computed by four plain SQL statements on one connection (one after the "
         "other) against the services' tables in the same PostgreSQL (`benchmarks/floor.py`), the fastest such "
         "SQL we know: EXPLAIN " + ("shows its completion summing each person's window by an index-only scan of "
@@ -223,8 +232,12 @@ def render(r: Results) -> str:
 
 def _against_floor(r: Results) -> list[str]:
     rows = []
-    for label, platform_key, floor_key in (("district overview, 1 client", "district_1", "floor_district"),
-                                           ("city overview, 1 client", "city_1", "floor_city")):
+    for label, platform_key, floor_key in (("district overview, 1 client, computed afresh", "district_1_fresh",
+                                            "floor_district"),
+                                           ("district overview, 1 client, kept answers", "district_1",
+                                            "floor_district"),
+                                           ("city overview, 1 client, computed afresh", "city_1_fresh", "floor_city"),
+                                           ("city overview, 1 client, kept answers", "city_1", "floor_city")):
         mine, base = r.series.get(platform_key), r.series.get(floor_key)
         if mine and base:
             rows.append(f"| {label} | {mine.p50:.1f} | {base.p50:.1f} | {_ratio(mine.p50, base.p50):.1f}× | "

@@ -4,7 +4,8 @@
 2. Start the platform as `spp up` does (`benchmarks/platform.py`) and load the city through the
    gateway's public API (`benchmarks/load.py`); measure the imports on the way, and a read on the
    training service while its last training-hours import runs.
-3. Measure the district overview (1 and 16 clients), the city overview, a simple GET through the
+3. Measure the district overview (1 and 16 clients), the city overview (each with the services'
+   kept answers, and with `Cache-Control: no-cache`: every figure computed afresh), a simple GET through the
    gateway and directly, and the same figures by plain SQL (the floor, `benchmarks/floor.py`);
    check that the platform's figures equal the floor's; time a rotation proposal for a
    Beijing-size district (`benchmarks/proposal.py`).
@@ -43,6 +44,7 @@ PERIOD = floor.Period(AS_OF, AS_OF.replace(year=ACADEMIC_YEAR, month=9, day=1),
 # Calls per series (fixed, whatever the scale).
 DISTRICT_ONE, DISTRICT_MANY, CITY_ONE, FLOOR_DISTRICT, FLOOR_CITY, SIMPLE_GETS, QUIET_READS = (
     48, 192, 10, 48, 10, 400, 100)
+FRESH = {"Cache-Control": "no-cache"}  # figures computed afresh, not kept answers
 EQUALITY_DISTRICTS = ("110101", "110105", "110108", "110119")
 
 
@@ -140,6 +142,15 @@ async def measure_all(client: httpx.AsyncClient, platform: Platform, dataset, lo
     async def city(_: int) -> int:
         return (await client.get("/api/v1/city/overview", params=PARAMS)).status_code
 
+    # The same calls with every figure computed afresh (services/common/answer_cache.py): what an
+    # overview costs right after a write, and what the floor, which keeps nothing, is fairly compared with.
+    async def district_fresh(n: int) -> int:
+        return (await client.get(f"/api/v1/districts/{codes[n % len(codes)]}/overview", params=PARAMS,
+                                 headers=FRESH)).status_code
+
+    async def city_fresh(_: int) -> int:
+        return (await client.get("/api/v1/city/overview", params=PARAMS, headers=FRESH)).status_code
+
     await measure.run("warm-up", district, count=len(codes), concurrency=4)
     await measure.run("warm-up", city, count=2, concurrency=1)
     series["district_1"] = await measure.run("GET /districts/{code}/overview, 1 client", district,
@@ -147,6 +158,12 @@ async def measure_all(client: httpx.AsyncClient, platform: Platform, dataset, lo
     series["district_16"] = await measure.run(f"GET /districts/{{code}}/overview, {CLIENTS} clients", district,
                                               count=DISTRICT_MANY, concurrency=CLIENTS)
     series["city_1"] = await measure.run("GET /city/overview, 1 client", city, count=CITY_ONE, concurrency=1)
+    series["district_1_fresh"] = await measure.run("GET /districts/{code}/overview, no-cache, 1 client",
+                                                   district_fresh, count=DISTRICT_ONE, concurrency=1)
+    series["district_16_fresh"] = await measure.run(f"GET /districts/{{code}}/overview, no-cache, {CLIENTS} clients",
+                                                    district_fresh, count=DISTRICT_MANY // 2, concurrency=CLIENTS)
+    series["city_1_fresh"] = await measure.run("GET /city/overview, no-cache, 1 client", city_fresh,
+                                               count=CITY_ONE, concurrency=1)
 
     conn = await asyncpg.connect(platform.dsn())
     try:

@@ -69,6 +69,9 @@ Rates are rounded half up to 4 decimals, `mean` and `cv` to 6 decimals, and only
 the arithmetic is exact. A rate is null when its denominator is 0; `cv` is null when the mean is 0.
 When a service cannot be reached its part is null and its name is in `degraded` (status 200);
 `balance` needs both partnership (enrollment) and rotation (placement).
+
+The services keep the figures they computed until a write changes what those figures read.
+`Cache-Control: no-cache` has every figure computed afresh (the same answer, at a higher cost).
 """
 
 

@@ -23,9 +23,10 @@ between is seen by the next check as a change: the cache can only recompute too 
 serve an answer that misses a committed write.
 
 Each process keeps its own bounded LRU; there is no shared state and nothing to invalidate across
-processes, since every process checks against the database. `hits`/`misses` count the lookups
-(tests and `spp_answer_cache_total` read them). Answers must not depend on today's date: every
-figure takes its dates as parameters.
+processes, since every process checks against the database. A request with `Cache-Control:
+no-cache` is answered afresh (and that answer kept). `hits`/`misses` count the lookups (tests read
+them; `spp_answer_cache_lookups_total` exports them). Answers must not depend on today's date:
+every figure takes its dates as parameters.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.context import fresh_var
 
 T = TypeVar("T")
 
@@ -73,7 +76,8 @@ class AnswerCache:
     under. `schema` is the service's schema (its feed); `consumers` the feed consumers that write
     its local read models (their cursors are part of the stamp)."""
 
-    def __init__(self, schema: str, consumers: Sequence[str] = (), *, size: int = 512) -> None:
+    def __init__(self, schema: str, consumers: Sequence[str] = (), *, size: int = 512,
+                 counted: Callable[[str], None] | None = None) -> None:
         self.schema = schema
         self.consumers = tuple(sorted(consumers))
         self._check = _check_sql(schema, bool(self.consumers))
@@ -81,6 +85,7 @@ class AnswerCache:
         self._entries: OrderedDict[Hashable, tuple[Stamp, Any]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._counted = counted  # "hit" or "miss", for the metrics
 
     async def answer(self, session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         """The kept answer for `key` while nothing it depends on changed; else `compute()`'s
@@ -91,11 +96,15 @@ class AnswerCache:
             params["consumers"] = list(self.consumers)
         now = (await session.execute(self._check, params)).one()
         stamp = Stamp(snapshot=now.snapshot, cursors=tuple(now.cursors))
-        if kept is not None and not now.moved and kept[0].cursors == stamp.cursors:
+        if kept is not None and not now.moved and kept[0].cursors == stamp.cursors and not fresh_var.get():
             self._entries.move_to_end(key)
             self.hits += 1
+            if self._counted is not None:
+                self._counted("hit")
             return kept[1]
         self.misses += 1
+        if self._counted is not None:
+            self._counted("miss")
         value = await compute()
         self._entries[key] = (stamp, value)
         self._entries.move_to_end(key)

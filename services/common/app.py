@@ -163,7 +163,9 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             app.state.read_engine = read_engine
             app.state.read_session_factory = create_session_factory(read_only(read_engine))
             # Figure answers kept while the feed and the read models' cursors stay as they were.
-            app.state.answer_cache = AnswerCache(process, [feed.name for feed in feeds])
+            app.state.answer_cache = AnswerCache(
+                process, [feed.name for feed in feeds],
+                counted=lambda result: metrics.answers.labels(process, result).inc())
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         # The typed clients over them, made once (services/common/clients.py).
         app.state.clients = {name: make(app.state.upstreams[name]) for name, make in (clients or {}).items()}

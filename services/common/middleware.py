@@ -22,7 +22,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.context import actor_var, request_id_var, role_var
+from services.common.context import actor_var, fresh_var, request_id_var, role_var
 from services.common.errors import PROBLEM_JSON
 from services.common.messages import language_of_scope, language_var, translate, translate_title
 from services.common.paths import has_dot_segment
@@ -50,6 +50,9 @@ class Metrics:
                                     ["process", "consumer"], registry=self.registry)
         self.feed_errors = Counter("spp_feed_errors_total", "Failed feed passes (producer down, database error)",
                                    ["process", "consumer"], registry=self.registry)
+        self.answers = Counter("spp_answer_cache_lookups_total", "Figure answers served from the kept answers (hit) "
+                               "or computed (miss); services/common/answer_cache.py", ["process", "result"],
+                               registry=self.registry)
         # The process itself (CPU, memory, open files, start time; the interpreter's GC and version),
         # as prometheus_client's default registry has them; ours is per app.
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
@@ -144,6 +147,7 @@ class RequestContextMiddleware:
         actor_token = actor_var.set(None)
         language_token = language_var.set(language_of_scope(scope))  # problems speak the caller's language
         role_token = role_var.set(None)
+        fresh_token = fresh_var.set(_asks_fresh(headers))
         started = time.perf_counter()
         status = 500
 
@@ -177,8 +181,14 @@ class RequestContextMiddleware:
             if not escaped:
                 language_var.reset(language_token)
                 role_var.reset(role_token)
+                fresh_var.reset(fresh_token)
                 actor_var.reset(actor_token)
                 request_id_var.reset(request_token)
+
+
+def _asks_fresh(headers: list[tuple[bytes, bytes]]) -> bool:
+    """`Cache-Control: no-cache` (or the older `Pragma: no-cache`): answer from the data, not a kept answer."""
+    return any(name in (b"cache-control", b"pragma") and b"no-cache" in value.lower() for name, value in headers)
 
 
 def _path_refusal(scope: Scope) -> tuple[int, str, str] | None:

@@ -18,7 +18,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from services.common.context import request_id_var
+from services.common.context import fresh_var, request_id_var
 from services.common.errors import (
     Conflict,
     DomainError,
@@ -250,6 +250,8 @@ class Upstream:
         request_id = request_id_var.get()
         if request_id and "x-request-id" not in names:
             request_headers["X-Request-ID"] = request_id
+        if fresh_var.get():  # the caller asked for figures computed afresh: so do the services
+            request_headers["Cache-Control"] = "no-cache"
         return request_headers
 
     async def call_json(self, method: str, path: str, *, params: Any = None, json: Any = None,

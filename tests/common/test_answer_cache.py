@@ -133,3 +133,36 @@ async def test_partnership_figures_follow_schools_and_activities(partnership, pa
     await pf.school(partnership, "11010502", primary=600)
     assert await schools() == ["11010501", "11010502", "11010591"]
     assert (cache.hits, cache.misses) == (2, 4)
+
+
+async def test_no_cache_asks_every_service_for_fresh_figures(partnership, rotation, gateway, partnership_app,
+                                                             rotation_app, training_app, db_engine):
+    """A district overview asks six figures of three services. Asked again, all six are kept
+    answers; asked with `Cache-Control: no-cache`, the gateway passes it on and all six are
+    computed afresh (the same figures), and kept for the next plain call."""
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    await f.staff(rotation, name="甲", staff_no="A", backbone_level="municipal")
+    await synced(db_engine, schools=False)
+    caches = [app.state.answer_cache for app in (partnership_app, rotation_app, training_app)]
+    params = {"as_of": "2024-12-01", "academic_year": 2024}
+
+    async def overview(headers: dict[str, str] | None = None) -> dict:
+        answer = await gateway.get("/api/v1/districts/110105/overview", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["degraded"] == []
+        return body
+
+    first = await overview()
+    assert [(c.hits, c.misses) for c in caches] == [(0, 2), (0, 2), (0, 2)]
+    assert await overview() == first
+    assert [(c.hits, c.misses) for c in caches] == [(2, 2), (2, 2), (2, 2)]
+    assert await overview({"Cache-Control": "no-cache"}) == first
+    assert [(c.hits, c.misses) for c in caches] == [(2, 4), (2, 4), (2, 4)]
+    assert await overview() == first
+    assert [(c.hits, c.misses) for c in caches] == [(4, 4), (4, 4), (4, 4)]
+    assert (first["training"]["staff"], first["balance"]["primary"]["backbone"]) == (1, 1)
+    registry = rotation_app.state.metrics.registry
+    assert [registry.get_sample_value("spp_answer_cache_lookups_total", {"process": "rotation", "result": result})
+            for result in ("hit", "miss")] == [4.0, 4.0]
