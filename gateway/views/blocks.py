@@ -104,9 +104,3 @@ def balance_summary_from_totals(sections: Mapping[str, SectionTotals]) -> Balanc
         ) if totals is not None else balance.section_figures(())
     return BalanceSummary(**{section: section_balance(figures[section], section).model_dump(exclude={"schools"})
                              for section in balance.SECTIONS})
-
-
-def balance_summary(schools: Iterable[SchoolBrief], placement: Mapping[tuple[str, str], int]) -> BalanceSummary:
-    sections = district_sections(schools, placement)
-    return BalanceSummary(**{section: sections[section].model_dump(exclude={"schools"})
-                             for section in balance.SECTIONS})

@@ -14,13 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from gateway.clients import (
+    BalanceTotals,
     Completion,
     PartnershipClient,
     PartnershipRow,
-    Placement,
     RotationClient,
     RotationStats,
-    SchoolBrief,
     StudioStats,
     TrainingClient,
 )
@@ -39,9 +38,8 @@ class DistrictFigures:
     """The answers a district overview is composed from; None where the service could not answer."""
 
     partnership: list[PartnershipRow] | None
-    schools: list[SchoolBrief] | None
     rotation: RotationStats | None
-    placement: Placement | None
+    balance: BalanceTotals | None
     studios: StudioStats | None
     completion: Completion | None
 
@@ -68,7 +66,7 @@ One call tells a district where it stands against the national bars:
 Rates are rounded half up to 4 decimals, `mean` and `cv` to 6 decimals, and only at presentation:
 the arithmetic is exact. A rate is null when its denominator is 0; `cv` is null when the mean is 0.
 When a service cannot be reached its part is null and its name is in `degraded` (status 200);
-`balance` needs both partnership (enrollment) and rotation (placement).
+`balance` is rotation's: it sums the placement over its copy of the school registry.
 
 The services keep the figures they computed until a write changes what those figures read.
 `Cache-Control: no-cache` has every figure computed afresh (the same answer, at a higher cost).
@@ -95,9 +93,10 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     answers = await calls.settle_into(DistrictFigures, {
         "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
                                          period_to=period.period_to, district_code=code),
-        "schools": partnership.schools(code),
         "rotation": rotation.stats(academic_year=period.academic_year, district_code=code),
-        "placement": rotation.placement(as_of=period.as_of, district_code=code),
+        # §4.6 summed by rotation over its school directory (partnership's registry, from its feed):
+        # no school list crosses over, as in the city view.
+        "balance": rotation.balance_totals(as_of=period.as_of, district_code=code),
         "studios": training.studio_stats(academic_year=period.academic_year, district_code=code),
         # §4.5 counted by training from its staff directory (fed by rotation) and its ledger.
         "completion": training.completion(as_of=period.as_of, district_code=code),
@@ -117,8 +116,8 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     if got.studios is not None and got.completion is not None:
         training_block = blocks.training_block(got.studios.row(code), got.completion.row(code))
     balance_block = None
-    if got.schools is not None and got.placement is not None:
-        balance_block = blocks.balance_summary(got.schools, got.placement.counts())
+    if got.balance is not None:
+        balance_block = blocks.balance_summary_from_totals(got.balance.of(code))
     overview = DistrictOverview(
         district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
         period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,

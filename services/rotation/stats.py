@@ -187,7 +187,7 @@ async def school_staff(session: AsyncSession, *, school_code: str, as_of: date) 
 # each school on D. One aggregate; only Σ B_i²/P_i needs more than SQL's integers, so the schools
 # with backbone teachers hand their (B_i, P_i) to an exact fraction sum here.
 _BALANCE = text(f"""
-WITH workplace AS ({_WORKPLACE}),
+WITH workplace AS ({_WORKPLACE}{_IN_DISTRICT}),
 b AS (SELECT school_code, section, count(DISTINCT id) AS n FROM workplace GROUP BY school_code, section),
 sec AS (
     SELECT district_code, code, 'primary' AS section, primary_enrollment AS p FROM rotation.school_directory

@@ -40,7 +40,7 @@ def _no_id_lists(calls: list) -> None:
         assert not UUID_RE.search(path + repr(params)), (service, path, params)
 
 
-async def test_the_district_overview_makes_six_scalar_calls(gateway_with, chaoyang, partnership_app,
+async def test_the_district_overview_makes_five_scalar_calls_and_never_reads_the_school_registry(gateway_with, chaoyang, partnership_app,
                                                             rotation_app, training_app):
     calls: list = []
     async with gateway_with(**_recorded(calls, partnership_app, rotation_app, training_app)) as client:
@@ -52,8 +52,7 @@ async def test_the_district_overview_makes_six_scalar_calls(gateway_with, chaoya
     assert sorted((service, path, params) for service, _, path, params, _ in calls) == [
         ("partnership", "/v1/internal/partnership-stats", (("as_of", AS_OF), ("district_code", "110105"),
                                                            ("from", "2024-09-01"), ("to", "2025-08-31"))),
-        ("partnership", "/v1/internal/schools", (("district_code", "110105"),)),
-        ("rotation", "/v1/internal/backbone-placement", (("as_of", AS_OF), ("district_code", "110105"))),
+        ("rotation", "/v1/internal/balance-totals", (("as_of", AS_OF), ("district_code", "110105"))),
         ("rotation", "/v1/internal/rotation-stats", (("academic_year", "2024"), ("district_code", "110105"))),
         ("training", "/v1/internal/studio-stats", (("academic_year", "2024"), ("district_code", "110105"))),
         ("training", "/v1/internal/training-completion", (("as_of", AS_OF), ("district_code", "110105"))),
