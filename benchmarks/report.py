@@ -198,9 +198,15 @@ def render(r: Results) -> str:
         "",
         "The floor is the same figures computed by four plain SQL statements on one connection (one after the "
         "other) against the services' tables in the same PostgreSQL (`benchmarks/floor.py`), the fastest such "
-        "SQL we know: EXPLAIN " + ("shows its completion summing each person's window by an index-only scan of "
-                                   "`ix_training_hours_staff_window`, as the platform's does."
-                                   if not r.floor_plan else "found: " + "; ".join(r.floor_plan)),
+        "SQL we know, each statement planned for the values it runs with: EXPLAIN "
+        + ("shows its completion summing each person's window by an index-only scan of "
+           "`ix_training_hours_staff_window`, as the platform's does: a probe per person for one district, "
+           "one pass in index order under a group aggregate for all of them."
+           if not r.floor_plan else "found: " + "; ".join(r.floor_plan)),
+        "",
+        "The simple GETs: two httpx clients made alike (8 at a time, fresh connections, both warmed), direct and "
+        "through the gateway in alternating halves; the load generator shares the 2 cores and costs the same CPU "
+        "a call in both series.",
         "",
         *_against_floor(r),
         "## Figures: platform against plain SQL",

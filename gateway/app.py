@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from gateway import oauth, openapi, proxy
 from gateway.browsers import install_browser_support
+from gateway.fast_path import ProxyFastPath
 from gateway.ratelimit import RateLimitMiddleware
 from gateway.tokens import VerifiedTokens
 from gateway.views import routers as view_routers
@@ -49,4 +51,6 @@ def create_app(settings: Settings | None = None, *,
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
                            storage=settings.rate_limit_storage)
     install_browser_support(app, settings)
+    # Innermost, inside every middleware above (gateway/fast_path.py): appended, not added.
+    app.user_middleware.append(Middleware(ProxyFastPath))
     return app

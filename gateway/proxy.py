@@ -31,12 +31,20 @@ FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-matc
 RETURNED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate",
                              "content-disposition", "cache-control", "last-modified", "idempotent-replayed")
 
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 router = APIRouter()
 
 
-@router.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+@router.api_route("/api/v1/{path:path}", methods=list(METHODS),
                   include_in_schema=False, responses=problem_responses(404, 503))
 async def proxy(path: str, request: Request) -> Response:
+    """The route the router picks when no view's path matches and for methods a view path does
+    not answer; most proxied requests skip routing altogether (gateway/fast_path.py)."""
+    return await forward(request, path)
+
+
+async def forward(request: Request, path: str) -> Response:
+    """`/api/v1/<path>` answered by the service that owns it."""
     request.scope["spp.route"] = route_label(request.method, path)  # the metrics' and the span's label
     service = owner_of(path, request.query_params.get("service"))
     if service is None:

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -134,7 +134,15 @@ def serve(process: Annotated[str, typer.Argument(help="gateway, partnership, rot
         os.environ["SPP_DATABASE_URL"] = url
         get_settings.cache_clear()
     configure_logging(process, settings.log_level)
-    uvicorn.run(APP_FACTORIES[process], factory=True, host=settings.host, port=settings.port_of(process),
+
+    def factory() -> Any:
+        from uvicorn.importer import import_from_string
+
+        from services.common.heap import settle
+
+        return settle(import_from_string(APP_FACTORIES[process])())
+
+    uvicorn.run(factory, factory=True, host=settings.host, port=settings.port_of(process),
                 log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
 
 

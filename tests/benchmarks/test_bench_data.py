@@ -4,6 +4,7 @@ computes the docs/design.md §4 figures of a small hand-built city exactly."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import uuid
 from collections import defaultdict
@@ -295,3 +296,51 @@ def test_the_report_judges_each_target_from_the_measurements():
             "kept answers) | **not met** |") in text
     assert "| district overview, 1 client, computed afresh | 110.0 | 40.0 | 2.8× |" in text
     assert "- a note" in text and "Scale **0.004**" in text
+
+
+async def _ledger(conn: asyncpg.Connection, *, staff: int, credits_each: int) -> None:
+    """A district of `staff` active teachers with `credits_each` credits each, vacuumed and analysed
+    (as `make bench` leaves its tables), so the planner sees a ledger of a realistic shape."""
+    await conn.execute("INSERT INTO partnership.districts (code, name) VALUES ($1, 'A')", A)
+    await conn.execute("INSERT INTO partnership.schools (code, name, district_code, stage, locality, "
+                       "primary_enrollment) VALUES ('A1', 'A1', $1, 'primary', 'urban', 1000)", A)
+    ids = [uuid.uuid4() for _ in range(staff)]
+    await conn.copy_records_to_table(
+        "staff", schema_name="rotation",
+        columns=["id", "staff_no", "name", "home_school_code", "home_district_code", "role", "section",
+                 "backbone_level", "in_post_since", "status"],
+        records=[(sid, f"n{i}", f"n{i}", "A1", A, "teacher", "primary", "none", date(2020, 1, 1), "active")
+                 for i, sid in enumerate(ids)])
+    await conn.copy_records_to_table(
+        "training_hours", schema_name="training",
+        columns=["id", "staff_id", "hours", "earned_on", "source", "reference"],
+        records=[(uuid.uuid4(), sid, Decimal(40), date(2020, 1, 1) + timedelta(days=200 * k), "platform", f"{i}-{k}")
+                 for i, sid in enumerate(ids) for k in range(credits_each)])
+    await conn.execute("VACUUM (ANALYZE) rotation.staff, training.training_hours")
+
+
+async def test_the_floor_sums_every_district_in_one_ordered_pass_over_the_ledger_index(database_url):
+    """All districts: one index-only pass in (staff_id, earned_on) order under a group aggregate,
+    not a probe per person nor a hash aggregate that spills; one district: a probe per person. Both
+    as EXPLAIN plans them with the values they run with, and `check_plans` finds nothing wrong."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await _ledger(conn, staff=4_000, credits_each=10)
+        problems = await floor.check_plans(conn, A, PERIOD)
+        async with conn.transaction(readonly=True):
+            for setting in floor.SETTINGS:
+                await conn.execute(setting)
+            every = json.loads(await floor._training_rows(conn, None, PERIOD, explain=True))
+            one = json.loads(await floor._training_rows(conn, A, PERIOD, explain=True))
+            # The settings were for that one statement: the next one plans with hash aggregation again.
+            assert await conn.fetchval("SHOW enable_hashagg") == "on"
+        figures = await floor.figures(conn, None, PERIOD)
+    finally:
+        await conn.close()
+    assert problems == []
+    assert floor._ledger_scans(every) == {("Index Only Scan", "ix_training_hours_staff_window")}
+    assert floor._ledger_parents(every) == {("Aggregate", "Sorted")}
+    assert floor._ledger_parents(one) == {("Aggregate", "Plain")}
+    # Credits of 40 hours on 2020-01-01 + 200·k days, k = 0..9: the window (2020-03-01, 2025-03-01]
+    # holds k = 1..9, 360 hours each: everyone completed.
+    assert figures[A]["training"] == {"staff": 4_000, "completed": 4_000, "studios": 0, "sessions": 0, "hours": 0}
