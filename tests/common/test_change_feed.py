@@ -167,7 +167,13 @@ class TestActorAndRequestId:
         created = await gateway.post("/api/v1/districts", json={"code": "110105", "name": "朝阳区"},
                                      headers=headers)
         assert created.status_code == 201
-        page = (await gateway.get("/api/v1/changes", params={"service": "partnership"})).json()
+        # A transaction in flight elsewhere on the server (another test process) may hold the feed
+        # back for a moment (tests/feed.py drain): poll, bounded.
+        for _ in range(300):
+            page = (await gateway.get("/api/v1/changes", params={"service": "partnership"})).json()
+            if page["items"]:
+                break
+            await asyncio.sleep(0.05)
         assert [(c["key"], c["op"], c["actor"], c["request_id"]) for c in page["items"]] == [
             ("110105", "create", "li.na@chaoyang", "req-gw-1")]
 
