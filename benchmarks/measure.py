@@ -32,6 +32,12 @@ class Series:
     statuses: Counter = field(default_factory=Counter)
     errors: int = 0
     elapsed_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per part of the machine, over the series
+
+    @property
+    def cores_busy(self) -> float | None:
+        """Average cores kept busy over the series (every part summed), when CPU was read."""
+        return sum(self.cpu_s.values()) / self.elapsed_s if self.cpu_s and self.elapsed_s > 0 else None
 
     @property
     def count(self) -> int:
@@ -50,17 +56,20 @@ class Series:
         return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def line(self) -> str:
+        busy = f", {self.cores_busy:.2f} cores busy" if self.cores_busy is not None else ""
         return (f"{self.name}: {self.count} calls, {self.concurrency} client(s), {self.throughput:.1f}/s, "
-                f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, errors {self.errors} {dict(self.statuses)}")
+                f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, errors {self.errors} {dict(self.statuses)}{busy}")
 
 
 Call = Callable[[int], Awaitable[int]]  # call number -> status (200 for a SQL run)
 
 
-async def run(name: str, call: Call, *, count: int, concurrency: int, expect: frozenset[int] = frozenset({200})
-              ) -> Series:
-    """`count` calls with `concurrency` clients, each taking the next call number."""
+async def run(name: str, call: Call, *, count: int, concurrency: int, expect: frozenset[int] = frozenset({200}),
+              cpu: Callable[[], dict[str, float]] | None = None) -> Series:
+    """`count` calls with `concurrency` clients, each taking the next call number; with `cpu` (a
+    reading of CPU seconds per part of the machine), what each part used over the series."""
     series = Series(name, concurrency)
+    before = cpu() if cpu is not None else {}
     numbers = iter(range(count))
 
     async def client() -> None:
@@ -78,6 +87,11 @@ async def run(name: str, call: Call, *, count: int, concurrency: int, expect: fr
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     series.elapsed_s = time.perf_counter() - started
+    if cpu is not None:
+        after = cpu()
+        for key, seconds in after.items():  # `part:pid` readings add up to their part
+            part = key.split(":", 1)[0]
+            series.cpu_s[part] = series.cpu_s.get(part, 0.0) + max(0.0, seconds - before.get(key, 0.0))
     print(f"  {series.line()}", flush=True)
     return series
 

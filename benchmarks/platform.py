@@ -137,3 +137,38 @@ def memory(platform: Platform) -> dict[str, dict[str, float]]:
     result["postgresql"] = {"rss_mib": sum(_status_kib(p, "VmRSS") or 0 for p in tree) / 1024,
                             "pss_mib": sum(_pss_kib(p) or 0 for p in tree) / 1024, "processes": len(tree)}
     return result
+
+
+# CPU ----------------------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu(platform: Platform) -> dict[str, float]:
+    """CPU seconds used so far by each platform process (its tree), PostgreSQL (the postmaster and
+    its backends) and the load generator (this process): read before and after a series, the
+    difference says which part of the machine the series kept busy. PostgreSQL is read per
+    process (`postgresql:<pid>`), `measure.run` adds its processes up."""
+    used = {name: sum(_cpu_s(p) for p in (child.pid, *_children(child.pid)))
+            for name, child in platform.group.children.items()}
+    try:
+        postmaster = int((platform.server.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        postmaster = None
+    if postmaster is not None:
+        # Per process: backends come and go (autovacuum, parallel workers); `measure.run` sums the
+        # differences of the processes it saw, so one that exits under-counts, never goes negative.
+        for pid in (postmaster, *_children(postmaster)):
+            used[f"postgresql:{pid}"] = _cpu_s(pid)
+    times = os.times()
+    used["load generator"] = times.user + times.system
+    return used

@@ -74,6 +74,10 @@ def targets(r: Results) -> list[Target]:
         x = _ratio(d16.throughput, d1.throughput)
         also = (f"; computed afresh {_ratio(f16.throughput, f1.throughput):.2f}× "
                 f"({f16.throughput:.1f}/s vs {f1.throughput:.1f}/s)") if f1 and f16 else ""
+        if d1.cores_busy:
+            cores = os.cpu_count() or 1
+            also += (f"; one client already keeps {d1.cores_busy:.2f} of {cores} cores busy, so no number of "
+                     f"clients can get more than {cores / d1.cores_busy:.2f}×")
         add("district overview, 16 clients vs 1", "≥ 1.5× throughput", x,
             "{:.2f}× (" + f"{d16.throughput:.1f}/s vs {d1.throughput:.1f}/s{also})", x >= 1.5 and d16.errors == 0)
     for kind in ("staff", "training-hours"):
@@ -209,6 +213,7 @@ def render(r: Results) -> str:
         "a call in both series.",
         "",
         *_against_floor(r),
+        *_cpu_table(r),
         "## Figures: platform against plain SQL",
         "",
         f"Compared: {', '.join(r.compared) or 'nothing'}.",
@@ -252,6 +257,24 @@ def _against_floor(r: Results) -> list[str]:
         return []
     return ["| view | platform p50 ms | SQL p50 ms | ratio | platform p99 ms | SQL p99 ms | ratio |",
             "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+
+
+def _cpu_table(r: Results) -> list[str]:
+    """CPU milliseconds a call by part of the machine, for the series whose CPU was read."""
+    measured = [s for s in r.series.values() if s.cpu_s and s.count]
+    if not measured:
+        return []
+    parts = sorted({part for s in measured for part in s.cpu_s}, key=lambda p: (p == "load generator", p))
+    return ["## Where the CPU went",
+            "",
+            "CPU time each part of the machine used over a series (utime + stime from /proc), per call, and the "
+            "average number of cores the series kept busy (every part summed, over its wall time).",
+            "",
+            "| series | " + " | ".join(parts) + " | all, ms a call | cores busy |",
+            "|---|" + "---:|" * (len(parts) + 2),
+            *[f"| {s.name} | " + " | ".join(f"{1000 * s.cpu_s.get(part, 0.0) / s.count:.2f}" for part in parts)
+              + f" | {1000 * sum(s.cpu_s.values()) / s.count:.2f} | {s.cores_busy:.2f} |" for s in measured],
+            ""]
 
 
 def write(r: Results, path: Path) -> None:

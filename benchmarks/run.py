@@ -34,7 +34,7 @@ import httpx
 from benchmarks import floor, measure, proposal, report
 from benchmarks.data import ACADEMIC_YEAR, AS_OF, generate
 from benchmarks.load import Loader
-from benchmarks.platform import SECRET, Platform, memory, start
+from benchmarks.platform import SECRET, Platform, cpu, memory, start
 from services.common.auth import mint_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,19 +155,23 @@ async def measure_all(client: httpx.AsyncClient, platform: Platform, dataset, lo
     async def city_fresh(_: int) -> int:
         return (await client.get("/api/v1/city/overview", params=PARAMS, headers=FRESH)).status_code
 
+    def used() -> dict[str, float]:
+        return cpu(platform)
+
     await measure.run("warm-up", district, count=len(codes), concurrency=4)
     await measure.run("warm-up", city, count=2, concurrency=1)
     series["district_1"] = await measure.run("GET /districts/{code}/overview, 1 client", district,
-                                             count=DISTRICT_ONE, concurrency=1)
+                                             count=DISTRICT_ONE, concurrency=1, cpu=used)
     series["district_16"] = await measure.run(f"GET /districts/{{code}}/overview, {CLIENTS} clients", district,
-                                              count=DISTRICT_MANY, concurrency=CLIENTS)
-    series["city_1"] = await measure.run("GET /city/overview, 1 client", city, count=CITY_ONE, concurrency=1)
+                                              count=DISTRICT_MANY, concurrency=CLIENTS, cpu=used)
+    series["city_1"] = await measure.run("GET /city/overview, 1 client", city, count=CITY_ONE, concurrency=1, cpu=used)
     series["district_1_fresh"] = await measure.run("GET /districts/{code}/overview, no-cache, 1 client",
-                                                   district_fresh, count=DISTRICT_ONE, concurrency=1)
+                                                   district_fresh, count=DISTRICT_ONE, concurrency=1, cpu=used)
     series["district_16_fresh"] = await measure.run(f"GET /districts/{{code}}/overview, no-cache, {CLIENTS} clients",
-                                                    district_fresh, count=DISTRICT_MANY // 2, concurrency=CLIENTS)
+                                                    district_fresh, count=DISTRICT_MANY // 2, concurrency=CLIENTS,
+                                                    cpu=used)
     series["city_1_fresh"] = await measure.run("GET /city/overview, no-cache, 1 client", city_fresh,
-                                               count=CITY_ONE, concurrency=1)
+                                               count=CITY_ONE, concurrency=1, cpu=used)
 
     conn = await asyncpg.connect(platform.dsn())
     try:
@@ -220,11 +224,14 @@ async def simple_gets(platform: Platform, auth: dict[str, str], ids: list[str]) 
             await measure.run("warm-up", call, count=40, concurrency=8)
         for _ in range(2):
             for label, call in calls.items():
-                half = await measure.run(merged[label].name, call, count=SIMPLE_GETS // 2, concurrency=8)
+                half = await measure.run(merged[label].name, call, count=SIMPLE_GETS // 2, concurrency=8,
+                                         cpu=lambda: cpu(platform))
                 merged[label].latencies_ms += half.latencies_ms
                 merged[label].statuses.update(half.statuses)
                 merged[label].errors += half.errors
                 merged[label].elapsed_s += half.elapsed_s
+                for part, seconds in half.cpu_s.items():
+                    merged[label].cpu_s[part] = merged[label].cpu_s.get(part, 0.0) + seconds
     for whole in merged.values():
         print(f"  {whole.line()}", flush=True)
     return merged["direct"], merged["gateway"]

@@ -58,7 +58,7 @@ async def test_gateway_labels_requests_by_route_template_and_reports_breakers_po
               for (name, labels), v in found.items() if name == "spp_upstream_circuit_state"}
     assert states == {(u, s): float(u == "training" and s == "open" or u != "training" and s == "closed")
                       for u in ("partnership", "rotation", "training") for s in ("closed", "half_open", "open")}
-    assert value(found, "spp_db_pool_size", process="gateway", pool="primary") == 10.0
+    assert value(found, "spp_db_pool_size", process="gateway", pool="primary") == 15.0
     assert value(found, "spp_db_pool_in_use", process="gateway", pool="primary") == 0.0
     assert value(found, "spp_db_pool_open", process="gateway", pool="primary") is not None
     for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
@@ -83,7 +83,7 @@ async def test_a_service_reports_its_pool_in_use_and_its_breakers(partnership_ap
                 break
     assert before >= 1  # the held connection
     assert value(found, "spp_db_pool_in_use", process="partnership", pool="primary") == before
-    assert value(found, "spp_db_pool_size", process="partnership", pool="primary") == 10.0
+    assert value(found, "spp_db_pool_size", process="partnership", pool="primary") == 15.0
     assert value(found, "spp_upstream_circuit_state", process="rotation", upstream="partnership",
                  state="closed") is None  # each process reports its own
     found = await scrape(rotation)
