@@ -33,11 +33,14 @@ import httpx
 
 from benchmarks import floor, measure, proposal, report
 from benchmarks.data import ACADEMIC_YEAR, AS_OF, generate
+from benchmarks.imports import copy_floor
 from benchmarks.load import Loader
 from benchmarks.platform import SECRET, Platform, cpu, memory, start
 from services.common.auth import mint_token
 
 ROOT = Path(__file__).resolve().parent.parent
+STAFF_COLUMNS = ["staff_no", "name", "home_school_code", "role", "section", "subject", "backbone_level",
+                 "in_post_since", "retirement_date"]
 CLIENTS = 16
 PARAMS = {"academic_year": str(ACADEMIC_YEAR), "as_of": AS_OF.isoformat()}
 PERIOD = floor.Period(AS_OF, AS_OF.replace(year=ACADEMIC_YEAR, month=9, day=1),
@@ -90,6 +93,7 @@ async def main() -> int:
             await reads_during_import(client, loader, files[-1], len(files), results)
             await loader.retire()
             await analyze(platform)
+            results.import_floors = await import_floors(platform, dataset, files[0])
             print("measuring …", flush=True)
             await measure_all(client, platform, dataset, loader, results, auth)
             results.proposal = await proposal.measure(client, dataset)
@@ -121,6 +125,20 @@ async def reads_during_import(client: httpx.AsyncClient, loader: Loader, body: b
     results.series["reads_during_import"] = await measure.run_while(
         "GET /studios?limit=20 (training) while a training-hours import runs", read, task)
     await task
+
+
+async def import_floors(platform: Platform, dataset, credits: bytes) -> dict[str, float]:
+    """Rows a second of a plain COPY of the staff file and of one training-hours file into an empty
+    copy of their table (indexes, checks and defaults; no validation, no change feed): what the
+    import bars are measured against on this machine."""
+    staff = await copy_floor(platform.dsn(), "rotation.staff", dataset.staff_csv(), STAFF_COLUMNS, len(dataset.staff),
+                             "ALTER TABLE public.bench_floor_staff ALTER COLUMN home_district_code DROP NOT NULL")
+    rows = credits.count(b"\n") - 1
+    hours = await copy_floor(platform.dsn(), "training.training_hours", credits,
+                             ["staff_id", "hours", "earned_on", "source", "reference"], rows)
+    floors = {"staff": staff.rows / staff.seconds, "training-hours": hours.rows / hours.seconds}
+    print(f"  import floors (plain COPY, rows/s): {floors}", flush=True)
+    return floors
 
 
 async def analyze(platform: Platform) -> None:

@@ -280,7 +280,8 @@ def test_the_report_judges_each_target_from_the_measurements(monkeypatch):
                 "floor_city": series("fc", [100.0] * 10, 1.0),
                 "reads_during_import": series("r", [10.0] * 98 + [900.0] * 2, 10.0),
                 "gateway_get": series("g", [5.0] * 100, 1.0, 8), "direct_get": series("d", [4.0] * 100, 0.5, 8)},
-        mismatches=[], compared=["city overview, all 16 districts"], processes=("gateway",))
+        mismatches=[], compared=["city overview, all 16 districts"], processes=("gateway",),
+        import_floors={"training-hours": 40_000.0})
     judged = {t.name: (t.measured, t.met) for t in report.targets(results)}
     assert judged == {
         "district overview p50 vs plain SQL": ("2.8× (110 ms computed afresh vs 40 ms; 100 ms with kept answers)",
@@ -291,7 +292,8 @@ def test_the_report_judges_each_target_from_the_measurements(monkeypatch):
         "city overview p50 vs plain SQL": ("5.0× (500 ms computed afresh vs 100 ms; 300 ms with kept answers)",
                                            False),
         "staff import, end to end": ("60,000 rows/s", True),
-        "training-hours import, end to end": ("10,000 rows/s", False),
+        "training-hours import, end to end": ("10,000 rows/s (plain COPY of the same kind of file into an empty copy "
+                                              "of the table: 40,000 rows/s; the import runs at 0.25 of it)", False),
         "training-hours import, time to first answer": ("11.00 s (250,000 rows, 20.0 MB, HTTP 503)", False),
         "read on the importing service during an import": ("900 ms", False),
         "simple GET through the gateway vs direct": ("0.50 (100/s vs 200/s)", False),
