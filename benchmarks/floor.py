@@ -90,6 +90,24 @@ LEFT JOIN ro ON ro.home_district_code = d.code
 WHERE $1::text IS NULL OR d.code = $1::text
 """
 
+# The tail of both completion statements: the studios of the district (all of them when $1 is NULL),
+# their sessions in the year and the hours those credited (session hours x attendees), and one answer
+# row per district with its completion (`comp`, each statement's own).
+STUDIOS_AND_ANSWER = """stu AS (
+    SELECT st.district_code, count(DISTINCT st.id) AS studios, count(DISTINCT se.id) AS sessions,
+           coalesce(sum(se.hours) FILTER (WHERE a.staff_id IS NOT NULL), 0) AS hours
+    FROM training.studios st
+    LEFT JOIN training.sessions se ON se.studio_id = st.id AND se.session_date BETWEEN $4::date AND $5::date
+    LEFT JOIN training.attendance a ON a.session_id = se.id
+    WHERE $1::text IS NULL OR st.district_code = $1::text
+    GROUP BY st.district_code)
+SELECT d.code AS district_code, coalesce(comp.staff, 0) AS staff, coalesce(comp.completed, 0) AS completed,
+       coalesce(stu.studios, 0) AS studios, coalesce(stu.sessions, 0) AS sessions,
+       coalesce(stu.hours, 0) AS hours
+FROM partnership.districts d LEFT JOIN comp ON comp.district_code = d.code
+LEFT JOIN stu ON stu.district_code = d.code
+"""
+
 # §4.5 as the fastest plain SQL we know: for each active staff member of the district (rotation's
 # own table), the window's hours by an index-only scan of ix_training_hours_staff_window
 # `(staff_id, earned_on) INCLUDE (hours)`, the index the platform's query uses too. A lateral sum per
@@ -106,20 +124,7 @@ comp AS (  -- hours with as_of - 5 years < earned_on <= as_of, per person, again
         SELECT sum(t.hours) AS hours FROM training.training_hours t
         WHERE t.staff_id = st.id AND t.earned_on > $2::date AND t.earned_on <= $3::date) w ON true
     GROUP BY st.home_district_code),
-stu AS (  -- studios of the district; their sessions in the year; session hours x attendees
-    SELECT st.district_code, count(DISTINCT st.id) AS studios, count(DISTINCT se.id) AS sessions,
-           coalesce(sum(se.hours) FILTER (WHERE a.staff_id IS NOT NULL), 0) AS hours
-    FROM training.studios st
-    LEFT JOIN training.sessions se ON se.studio_id = st.id AND se.session_date BETWEEN $4::date AND $5::date
-    LEFT JOIN training.attendance a ON a.session_id = se.id
-    WHERE $1::text IS NULL OR st.district_code = $1::text
-    GROUP BY st.district_code)
-SELECT d.code AS district_code, coalesce(comp.staff, 0) AS staff, coalesce(comp.completed, 0) AS completed,
-       coalesce(stu.studios, 0) AS studios, coalesce(stu.sessions, 0) AS sessions,
-       coalesce(stu.hours, 0) AS hours
-FROM partnership.districts d LEFT JOIN comp ON comp.district_code = d.code
-LEFT JOIN stu ON stu.district_code = d.code
-WHERE $1::text IS NULL OR d.code = $1::text
+""" + STUDIOS_AND_ANSWER + """WHERE $1::text IS NULL OR d.code = $1::text
 """
 
 
@@ -142,20 +147,7 @@ comp AS (
     FROM rotation.staff s LEFT JOIN w ON w.staff_id = s.id
     WHERE s.status = 'active'
     GROUP BY s.home_district_code),
-stu AS (
-    SELECT st.district_code, count(DISTINCT st.id) AS studios, count(DISTINCT se.id) AS sessions,
-           coalesce(sum(se.hours) FILTER (WHERE a.staff_id IS NOT NULL), 0) AS hours
-    FROM training.studios st
-    LEFT JOIN training.sessions se ON se.studio_id = st.id AND se.session_date BETWEEN $4::date AND $5::date
-    LEFT JOIN training.attendance a ON a.session_id = se.id
-    WHERE $1::text IS NULL
-    GROUP BY st.district_code)
-SELECT d.code AS district_code, coalesce(comp.staff, 0) AS staff, coalesce(comp.completed, 0) AS completed,
-       coalesce(stu.studios, 0) AS studios, coalesce(stu.sessions, 0) AS sessions,
-       coalesce(stu.hours, 0) AS hours
-FROM partnership.districts d LEFT JOIN comp ON comp.district_code = d.code
-LEFT JOIN stu ON stu.district_code = d.code
-"""
+""" + STUDIOS_AND_ANSWER
 
 # Every floor statement is planned for the values it runs with (never a generic plan after five
 # runs of a prepared statement, which cannot fold `$1 IS NULL`), so what EXPLAIN shows is what runs.
