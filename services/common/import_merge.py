@@ -37,6 +37,8 @@ UNIQUE_VIOLATION = "23505"
 async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,
                  mode: ImportMode) -> None:
     params = {**spec.params, "entity": spec.entity, "actor": context.actor, "request_id": context.request_id}
+    for sql in spec.lock_sql:
+        await session.execute(text(sql), spec.params)
     outcome = None
     if spec.insert_sql is not None:
         try:

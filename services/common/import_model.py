@@ -110,6 +110,10 @@ class ImportSpec:
     insert_sql: str | None = None
     # Extra data-modifying CTEs after `merged` (e.g. a history row per inserted record).
     merge_ctes: str = ""
+    # Run first in the merge's transaction: lock the read-model rows the merge copies facts from
+    # (e.g. a school's district), so they cannot change before the merge commits, and refresh the
+    # staged copies of those facts from them (they were resolved in an earlier transaction).
+    lock_sql: Sequence[str] = ()
     upstreams: Sequence[str] = ()           # the services `resolve` calls
     # Staged columns naming districts: the districts the import touched, on its one audit event.
     district_columns: Sequence[str] = ()

@@ -102,9 +102,19 @@ async def follow_schools(conn: AsyncConnection, request_ids: dict[str, str | Non
         await conn.execute(statement, params)
 
 
+# The page's schools, locked in code order before any is written: a staff import's merge locks the
+# schools it reads in the same order (services/rotation/imports.py), so neither waits on the other
+# in a cycle.
+_LOCK_PAGE = text("SELECT code FROM rotation.school_directory WHERE code = ANY(CAST(:codes AS text[])) "
+                  "ORDER BY code FOR UPDATE")
+
+
 async def apply_school_changes(conn: AsyncConnection, changes: list[Change]) -> None:
     """Apply a page of partnership's feed in order; districts, pairings and activities are skipped.
     Then the people of the schools the page changed follow their school's district."""
+    codes = sorted({change.key for change in changes if change.entity == SCHOOL_ENTITY})
+    if codes:
+        await conn.execute(_LOCK_PAGE, {"codes": codes})
     upserts: list[dict[str, Any]] = []
     touched: dict[str, str | None] = {}
     for change in changes:

@@ -100,6 +100,20 @@ STAFF_SCOPE_SQL = """
        OR (e.staff_no IS NOT NULL AND NOT (e.home_district_code = ANY(:districts)))"""
 
 
+# The districts were resolved in an earlier transaction; a school moved by the directory's consumer
+# since then would leave its imported staff in the old district (the consumer's move of the
+# school's staff cannot see rows not committed yet). Locked FOR SHARE, as `find_school` does for a
+# single write, the schools' rows either moved before (read here, new district) or wait for the
+# merge (the consumer then moves its rows too). Rows are locked in code order, as the consumer
+# locks its page's schools (services/rotation/directory.py), so the two never deadlock.
+SCHOOL_DISTRICTS_FOR_SHARE = """
+    WITH locked AS (
+        SELECT code, district_code FROM rotation.school_directory
+        WHERE code IN (SELECT DISTINCT home_school_code FROM staged) ORDER BY code FOR SHARE)
+    UPDATE staged s SET home_district_code = l.district_code FROM locked l
+    WHERE s.home_school_code = l.code AND s.home_district_code IS DISTINCT FROM l.district_code"""
+
+
 STAFF = ImportSpec(
     district_columns=("home_district_code",),
     kind="staff",
@@ -117,6 +131,7 @@ STAFF = ImportSpec(
     prepare=_values,
     extra_columns={"home_district_code": "text"},
     resolve=partial(fill_school_districts, school="home_school_code", district="home_district_code"),
+    lock_sql=[SCHOOL_DISTRICTS_FOR_SHARE],
     upstreams=("partnership",),
     scope_sql=STAFF_SCOPE_SQL,
     checks_sql=[("home_school_code", """

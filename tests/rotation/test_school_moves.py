@@ -5,7 +5,10 @@ the district overviews follow. Completed rotations keep the districts they were 
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
+
+from sqlalchemy import text
 
 from tests.conftest import fetch
 from tests.feed import synced
@@ -123,3 +126,35 @@ async def test_a_school_moved_to_another_district_takes_its_staff_and_open_rotat
     assert placement.json()["items"] == [
         {"school_code": "11010501", "district_code": "110119", "section": "primary", "backbone": 1}]
 
+
+
+async def test_a_staff_import_merged_while_its_school_moves_takes_the_new_district(partnership, rotation, db_engine):
+    """The import resolves 11010502's district (朝阳) in one transaction and merges in another. The
+    directory's consumer moves the school to 延庆 in between: its transaction holds the school's row
+    when the merge starts. The merge waits for it (the row is locked FOR SHARE) and stores the
+    district the directory has once the move commits, not the one resolved before."""
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    body = "工号,姓名,任职学校代码,岗位,任教学段,骨干级别,现岗位起始日期\nM1,甲,11010502,教师,小学,无,2015-09-01\n"
+    waiting_sql = ("select count(*) as n from pg_stat_activity "
+                   "where wait_event_type = 'Lock' and query like '%school_directory%FOR SHARE%'")
+    async with db_engine.connect() as consumer:
+        move = await consumer.begin()
+        # What the consumer does first with a page that moves the school: lock and write its row.
+        await consumer.execute(text("SELECT code FROM rotation.school_directory WHERE code = '11010502' FOR UPDATE"))
+        await consumer.execute(text("UPDATE rotation.school_directory SET district_code = '110119' "
+                                    "WHERE code = '11010502'"))
+        imported = asyncio.create_task(rotation.post("/v1/imports/staff", content=body.encode(),
+                                                     headers={"content-type": "text/csv"}))
+        for _ in range(400):  # until the merge waits for the school's row (bounded: 10 s)
+            waiting = await fetch(db_engine, waiting_sql)
+            if waiting[0]["n"] or imported.done():
+                break
+            await asyncio.sleep(0.025)
+        assert waiting == [{"n": 1}]
+        await move.commit()
+    answer = await imported
+    assert (answer.status_code, answer.json()["inserted"]) == (200, 1), answer.text
+    assert await fetch(db_engine, "select home_school_code, home_district_code from rotation.staff "
+                                  "where staff_no = 'M1'") == [{"home_school_code": "11010502",
+                                                                "home_district_code": "110119"}]
