@@ -39,6 +39,8 @@ async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext
     params = {**spec.params, "entity": spec.entity, "actor": context.actor, "request_id": context.request_id}
     for sql in spec.lock_sql:
         await session.execute(text(sql), spec.params)
+    if spec.lock_sql:
+        await _scope_after_lock(session, spec, context, report, mode)
     outcome = None
     if spec.insert_sql is not None:
         try:
@@ -60,6 +62,29 @@ async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext
         report.rejected_rows += len({e.row for e in late})
         report.valid_rows -= len({e.row for e in late})
     report.unchanged = report.valid_rows - report.inserted - report.updated
+
+
+async def _scope_after_lock(session: AsyncSession, spec: ImportSpec, context: ImportContext,
+                            report: ImportReport, mode: ImportMode) -> None:
+    """The importer's scope again, on the facts `lock_sql` refreshed: a school moved out of the
+    importer's districts since the checks takes its rows out of reach (none written, or only those
+    rows left out in a partial import)."""
+    if context.districts is None or not spec.scope_sql:
+        return
+    params = {**spec.params, "districts": sorted(context.districts)}
+    rows = sorted({row["row_no"] for row in (await session.execute(text(spec.scope_sql), params)).mappings()})
+    if not rows:
+        return
+    errors = [RowError(row=row, field=None, message="outside your districts") for row in rows]
+    if mode == ImportMode.all_or_nothing:
+        raise Conflict(f"{len(rows)} rows are outside your districts: their schools moved while this import ran; "
+                       "nothing was written", slug="import-conflict",
+                       extra={"errors": [e.model_dump() for e in errors]})
+    await session.execute(text("DELETE FROM staged USING unnest(CAST(:rows AS integer[])) AS moved(row_no) "
+                               "WHERE staged.row_no = moved.row_no"), {"rows": rows})
+    report.errors = _sorted([*report.errors, *errors])
+    report.rejected_rows += len(rows)
+    report.valid_rows -= len(rows)
 
 
 async def _merge_with(session: AsyncSession, spec: ImportSpec, merge_sql: str, params: dict[str, Any]) -> Any:

@@ -128,24 +128,19 @@ async def test_a_school_moved_to_another_district_takes_its_staff_and_open_rotat
 
 
 
-async def test_a_staff_import_merged_while_its_school_moves_takes_the_new_district(partnership, rotation, db_engine):
-    """The import resolves 11010502's district (朝阳) in one transaction and merges in another. The
-    directory's consumer moves the school to 延庆 in between: its transaction holds the school's row
-    when the merge starts. The merge waits for it (the row is locked FOR SHARE) and stores the
-    district the directory has once the move commits, not the one resolved before."""
-    await f.chaoyang_with_schools(partnership)
-    await synced(db_engine, staff=False)
+async def _import_while_the_school_moves(rotation, db_engine, **request):
+    """A staff import of M1 at 11010502 whose merge starts while the directory's consumer holds the
+    school's row, moving it to 延庆 (the consumer's first step with such a page: lock, then write);
+    the move commits once the merge waits for the row. The import's answer."""
     body = "工号,姓名,任职学校代码,岗位,任教学段,骨干级别,现岗位起始日期\nM1,甲,11010502,教师,小学,无,2015-09-01\n"
     waiting_sql = ("select count(*) as n from pg_stat_activity "
                    "where wait_event_type = 'Lock' and query like '%school_directory%FOR SHARE%'")
     async with db_engine.connect() as consumer:
         move = await consumer.begin()
-        # What the consumer does first with a page that moves the school: lock and write its row.
         await consumer.execute(text("SELECT code FROM rotation.school_directory WHERE code = '11010502' FOR UPDATE"))
         await consumer.execute(text("UPDATE rotation.school_directory SET district_code = '110119' "
                                     "WHERE code = '11010502'"))
-        imported = asyncio.create_task(rotation.post("/v1/imports/staff", content=body.encode(),
-                                                     headers={"content-type": "text/csv"}))
+        imported = asyncio.create_task(rotation.post("/v1/imports/staff", content=body.encode(), **request))
         for _ in range(400):  # until the merge waits for the school's row (bounded: 10 s)
             waiting = await fetch(db_engine, waiting_sql)
             if waiting[0]["n"] or imported.done():
@@ -153,8 +148,44 @@ async def test_a_staff_import_merged_while_its_school_moves_takes_the_new_distri
             await asyncio.sleep(0.025)
         assert waiting == [{"n": 1}]
         await move.commit()
-    answer = await imported
+    return await imported
+
+
+async def test_a_staff_import_merged_while_its_school_moves_takes_the_new_district(partnership, rotation, db_engine):
+    """The import resolves 11010502's district (朝阳) in one transaction and merges in another. The
+    merge waits for the moving school's row (it locks the schools it reads FOR SHARE) and stores
+    the district the directory has once the move commits, not the one resolved before."""
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    answer = await _import_while_the_school_moves(rotation, db_engine, headers={"content-type": "text/csv"})
     assert (answer.status_code, answer.json()["inserted"]) == (200, 1), answer.text
     assert await fetch(db_engine, "select home_school_code, home_district_code from rotation.staff "
                                   "where staff_no = 'M1'") == [{"home_school_code": "11010502",
                                                                 "home_district_code": "110119"}]
+
+
+async def test_a_school_moved_out_of_the_importers_districts_meanwhile_is_out_of_reach(partnership, rotation,
+                                                                                       db_engine, auth):
+    """朝阳's district admin imports M1 at 11010502; the school moves to 延庆 before the merge. The
+    scope holds on the district the merge would store: all or nothing, 409 and nothing written;
+    partial, the row is rejected as outside the admin's districts and nothing else changes."""
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    admin = auth("district_admin", districts=("110105",))
+    refused = await _import_while_the_school_moves(rotation, db_engine,
+                                                   headers={**admin, "content-type": "text/csv"})
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["type"], refused.json()["errors"]) == (
+        "urn:spp:problem:import-conflict", [{"row": 1, "field": None, "message": "outside your districts"}])
+    back = await fetch(db_engine, "select district_code from rotation.school_directory where code = '11010502'")
+    assert back == [{"district_code": "110119"}]
+    async with db_engine.begin() as conn:  # the school back in 朝阳 for the partial import's move
+        await conn.execute(text("UPDATE rotation.school_directory SET district_code = '110105' "
+                                "WHERE code = '11010502'"))
+    partial = await _import_while_the_school_moves(rotation, db_engine, params={"mode": "partial"},
+                                                   headers={**admin, "content-type": "text/csv"})
+    assert partial.status_code == 200, partial.text
+    report = partial.json()
+    assert (report["inserted"], report["rejected_rows"], report["valid_rows"], report["errors"]) == (
+        0, 1, 0, [{"row": 1, "field": None, "message": "outside your districts"}])
+    assert await fetch(db_engine, "select count(*) as n from rotation.staff") == [{"n": 0}]
