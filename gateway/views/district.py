@@ -7,41 +7,19 @@ only its part (null, named in `degraded`); the answer stays 200.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from gateway.clients import (
-    BalanceTotals,
-    Completion,
-    PartnershipClient,
-    PartnershipRow,
-    RotationClient,
-    RotationStats,
-    StudioStats,
-    TrainingClient,
-)
 from gateway.exports import XLSX, export_format, overview_rows, spreadsheet
-from gateway.views import blocks, calls
+from gateway.views.figures import district_blocks, figures
 from gateway.views.period import resolve_period
 from gateway.views.schemas import DistrictOverview, DistrictRef
 from services.common.auth import CurrentUser
 from services.common.errors import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
-
-
-@dataclass(frozen=True)
-class DistrictFigures:
-    """The answers a district overview is composed from; None where the service could not answer."""
-
-    partnership: list[PartnershipRow] | None
-    rotation: RotationStats | None
-    balance: BalanceTotals | None
-    studios: StudioStats | None
-    completion: Completion | None
 
 
 DistrictCodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", examples=["110105"],
@@ -86,43 +64,18 @@ async def district_overview(code: DistrictCodePath, request: Request, principal:
     principal.require_read_in(code)
     fmt = export_format(request)
     period = resolve_period(as_of, academic_year)
-    partnership = PartnershipClient.of(request)
-    rotation = RotationClient.of(request)
-    training = TrainingClient.of(request)
-
-    answers = await calls.settle_into(DistrictFigures, {
-        "partnership": partnership.stats(as_of=period.as_of, period_from=period.period_from,
-                                         period_to=period.period_to, district_code=code),
-        "rotation": rotation.stats(academic_year=period.academic_year, district_code=code),
-        # §4.6 summed by rotation over its school directory (partnership's registry, from its feed):
-        # no school list crosses over, as in the city view.
-        "balance": rotation.balance_totals(as_of=period.as_of, district_code=code),
-        "studios": training.studio_stats(academic_year=period.academic_year, district_code=code),
-        # §4.5 counted by training from its staff directory (fed by rotation) and its ledger.
-        "completion": training.completion(as_of=period.as_of, district_code=code),
-    })
+    answers = await figures(request, period, code)
     got = answers.of
 
-    name = None
-    partnership_block = None
+    row = None
     if got.partnership is not None:
-        rows = [row for row in got.partnership if row.district_code == code]
-        if not rows:
+        row = next((r for r in got.partnership if r.district_code == code), None)
+        if row is None:
             raise NotFound(f"district {code} does not exist", slug="district-not-found")
-        name = rows[0].name
-        partnership_block = blocks.partnership_block(rows[0])
-    rotation_block = blocks.rotation_block(got.rotation.row(code)) if got.rotation is not None else None
-    training_block = None
-    if got.studios is not None and got.completion is not None:
-        training_block = blocks.training_block(got.studios.row(code), got.completion.row(code))
-    balance_block = None
-    if got.balance is not None:
-        balance_block = blocks.balance_summary_from_totals(got.balance.of(code))
     overview = DistrictOverview(
-        district=DistrictRef(code=code, name=name), academic_year=period.academic_year,
+        district=DistrictRef(code=code, name=row.name if row is not None else None), academic_year=period.academic_year,
         period_from=period.period_from, period_to=period.period_to, as_of=period.as_of,
-        partnership=partnership_block, rotation=rotation_block, training=training_block,
-        balance=balance_block, degraded=answers.degraded)
+        **district_blocks(got, code, row), degraded=answers.degraded)
     if fmt is not None:
         return await spreadsheet(overview_rows(overview.model_dump(mode="json")), fmt,
                                  f"overview-{code}-{period.academic_year}", columns=["block", "metric", "value"])
