@@ -6,6 +6,7 @@ rotation's directory) is seen at the next call, with the hand-worked figures.
 
 from __future__ import annotations
 
+from tests.conftest import fetch
 from tests.feed import synced
 from tests.partnership import factories as pf
 from tests.rotation import factories as f
@@ -167,3 +168,27 @@ async def test_no_cache_asks_every_service_for_fresh_figures(partnership, rotati
     registry = rotation_app.state.metrics.registry
     assert [registry.get_sample_value("spp_answer_cache_lookups_total", {"process": "rotation", "result": result})
             for result in ("hit", "miss")] == [4.0, 4.0]
+
+
+async def test_transaction_ids_compare_as_numbers_across_digit_boundaries(partnership, rotation, rotation_app,
+                                                                          db_engine):
+    """The kept snapshot's xmin against the feed's newest transaction id, as numbers: a kept answer
+    whose snapshot ends at 999 is stale once the feed has rows of later transactions (whose ids
+    have more digits: as text, '1000' and '10000' sort before '999'); one whose snapshot starts
+    past every id of the feed (100000000) is still valid."""
+    from services.common.answer_cache import Stamp
+
+    cache = rotation_app.state.answer_cache
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    await f.staff(rotation, name="甲", staff_no="A", in_post_since="2015-09-01")
+    [newest] = await fetch(db_engine, "select max(xid)::text::bigint as xid from rotation.changes")
+    assert 999 < newest["xid"] < 100_000_000
+    assert await _stats(rotation) == (1, 0, 0)  # computed and kept
+    key = ("rotation-stats", 2024, "110105")
+    stamp, kept = cache._entries[key]
+    for xmin, served in ((999, False), (100_000_000, True)):
+        cache._entries[key] = (Stamp(snapshot=f"{xmin}:{xmin}:", cursors=stamp.cursors), kept)
+        hits = cache.hits
+        assert await _stats(rotation) == (1, 0, 0)
+        assert (cache.hits - hits, cache._entries[key][1] is kept) == (int(served), served)
