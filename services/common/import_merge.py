@@ -45,7 +45,7 @@ async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext
     if spec.insert_sql is not None:
         try:
             async with session.begin_nested():
-                outcome = await _merge_with(session, spec, spec.insert_sql, params)
+                outcome = await _update_then_insert(session, spec, params)
         except IntegrityError as exc:
             if _sqlstate(exc) != UNIQUE_VIOLATION:
                 raise
@@ -97,6 +97,23 @@ async def _merge_with(session: AsyncSession, spec: ImportSpec, merge_sql: str, p
         f"{spec.merge_ctes} "
         "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated "
         "FROM merged"), params)).mappings().one()
+
+
+async def _update_then_insert(session: AsyncSession, spec: ImportSpec, params: dict[str, Any]) -> dict[str, int]:
+    """The usual merge: the stored keys updated (with their feed rows, as `merge_sql` would),
+    then the new keys by a plain INSERT and their feed rows read back by id. A new key stored by
+    someone else meanwhile breaks the INSERT's unique index; the caller then rolls back to its
+    savepoint and runs `merge_sql`."""
+    assert spec.insert_sql is not None and spec.inserted_sql is not None and not spec.merge_ctes
+    outcome = dict(await _merge_with(session, spec, spec.update_sql, params)) if spec.update_sql else {
+        "inserted": 0, "updated": 0}
+    inserted = (await session.execute(text(spec.insert_sql), params)).rowcount
+    if inserted:
+        await session.execute(text(
+            f"INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
+            "SELECT :entity, key, 'create', state, CAST(:actor AS text), CAST(:request_id AS text) "
+            f"FROM ({spec.inserted_sql}) AS created"), params)
+    return {"inserted": outcome["inserted"] + inserted, "updated": outcome["updated"]}
 
 
 async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowError]:

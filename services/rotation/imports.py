@@ -114,6 +114,29 @@ SCHOOL_DISTRICTS_FOR_SHARE = """
     WHERE s.home_school_code = l.code AND s.home_district_code IS DISTINCT FROM l.district_code"""
 
 
+# The staff merge: insert new staff_nos, update stored ones (a row equal to the stored record is left
+# alone: reported `unchanged`, nothing fed, so a registry sent again writes nothing). Status is not
+# a column of the file: an upsert leaves a retired or departed person as they are.
+STAFF_UPSERT = """
+        INSERT INTO rotation.staff AS t (id, staff_no, name, home_school_code, home_district_code, role, section,
+                                         subject, backbone_level, in_post_since, retirement_date)
+        SELECT gen_random_uuid(), staff_no, name, home_school_code, home_district_code, role, section, subject,
+               backbone_level, in_post_since, retirement_date
+        FROM {rows} ORDER BY row_no
+        ON CONFLICT (staff_no) DO UPDATE SET
+            name = excluded.name, home_school_code = excluded.home_school_code,
+            home_district_code = excluded.home_district_code, role = excluded.role, section = excluded.section,
+            subject = excluded.subject, backbone_level = excluded.backbone_level,
+            in_post_since = excluded.in_post_since, retirement_date = excluded.retirement_date,
+            version = t.version + 1, updated_at = now()
+        WHERE (t.name, t.home_school_code, t.home_district_code, t.role, t.section, t.subject, t.backbone_level,
+               t.in_post_since, t.retirement_date)
+              IS DISTINCT FROM (excluded.name, excluded.home_school_code, excluded.home_district_code,
+                                excluded.role, excluded.section, excluded.subject, excluded.backbone_level,
+                                excluded.in_post_since, excluded.retirement_date)
+        RETURNING (xmax = 0) AS inserted, t.staff_no AS key, to_jsonb(t) AS state"""
+
+
 STAFF = ImportSpec(
     district_columns=("home_district_code",),
     kind="staff",
@@ -129,7 +152,7 @@ STAFF = ImportSpec(
     columns=COLUMNS,
     column_types={"in_post_since": "date", "retirement_date": "date"},
     prepare=_values,
-    extra_columns={"home_district_code": "text"},
+    extra_columns={"home_district_code": "text", "id": "uuid DEFAULT gen_random_uuid()"},
     resolve=partial(fill_school_districts, school="home_school_code", district="home_district_code"),
     lock_sql=[SCHOOL_DISTRICTS_FOR_SHARE],
     upstreams=("partnership",),
@@ -137,27 +160,19 @@ STAFF = ImportSpec(
     checks_sql=[("home_school_code", """
         SELECT s.row_no, 'unknown school ' || s.home_school_code AS message
         FROM staged s WHERE s.home_district_code IS NULL""")],
-    # Status is not a column of the file: an upsert leaves a retired or departed person as they are.
-    # A row equal to the stored record is left alone (reported `unchanged`, nothing fed): a
-    # registry sent again writes nothing.
-    merge_sql="""
-        INSERT INTO rotation.staff AS t (id, staff_no, name, home_school_code, home_district_code, role, section,
-                                         subject, backbone_level, in_post_since, retirement_date)
-        SELECT gen_random_uuid(), staff_no, name, home_school_code, home_district_code, role, section, subject,
-               backbone_level, in_post_since, retirement_date
-        FROM staged ORDER BY row_no
-        ON CONFLICT (staff_no) DO UPDATE SET
-            name = excluded.name, home_school_code = excluded.home_school_code,
-            home_district_code = excluded.home_district_code, role = excluded.role, section = excluded.section,
-            subject = excluded.subject, backbone_level = excluded.backbone_level,
-            in_post_since = excluded.in_post_since, retirement_date = excluded.retirement_date,
-            version = t.version + 1, updated_at = now()
-        WHERE (t.name, t.home_school_code, t.home_district_code, t.role, t.section, t.subject, t.backbone_level,
-               t.in_post_since, t.retirement_date)
-              IS DISTINCT FROM (excluded.name, excluded.home_school_code, excluded.home_district_code,
-                                excluded.role, excluded.section, excluded.subject, excluded.backbone_level,
-                                excluded.in_post_since, excluded.retirement_date)
-        RETURNING (xmax = 0) AS inserted, t.staff_no AS key, to_jsonb(t) AS state""",
+    merge_sql=STAFF_UPSERT.format(rows="staged"),
+    # The usual case in plain statements (services/common/import_model.py): the stored staff
+    # updated as above, then the new ones inserted with the ids staged for them.
+    update_sql=STAFF_UPSERT.format(rows="staged s WHERE EXISTS (SELECT 1 FROM rotation.staff e "
+                                        "WHERE e.staff_no = s.staff_no)"),
+    insert_sql="""
+        INSERT INTO rotation.staff (id, staff_no, name, home_school_code, home_district_code, role, section,
+                                    subject, backbone_level, in_post_since, retirement_date)
+        SELECT s.id, s.staff_no, s.name, s.home_school_code, s.home_district_code, s.role, s.section, s.subject,
+               s.backbone_level, s.in_post_since, s.retirement_date
+        FROM staged s WHERE NOT EXISTS (SELECT 1 FROM rotation.staff e WHERE e.staff_no = s.staff_no)
+        ORDER BY s.row_no""",
+    inserted_sql="SELECT t.staff_no AS key, to_jsonb(t) AS state FROM staged s JOIN rotation.staff t ON t.id = s.id",
     schema="rotation",
     entity="staff",
     # StaffImportRow's fields, for the common row (the model decides the rest and words the errors).

@@ -118,9 +118,8 @@ RESOLVE_STAFF_ID = """
     UPDATE staged s SET staff_known = true, staff_district = d.home_district_code
     FROM training.staff_directory d WHERE d.id = s.staff_id AND s.staff_known IS NOT TRUE"""
 
-# A new credit as the change feed carries it (`create`).
-CREDIT_RETURNING = """
-        RETURNING (xmax = 0) AS inserted, t.source || ':' || t.reference AS key,
+# A new credit as the change feed carries it (`create`): its key and state.
+CREDIT_FEED = """t.source || ':' || t.reference AS key,
                   jsonb_build_object(
                       'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours),
                       'earned_on', t.earned_on, 'source', t.source, 'reference', t.reference,
@@ -141,7 +140,8 @@ TRAINING_HOURS = ImportSpec(
     key=("source", "reference"),
     columns=COLUMNS,
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
-    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean"},
+    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean",
+                   "id": "uuid DEFAULT gen_random_uuid()"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
     resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
     checks_sql=[
@@ -173,16 +173,16 @@ TRAINING_HOURS = ImportSpec(
         SELECT gen_random_uuid(), staff_id, hours, earned_on, source, reference
         FROM staged ORDER BY row_no
         ON CONFLICT (source, reference) DO NOTHING
-        {CREDIT_RETURNING}""",
-    # The same without ON CONFLICT, for the usual case: nobody stores one of the keys meanwhile.
-    insert_sql=f"""
-        INSERT INTO training.training_hours AS t (id, staff_id, hours, earned_on, source, reference)
-        SELECT gen_random_uuid(), s.staff_id, s.hours, s.earned_on, s.source, s.reference
+        RETURNING (xmax = 0) AS inserted, {CREDIT_FEED}""",
+    # The same in plain statements, for the usual case: nobody stores one of the keys meanwhile.
+    insert_sql="""
+        INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
+        SELECT s.id, s.staff_id, s.hours, s.earned_on, s.source, s.reference
         FROM staged s
         WHERE NOT EXISTS (SELECT 1 FROM training.training_hours h
                           WHERE h.source = s.source AND h.reference = s.reference)
-        ORDER BY s.row_no
-        {CREDIT_RETURNING}""",
+        ORDER BY s.row_no""",
+    inserted_sql=f"SELECT {CREDIT_FEED} FROM staged s JOIN training.training_hours t ON t.id = s.id",
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),

@@ -3,7 +3,10 @@ partnership registry in one call, per-row report, both modes, upsert by staff_no
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+from sqlalchemy import text
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
@@ -270,3 +273,50 @@ async def test_a_file_sent_again_is_unchanged_and_feeds_nothing(partnership, rot
         ("T001", "create"), ("T002", "create"), ("T002", "update")]
     assert await fetch(db_engine, "select staff_no, subject, version from rotation.staff order by staff_no") == [
         {"staff_no": "T001", "subject": "数学", "version": 1}, {"staff_no": "T002", "subject": "物理", "version": 2}]
+
+
+async def test_a_staff_no_stored_by_a_concurrent_writer_during_the_merge_is_updated(partnership, rotation, db_engine):
+    """New staff go in by a plain INSERT; a writer that stores one of their staff_nos while it runs
+    makes the merge fall back to the upsert: the concurrent record is updated, nothing is stored
+    twice, and the feed has one create per new person and the update."""
+    await f.chaoyang_with_schools(partnership)
+    body = ("staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
+            "T001,王芳,11010501,teacher,primary,数学,none,2019-09-01\n"
+            "T002,张伟,11010502,teacher,junior,物理,none,2020-09-01\n").encode()
+    other = await db_engine.connect()
+    try:
+        await other.execute(text(
+            "INSERT INTO rotation.staff (id, staff_no, name, home_school_code, home_district_code, role, section, "
+            "in_post_since) VALUES (gen_random_uuid(), 'T002', '张伟', '11010502', '110105', 'teacher', 'junior', "
+            "'2020-09-01')"))
+        posted = asyncio.create_task(rotation.post("/v1/imports/staff", content=body, headers=CSV))
+        for _ in range(200):  # until the import's insert waits on the uncommitted staff_no
+            waiting = (await other.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"))).scalar_one()
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1
+        await other.commit()
+        response = await posted
+    finally:
+        await other.close()
+    assert response.status_code == 200, response.text
+    assert (response.json()["inserted"], response.json()["updated"], response.json()["unchanged"]) == (1, 1, 0)
+    assert await fetch(db_engine, "select staff_no, subject, version from rotation.staff order by staff_no") == [
+        {"staff_no": "T001", "subject": "数学", "version": 1}, {"staff_no": "T002", "subject": "物理", "version": 2}]
+    feed = await fetch(db_engine, FEED)
+    assert [(c["key"], c["op"], c["state"]["subject"]) for c in feed] == [("T001", "create", "数学"),
+                                                                          ("T002", "update", "物理")]
+
+
+async def test_new_staff_feed_their_stored_rows(partnership, rotation, db_engine):
+    """The create of each new person carries the row as stored (its id, version, timestamps)."""
+    await f.chaoyang_with_schools(partnership)
+    body = ("staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
+            "T001,王芳,11010501,teacher,primary,数学,none,2019-09-01\n").encode()
+    response = await rotation.post("/v1/imports/staff", content=body, headers=CSV)
+    assert (response.status_code, response.json()["inserted"]) == (200, 1)
+    stored = await fetch(db_engine, "select to_jsonb(t) as state from rotation.staff t")
+    assert [(c["key"], c["op"], c["state"]) for c in await fetch(db_engine, FEED)] == [
+        ("T001", "create", stored[0]["state"])]
