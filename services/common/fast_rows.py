@@ -7,6 +7,11 @@ it accepts and words the errors. So a converter may refuse more than the model, 
 more or convert differently. Cells are already stripped the way the models' `strip_whitespace`
 would (str.strip removes every character Unicode calls white space), so lengths compare as the
 models' do: in code points.
+
+Each converter also says the same in SQL (`sql`), for a CSV file PostgreSQL parses itself
+(services/common/import_sql.py): an expression of the (stripped, not blank) cell that is the
+staged value, or NULL where the Python converter would raise. It may refuse more than the Python
+one (that row then goes through the model), never accept more or convert differently.
 """
 
 from __future__ import annotations
@@ -27,60 +32,123 @@ class Unsure(ValueError):
     """The fast path does not decide this cell; the model does."""
 
 
-def text(max_length: int, *, pattern: str | None = None, refuse: Iterable[str] = ()) -> Convert:
-    """A string of 1..max_length code points (and matching `pattern` whole, when given)."""
-    whole = re.compile(pattern).fullmatch if pattern else None
-    refused = frozenset(refuse)
+def literal(value: str) -> str:
+    """A string as an SQL literal (the converters' own constants, never a file's text)."""
+    return "'" + value.replace("'", "''") + "'"
 
-    def convert(value: str) -> str:
-        if len(value) > max_length or value in refused or (whole is not None and whole(value) is None):
+
+class Text:
+    """A string of 1..max_length code points (and matching `pattern` whole, when given)."""
+
+    def __init__(self, max_length: int, *, pattern: str | None = None, refuse: Iterable[str] = ()) -> None:
+        self.max_length, self.pattern, self.refused = max_length, pattern, frozenset(refuse)
+        self.whole = re.compile(pattern).fullmatch if pattern else None
+
+    def __call__(self, value: str) -> str:
+        if len(value) > self.max_length or value in self.refused or (
+                self.whole is not None and self.whole(value) is None):
             raise Unsure(value)
         return value
-    return convert
+
+    def sql(self, cell: str) -> str:
+        # char_length counts code points, as len() does; the patterns used are anchored ASCII
+        # classes, which PostgreSQL's regular expressions read the same way.
+        rules = [f"char_length({cell}) <= {self.max_length}"]
+        if self.pattern is not None:
+            rules.append(f"{cell} ~ {literal('^(?:' + self.pattern.removeprefix('^').removesuffix('$') + ')$')}")
+        rules += [f"{cell} <> {literal(value)}" for value in sorted(self.refused)]
+        return f"CASE WHEN {' AND '.join(rules)} THEN {cell} END"
 
 
-def choice(values: Iterable[str], labels: Mapping[str, str] | None = None) -> Convert:
+def text(max_length: int, *, pattern: str | None = None, refuse: Iterable[str] = ()) -> Text:
+    return Text(max_length, pattern=pattern, refuse=refuse)
+
+
+class Choice:
     """An enum's value (as plain text), or a label the model's before-validator maps to one."""
-    allowed = {str(getattr(v, "value", v)) for v in values}
-    table = {**{v: v for v in allowed}, **{k: v for k, v in (labels or {}).items() if v in allowed}}
 
-    def convert(value: str) -> str:
-        return table[value]
-    return convert
+    def __init__(self, values: Iterable[str], labels: Mapping[str, str] | None = None) -> None:
+        allowed = {str(getattr(v, "value", v)) for v in values}
+        self.table = {**{v: v for v in allowed}, **{k: v for k, v in (labels or {}).items() if v in allowed}}
+
+    def __call__(self, value: str) -> str:
+        return self.table[value]
+
+    def sql(self, cell: str) -> str:
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in sorted(self.table.items()))
+        return f"CASE {cell} {whens} END"
 
 
-def iso_date(rewrite: Callable[[Any], Any] | None = None) -> Convert:
+def choice(values: Iterable[str], labels: Mapping[str, str] | None = None) -> Choice:
+    return Choice(values, labels)
+
+
+class IsoDate:
     """A date as YYYY-MM-DD in ASCII digits, or as the model's own before-validator `rewrite`
     turns it into one (office forms such as 2015/9/1 or 2015年9月1日; a rewrite leaves the ISO
     form as it is, so it runs only for other forms); an impossible date raises."""
-    def convert(value: str) -> date:
+
+    def __init__(self, rewrite: Callable[[Any], Any] | None = None) -> None:
+        self.rewrite = rewrite
+
+    def __call__(self, value: str) -> date:
         match = _ISO_DATE.fullmatch(value)
-        if match is None and rewrite is not None:
-            match = _ISO_DATE.fullmatch(rewrite(value))
+        if match is None and self.rewrite is not None:
+            match = _ISO_DATE.fullmatch(self.rewrite(value))
         if match is None:
             raise Unsure(value)
         return date(int(match[1]), int(match[2]), int(match[3]))
-    return convert
+
+    def sql(self, cell: str) -> str:
+        # Only the ISO form (other forms go through the model); years from 1000, where Python's
+        # date and PostgreSQL's agree on what exists.
+        return (f"CASE WHEN {cell} ~ '^[1-9][0-9]{{3}}-[0-9]{{2}}-[0-9]{{2}}$' AND pg_input_is_valid({cell}, 'date') "
+                f"THEN CAST({cell} AS date) END")
 
 
-def canonical_uuid(value: str) -> str:
+def iso_date(rewrite: Callable[[Any], Any] | None = None) -> IsoDate:
+    return IsoDate(rewrite)
+
+
+class CanonicalUuid:
     """A UUID in its 8-4-4-4-12 hexadecimal form, staged as the text itself: COPY stores it as
     the same uuid the model's `UUID` would (asyncpg parses it in C, about ten times faster than
     `uuid.UUID`)."""
-    if _UUID.fullmatch(value) is None:
-        raise Unsure(value)
-    return value
+
+    def __call__(self, value: str) -> str:
+        if _UUID.fullmatch(value) is None:
+            raise Unsure(value)
+        return value
+
+    def sql(self, cell: str) -> str:
+        return (f"CASE WHEN {cell} ~ '^[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
+                f"[0-9a-fA-F]{{12}}$' THEN CAST({cell} AS uuid) END")
 
 
-def decimal(*, integer_digits: int, places: int, above: Decimal, at_most: Decimal) -> Convert:
+canonical_uuid = CanonicalUuid()
+
+
+class PlainDecimal:
     """A plain decimal (digits, at most `places` after the point) with above < value <= at_most."""
-    plain = re.compile(rf"[0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{places}}})?").fullmatch
 
-    def convert(value: str) -> Decimal:
-        if plain(value) is None:
+    def __init__(self, *, integer_digits: int, places: int, above: Decimal, at_most: Decimal) -> None:
+        self.shape = rf"[0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{places}}})?"
+        self.plain = re.compile(self.shape).fullmatch
+        self.above, self.at_most = above, at_most
+
+    def __call__(self, value: str) -> Decimal:
+        if self.plain(value) is None:
             raise Unsure(value)
         number = Decimal(value)
-        if not above < number <= at_most:
+        if not self.above < number <= self.at_most:
             raise Unsure(value)
         return number
-    return convert
+
+    def sql(self, cell: str) -> str:
+        number = f"CAST({cell} AS numeric)"
+        return (f"CASE WHEN {cell} ~ {literal('^' + self.shape + '$')} AND {number} > {self.above} "
+                f"AND {number} <= {self.at_most} THEN {number} END")
+
+
+def decimal(*, integer_digits: int, places: int, above: Decimal, at_most: Decimal) -> PlainDecimal:
+    return PlainDecimal(integer_digits=integer_digits, places=places, above=above, at_most=at_most)

@@ -129,6 +129,9 @@ class ImportSpec:
     # `fast_row` (values in `columns` order) rejects what the model's row validators would.
     fast: Mapping[str, Callable[[str], Any]] | None = None
     fast_row: Callable[[tuple], bool] | None = None
+    # `fast_row` in SQL, for a CSV file PostgreSQL parses (services/common/import_sql.py): a
+    # condition with each column named as {column}, e.g. "{staff_id} IS NOT NULL".
+    fast_row_sql: str | None = None
     # The downloadable template of this kind (services/common/import_template.py).
     template: Template | None = None
 

@@ -148,7 +148,7 @@ class Validator:
         self.key_at = [list(spec.columns).index(k) for k in spec.key]
         self.written: dict[str, str] = {}  # field -> the header as the file wrote it (iter_rows fills it)
 
-    def _slow(self, raw: dict[str, Any], number: int, errors: list[RowError]) -> tuple | None:
+    def slow(self, raw: dict[str, Any], number: int, errors: list[RowError]) -> tuple | None:
         spec = self.spec
         cleaned = {k: v for k, v in raw.items() if v is not None}
         # PostgreSQL text cannot hold NUL: a row error here, not a failed COPY (500) later.
@@ -175,7 +175,7 @@ class Validator:
         for number, raw in (enumerate(rows, start=first) if isinstance(first, int) else zip(first, rows)):
             values = fast(raw) if fast is not None else None
             if values is None:
-                values = self._slow(raw, number, errors)
+                values = self.slow(raw, number, errors)
                 if values is None:
                     continue
             key = tuple(values[i] for i in key_at)

@@ -2,7 +2,8 @@
 Chinese or English headers), XLSX (services/common/xlsx_rows.py) or JSON; per-row reports; upsert
 by natural key.
 
-The fast path stages the valid rows with asyncpg `COPY` into a temporary table and merges them
+A plain CSV file is parsed by PostgreSQL itself (services/common/import_sql.py); other files are
+parsed and validated in Python. The valid rows are staged by `COPY` into a temporary table and merged
 with one `INSERT … ON CONFLICT DO UPDATE`; rules that need the database (unknown references,
 district scope) are checked by SQL over the staged rows. All-or-nothing by default; with
 `mode=partial` the good rows are kept. Each service supplies an `ImportSpec` for its kinds.
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # The engine's parts, one job each; their public names stay importable from here.
-from services.common import xlsx_rows
+from services.common import import_sql, xlsx_rows
 from services.common.audit import record_import
 from services.common.import_merge import _check, _merge, _sorted
 from services.common.import_model import (
@@ -73,26 +74,20 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     step = commit or _nothing
     validator = Validator(spec, fast="json" not in content_type)
     errors: list[RowError] = []
-    staged = total = 0
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    # A workbook is unzipped and parsed at once (CPU-bound): in a thread, off the event loop.
-    written = validator.written
-    rows = (await asyncio.to_thread(xlsx_rows.open_rows, body, spec.aliases, written)
-            if xlsx_rows.is_xlsx(content_type, body) else iter_rows(body, content_type, spec.aliases, written))
-    numbers = getattr(rows, "numbers", None)  # a sheet's rows keep the numbers Excel shows
-    for batch in _batches(rows, context.batch_rows):
-        first = total + 1 if numbers is None else numbers[total:total + len(batch)]
-        valid, batch_errors = validator.batch(batch, first)
-        errors.extend(batch_errors)
-        if valid:
-            await copy_staged(session, spec, valid)
+    in_sql = import_sql.plan(spec, body, content_type) if validator.fast is not None else None
+    if in_sql is not None:
+        try:
+            total, staged, errors = await import_sql.stage(session, spec, validator, in_sql)
+        except import_sql.Unparsed:
+            in_sql = None  # a file COPY refuses (ragged rows, …): Python reads it and words what is wrong
+        else:
             await step()
-            staged += len(valid)
-        total += len(batch)
-        if context.progress is not None:
-            await context.progress(total)
-        await asyncio.sleep(0)  # let a worker's heartbeat and health answers through between batches
+            if context.progress is not None:
+                await context.progress(total)
+    if in_sql is None:
+        total, staged = await _stage_in_python(session, spec, validator, body, content_type, context, errors, step)
     report.total_rows = total
     if staged:
         await session.execute(text("ANALYZE staged"))  # temporary tables are never auto-analyzed
@@ -126,6 +121,31 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     await _audit(session, spec, context, report, body, content_type)
     report.status = "completed"
     return report
+
+
+async def _stage_in_python(session: AsyncSession, spec: ImportSpec, validator: Validator, body: bytes,
+                           content_type: str, context: ImportContext, errors: list[RowError],
+                           step: Commit) -> tuple[int, int]:
+    """Parse and validate in batches, each batch's valid rows copied into `staged`: (rows, staged)."""
+    total = staged = 0
+    # A workbook is unzipped and parsed at once (CPU-bound): in a thread, off the event loop.
+    written = validator.written
+    rows = (await asyncio.to_thread(xlsx_rows.open_rows, body, spec.aliases, written)
+            if xlsx_rows.is_xlsx(content_type, body) else iter_rows(body, content_type, spec.aliases, written))
+    numbers = getattr(rows, "numbers", None)  # a sheet's rows keep the numbers Excel shows
+    for batch in _batches(rows, context.batch_rows):
+        first = total + 1 if numbers is None else numbers[total:total + len(batch)]
+        valid, batch_errors = validator.batch(batch, first)
+        errors.extend(batch_errors)
+        if valid:
+            await copy_staged(session, spec, valid)
+            await step()
+            staged += len(valid)
+        total += len(batch)
+        if context.progress is not None:
+            await context.progress(total)
+        await asyncio.sleep(0)  # let a worker's heartbeat and health answers through between batches
+    return total, staged
 
 
 async def _audit(session: AsyncSession, spec: ImportSpec, context: ImportContext, report: ImportReport,

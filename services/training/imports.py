@@ -193,6 +193,7 @@ TRAINING_HOURS = ImportSpec(
           "earned_on": fast_rows.iso_date(office_date),
           "source": fast_rows.text(64, refuse=(STUDIO_SESSION_SOURCE,)), "reference": fast_rows.text(200)},
     fast_row=lambda row: row[0] is not None or row[1] is not None,
+    fast_row_sql="{staff_id} IS NOT NULL OR {staff_no} IS NOT NULL",
     template=Template(
         title="继续教育学时",
         example={"staff_no": "T20180001", "hours": 4.5, "earned_on": date(2024, 10, 12), "source": "市级培训",

@@ -320,3 +320,17 @@ async def test_new_staff_feed_their_stored_rows(partnership, rotation, db_engine
     stored = await fetch(db_engine, "select to_jsonb(t) as state from rotation.staff t")
     assert [(c["key"], c["op"], c["state"]) for c in await fetch(db_engine, FEED)] == [
         ("T001", "create", stored[0]["state"])]
+
+
+async def test_a_file_postgresql_cannot_parse_is_read_by_python(partnership, rotation, db_engine):
+    """A row with a cell more than the header makes COPY refuse the file; Python's reader takes it
+    (the extra cell ignored, as before), in the same transaction, nothing staged twice."""
+    await f.chaoyang_with_schools(partnership)
+    body = ("staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
+            "T001,王芳,11010501,teacher,primary,数学,none,2019-09-01,多余\n"
+            "T002,张伟,11010502,teacher,junior,,,2020-09-01\n").encode()
+    response = await rotation.post("/v1/imports/staff", content=body, headers=CSV)
+    assert response.status_code == 200, response.text
+    assert (response.json()["total_rows"], response.json()["inserted"], response.json()["errors"]) == (2, 2, [])
+    assert await fetch(db_engine, "select staff_no, subject from rotation.staff order by staff_no") == [
+        {"staff_no": "T001", "subject": "数学"}, {"staff_no": "T002", "subject": None}]
