@@ -100,9 +100,11 @@ class IsoDate:
         return date(int(match[1]), int(match[2]), int(match[3]))
 
     def sql(self, cell: str) -> str:
-        # Only the ISO form (other forms go through the model); years from 1000, where Python's
-        # date and PostgreSQL's agree on what exists.
-        return (f"CASE WHEN {cell} ~ '^[1-9][0-9]{{3}}-[0-9]{{2}}-[0-9]{{2}}$' AND pg_input_is_valid({cell}, 'date') "
+        # Only the ISO form; other forms go through the model.
+        # Ten characters, the two hyphens in their places and digits elsewhere (cheaper than a
+        # regular expression), then a date PostgreSQL can store; year 0000 is no date to either.
+        return (f"CASE WHEN length({cell}) = 10 AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-' "
+                f"AND translate({cell}, '0123456789', '') = '--' AND pg_input_is_valid({cell}, 'date') "
                 f"THEN CAST({cell} AS date) END")
 
 
@@ -121,8 +123,11 @@ class CanonicalUuid:
         return value
 
     def sql(self, cell: str) -> str:
-        return (f"CASE WHEN {cell} ~ '^[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
-                f"[0-9a-fA-F]{{12}}$' THEN CAST({cell} AS uuid) END")
+        # 36 characters with the hyphens in their places, which PostgreSQL reads as a uuid (so the
+        # rest is hexadecimal): the canonical form only, at a fifth of a regular expression's cost.
+        hyphens = " AND ".join(f"substr({cell}, {i}, 1) = '-'" for i in (9, 14, 19, 24))
+        return (f"CASE WHEN length({cell}) = 36 AND {hyphens} AND pg_input_is_valid({cell}, 'uuid') "
+                f"THEN CAST({cell} AS uuid) END")
 
 
 canonical_uuid = CanonicalUuid()
