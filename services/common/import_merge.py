@@ -49,10 +49,14 @@ async def _merge(session: AsyncSession, spec: ImportSpec, context: ImportContext
         except IntegrityError as exc:
             if _sqlstate(exc) != UNIQUE_VIOLATION:
                 raise
+    every_row_inserted = outcome is not None and outcome["inserted"] == report.valid_rows
     if outcome is None:
         outcome = await _merge_with(session, spec, spec.merge_sql, params)
     report.inserted, report.updated = outcome["inserted"], outcome["updated"]
-    if spec.recheck_after_merge:
+    # A plain INSERT that stored every staged row met no key stored meanwhile (the unique index
+    # would have refused it): nothing can conflict late. Rows it skipped as stored, or a fallback
+    # to `merge_sql`, may have met a record stored since the checks: look again.
+    if spec.recheck_after_merge and not every_row_inserted:
         late = await _late_conflicts(session, spec)
         if late and mode == ImportMode.all_or_nothing:
             raise Conflict(f"{len(late)} rows conflict with records stored while this import ran; "

@@ -99,9 +99,18 @@ MISMATCH_SQL = """
                   CASE WHEN t.staff_id <> s.staff_id THEN 'staff_id' END,
                   CASE WHEN t.hours <> s.hours THEN 'hours' END,
                   CASE WHEN t.earned_on <> s.earned_on THEN 'earned_on' END], ', ') AS message
-    FROM staged s JOIN training.training_hours t ON t.source = s.source AND t.reference = s.reference
+    FROM staged s CROSS JOIN LATERAL (
+        SELECT t.staff_id, t.hours, t.earned_on FROM training.training_hours t
+        WHERE t.source = s.source AND t.reference = s.reference OFFSET 0) AS t
     WHERE s.staff_id IS NOT NULL
       AND (t.staff_id, t.hours, t.earned_on) IS DISTINCT FROM (s.staff_id, s.hours, s.earned_on)"""
+
+# The ledger grows to millions of credits, a file brings a few hundred thousand: each staged row
+# looks its key up in the ledger's unique index (a file's references run in order, so the lookups
+# touch neighbouring pages), where a hash join would read and hash the whole ledger for every
+# import. `OFFSET 0` keeps each lookup a lookup (the planner cannot turn it into a join).
+LEDGER_HAS_KEY = """SELECT 1 FROM training.training_hours h
+                    WHERE h.source = s.source AND h.reference = s.reference OFFSET 0"""
 
 # staff_no → staff_id through the directory. A staff_no held by two directory rows (a renumbering
 # that reached the copy out of order) resolves to nobody and is reported as unknown.
@@ -175,14 +184,15 @@ TRAINING_HOURS = ImportSpec(
         ON CONFLICT (source, reference) DO NOTHING
         RETURNING (xmax = 0) AS inserted, {CREDIT_FEED}""",
     # The same in plain statements, for the usual case: nobody stores one of the keys meanwhile.
-    insert_sql="""
+    insert_sql=f"""
         INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
         SELECT s.id, s.staff_id, s.hours, s.earned_on, s.source, s.reference
-        FROM staged s
-        WHERE NOT EXISTS (SELECT 1 FROM training.training_hours h
-                          WHERE h.source = s.source AND h.reference = s.reference)
+        FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})
         ORDER BY s.row_no""",
-    inserted_sql=f"SELECT {CREDIT_FEED} FROM staged s JOIN training.training_hours t ON t.id = s.id",
+    inserted_sql=f"""
+        SELECT {CREDIT_FEED} FROM staged s CROSS JOIN LATERAL (
+            SELECT * FROM training.training_hours t
+            WHERE t.source = s.source AND t.reference = s.reference AND t.id = s.id OFFSET 0) AS t""",
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),
