@@ -22,9 +22,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from services.common.vocabulary import office_date
+
 Convert = Callable[[str], Any]
 
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+# services/common/vocabulary.py's office forms, narrowed to ASCII digits and no spaces.
+_OFFICE_SQL = "^([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?$"
+_COMPACT_SQL = "^([0-9]{4})([0-9]{2})([0-9]{2})$"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -100,12 +105,20 @@ class IsoDate:
         return date(int(match[1]), int(match[2]), int(match[3]))
 
     def sql(self, cell: str) -> str:
-        # Only the ISO form; other forms go through the model.
         # Ten characters, the two hyphens in their places and digits elsewhere (cheaper than a
         # regular expression), then a date PostgreSQL can store; year 0000 is no date to either.
-        return (f"CASE WHEN length({cell}) = 10 AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-' "
-                f"AND translate({cell}, '0123456789', '') = '--' AND pg_input_is_valid({cell}, 'date') "
-                f"THEN CAST({cell} AS date) END")
+        iso = (f"length({cell}) = 10 AND substr({cell}, 5, 1) = '-' AND substr({cell}, 8, 1) = '-' "
+               f"AND translate({cell}, '0123456789', '') = '--' AND pg_input_is_valid({cell}, 'date')")
+        if self.rewrite is not office_date:
+            return f"CASE WHEN {iso} THEN CAST({cell} AS date) END"
+        # The office forms `office_date` rewrites (2015/9/1, 2015.9.1, 2015年9月1日, 20150901) in
+        # ASCII digits without inner spaces (other spellings go through the model), only for the
+        # cells that are not ISO already: Excel in a Chinese locale writes every date as 2015/9/1.
+        parts = f"coalesce(regexp_match({cell}, {literal(_OFFICE_SQL)}), regexp_match({cell}, {literal(_COMPACT_SQL)}))"
+        rewritten = "m[1] || '-' || lpad(m[2], 2, '0') || '-' || lpad(m[3], 2, '0')"
+        return (f"CASE WHEN {iso} THEN CAST({cell} AS date) ELSE ("
+                f"SELECT CASE WHEN pg_input_is_valid(d, 'date') THEN CAST(d AS date) END "
+                f"FROM (SELECT {rewritten} AS d FROM (SELECT {parts} AS m) AS matched) AS office) END")
 
 
 def iso_date(rewrite: Callable[[Any], Any] | None = None) -> IsoDate:
