@@ -107,6 +107,9 @@ def _decoded(body: bytes) -> tuple[str, bytes]:
         return text, text.encode("utf-8")
 
 
+SLOW_BATCH = 5000  # rows read back for the model at a time
+
+
 class Unparsed(Exception):
     """COPY refused the file: Python reads it instead."""
 
@@ -141,19 +144,23 @@ async def stage(session: AsyncSession, spec: ImportSpec, validator: Validator, c
         await _drop(raw)
         raise Unparsed("a blank row amid the data")
     staged = int((await raw.execute(_convert_sql(spec, csv, trimmed, last), *args)).rsplit(" ", 1)[1])
-    slow_rows = await raw.fetch(
-        f"SELECT * FROM ({trimmed}) AS cells WHERE line <= {last} "
-        "AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.row_no = cells.line) ORDER BY line", *args)
-    await _drop(raw)
     errors: list[RowError] = []
-    valid = []
-    for row in slow_rows:
-        values = validator.slow(dict(zip(csv.names, row[1:])), row[0], errors)
-        if values is not None:
-            valid.append((row[0], *values))
-    if valid:
-        await copy_staged(session, spec, valid)
-        staged += len(valid)
+    # The rows left for the model, a batch at a time (a file of bad rows is not held whole).
+    after = 0
+    while batch := await raw.fetch(
+            f"SELECT * FROM ({trimmed}) AS cells WHERE line > ${len(args) + 1} AND line <= {last} "
+            f"AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.row_no = cells.line) ORDER BY line LIMIT {SLOW_BATCH}",
+            *args, after):
+        valid = []
+        for row in batch:
+            values = validator.slow(dict(zip(csv.names, row[1:])), row[0], errors)
+            if values is not None:
+                valid.append((row[0], *values))
+        if valid:
+            await copy_staged(session, spec, valid)
+            staged += len(valid)
+        after = batch[-1][0]
+    await _drop(raw)
     duplicates = await _duplicates(raw, spec)
     errors += [RowError(row=row, field=spec.key[0], message=f"duplicate of row {first} in this file")
                for row, first in duplicates]

@@ -188,3 +188,10 @@ async def test_the_date_twin_is_sure_of_every_office_form(db_engine):
         for value in ("2015/2/30", "２０１５/9/1", "2015 /9/1", "0000/1/1", "2015/9/1/1"):
             assert (await connection.execute(text(f"SELECT {twin} FROM (SELECT CAST(:v AS text) AS v) AS cell"),
                                              {"v": value})).scalar_one() is None, value
+
+
+async def test_rows_for_the_model_are_read_back_a_batch_at_a_time(db_engine, monkeypatch):
+    whole = await _stage(db_engine, STAFF, _file(STAFF_ROWS).encode(), "sql")
+    monkeypatch.setattr(import_sql, "SLOW_BATCH", 2)
+    assert await _stage(db_engine, STAFF, _file(STAFF_ROWS).encode(), "sql") == whole
+    assert len(whole[2]) == 7
