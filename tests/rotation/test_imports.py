@@ -3,15 +3,13 @@ partnership registry in one call, per-row report, both modes, upsert by staff_no
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
-from sqlalchemy import text
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
 from tests.feed import synced
 from tests.jobs import run_jobs
+from tests.races import against_an_uncommitted_write
 from tests.rotation import factories as f
 
 HEADER = "工号,姓名,任职学校代码,岗位,任教学段,学科,骨干级别,现岗位起始日期,退休日期,备注\n"
@@ -283,24 +281,11 @@ async def test_a_staff_no_stored_by_a_concurrent_writer_during_the_merge_is_upda
     body = ("staff_no,name,home_school_code,role,section,subject,backbone_level,in_post_since\n"
             "T001,王芳,11010501,teacher,primary,数学,none,2019-09-01\n"
             "T002,张伟,11010502,teacher,junior,物理,none,2020-09-01\n").encode()
-    other = await db_engine.connect()
-    try:
-        await other.execute(text(
-            "INSERT INTO rotation.staff (id, staff_no, name, home_school_code, home_district_code, role, section, "
-            "in_post_since) VALUES (gen_random_uuid(), 'T002', '张伟', '11010502', '110105', 'teacher', 'junior', "
-            "'2020-09-01')"))
-        posted = asyncio.create_task(rotation.post("/v1/imports/staff", content=body, headers=CSV))
-        for _ in range(200):  # until the import's insert waits on the uncommitted staff_no
-            waiting = (await other.execute(text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"))).scalar_one()
-            if waiting:
-                break
-            await asyncio.sleep(0.05)
-        assert waiting == 1
-        await other.commit()
-        response = await posted
-    finally:
-        await other.close()
+    response = await against_an_uncommitted_write(
+        db_engine,
+        "INSERT INTO rotation.staff (id, staff_no, name, home_school_code, home_district_code, role, section, "
+        "in_post_since) VALUES (gen_random_uuid(), 'T002', '张伟', '11010502', '110105', 'teacher', 'junior', "
+        "'2020-09-01')", {}, rotation.post("/v1/imports/staff", content=body, headers=CSV))
     assert response.status_code == 200, response.text
     assert (response.json()["inserted"], response.json()["updated"], response.json()["unchanged"]) == (1, 1, 0)
     assert await fetch(db_engine, "select staff_no, subject, version from rotation.staff order by staff_no") == [

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
 from tests.feed import synced
 from tests.jobs import run_jobs
+from tests.races import against_an_uncommitted_write
 from tests.training import factories as f
 
 CSV = {"content-type": "text/csv"}
@@ -345,23 +345,11 @@ async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged
     a, b = world.staff[0]["id"], world.staff[1]["id"]
     rows = [{"staff_id": a, "hours": "8", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
             {"staff_id": b, "hours": "2", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-2"}]
-    other = await db_engine.connect()
-    try:
-        await other.execute(text(
-            "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
-            "VALUES (gen_random_uuid(), :a, 8, '2024-05-01', '市级平台', 'PX-1')"), {"a": a})
-        posted = asyncio.create_task(training.post(URL, json=rows))
-        for _ in range(200):  # until the import's insert waits on the uncommitted key
-            waiting = (await other.execute(text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"))).scalar_one()
-            if waiting:
-                break
-            await asyncio.sleep(0.05)
-        assert waiting == 1
-        await other.commit()
-        response = await posted
-    finally:
-        await other.close()
+    response = await against_an_uncommitted_write(
+        db_engine,
+        "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
+        "VALUES (gen_random_uuid(), :a, 8, '2024-05-01', '市级平台', 'PX-1')", {"a": a},
+        training.post(URL, json=rows))
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["valid_rows"], body["inserted"], body["updated"], body["unchanged"],
