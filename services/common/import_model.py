@@ -107,8 +107,8 @@ class ImportSpec:
     # (no ON CONFLICT, no RETURNING through a CTE: together about a third of a 150,000-row merge).
     # `update_sql` (upserts only): `merge_sql` over the staged rows whose key is stored already,
     # RETURNING as `merge_sql` does. `insert_sql`: INSERT … SELECT s.id, … FROM staged s WHERE the
-    # key is not stored, nothing returned; the ids come from the staged column `id` (declare it in
-    # `extra_columns` with DEFAULT gen_random_uuid()). `inserted_sql`: SELECT <key> AS key,
+    # key is not stored, nothing returned; the ids come from the staged column `id`, which the
+    # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `inserted_sql`: SELECT <key> AS key,
     # <state> AS state FROM staged s JOIN <table> t ON t.id = s.id, the rows just inserted as the
     # change feed's `create`s. Tried first under a savepoint; a unique violation (a concurrent
     # writer won a key) rolls it back and `merge_sql` runs instead.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -9,15 +11,29 @@ from services.common.import_model import ImportSpec
 
 
 async def create_staged(session: AsyncSession, spec: ImportSpec, *, keep: bool = False) -> None:
-    """The temporary table `staged`: row_no, the spec's columns and the columns resolve fills.
+    """The temporary table `staged`: row_no, the spec's columns, the columns resolve fills and,
+    for a spec that inserts new keys by `insert_sql`, the ids of the rows it would insert.
 
     Dropped at commit, or with `keep` kept for the connection's session (a job stages in several
     short transactions and drops it itself). No index: the resolve steps rewrite every row, and
     the checks and the merge read the whole table anyway."""
-    types = ", ".join([*(f"{c} {spec.column_types.get(c, 'text')}" for c in spec.columns),
-                       *(f"{c} {t}" for c, t in spec.extra_columns.items())])
+    columns = [*(f"{c} {spec.column_types.get(c, 'text')}" for c in spec.columns),
+               *(f"{c} {t}" for c, t in spec.extra_columns.items())]
+    if spec.insert_sql is not None:
+        columns.append(f"id uuid NOT NULL DEFAULT {ordered_id()}")
+    types = ", ".join(columns)
     await session.execute(text(f"CREATE TEMP TABLE staged (row_no integer NOT NULL, {types}) "
                                f"ON COMMIT {'PRESERVE ROWS' if keep else 'DROP'}"))
+
+
+def ordered_id() -> str:
+    """SQL for the id of a row an import inserts: a random uuid whose first 48 bits are replaced
+    by the import's start in milliseconds (as a UUIDv7 begins), so one import's new rows sit
+    together in the primary key, each import's after the one before, instead of splitting pages
+    all over it (0.2 s of 150,000 credits inserted into a ledger of 1.25 million). 74 bits stay
+    random; the version and variant bits are gen_random_uuid()'s."""
+    stamp = f"{int(time.time() * 1000):012x}"
+    return f"CAST('{stamp[:8]}-{stamp[8:]}-' || substr(CAST(gen_random_uuid() AS text), 15) AS uuid)"
 
 
 async def copy_staged(session: AsyncSession, spec: ImportSpec, valid: list[tuple]) -> None:

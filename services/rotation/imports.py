@@ -152,7 +152,7 @@ STAFF = ImportSpec(
     columns=COLUMNS,
     column_types={"in_post_since": "date", "retirement_date": "date"},
     prepare=_values,
-    extra_columns={"home_district_code": "text", "id": "uuid DEFAULT gen_random_uuid()"},
+    extra_columns={"home_district_code": "text"},
     resolve=partial(fill_school_districts, school="home_school_code", district="home_district_code"),
     lock_sql=[SCHOOL_DISTRICTS_FOR_SHARE],
     upstreams=("partnership",),

@@ -149,8 +149,7 @@ TRAINING_HOURS = ImportSpec(
     key=("source", "reference"),
     columns=COLUMNS,
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
-    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean",
-                   "id": "uuid DEFAULT gen_random_uuid()"},
+    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
     resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
     checks_sql=[

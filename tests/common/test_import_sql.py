@@ -7,6 +7,7 @@ are compared, then checked against hand-written expectations; files the SQL path
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -195,3 +196,22 @@ async def test_rows_for_the_model_are_read_back_a_batch_at_a_time(db_engine, mon
     monkeypatch.setattr(import_sql, "SLOW_BATCH", 2)
     assert await _stage(db_engine, STAFF, _file(STAFF_ROWS).encode(), "sql") == whole
     assert len(whole[2]) == 7
+
+
+async def test_new_rows_ids_begin_with_the_imports_start(db_engine):
+    """Ids staged for new rows share their first 48 bits (the import's start in milliseconds) and
+    keep 74 random bits, the uuid version 4 and the RFC 4122 variant."""
+    before = int(time.time() * 1000)
+    async with db_engine.connect() as connection:
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        await create_staged(session, STAFF)
+        after = int(time.time() * 1000)
+        plan = import_sql.plan(STAFF, _file(STAFF_ROWS[:2]).encode(), "text/csv")
+        assert plan is not None
+        await import_sql.stage(session, STAFF, Validator(STAFF, fast=True), plan)
+        ids = [row[0] for row in (await session.execute(text("SELECT id FROM staged ORDER BY row_no"))).all()]
+        await session.rollback()
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert ids[0].int >> 80 == ids[1].int >> 80
+    assert before <= ids[0].int >> 80 <= after
+    assert (ids[0].version, ids[0].variant) == (4, "specified in RFC 4122")
