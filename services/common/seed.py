@@ -138,6 +138,6 @@ async def _seed_district_programmes(client: httpx.AsyncClient, code: str, name: 
     for member in members:
         credit = await client.post("/training-hours", json={
             "staff_id": member, "hours": "360", "earned_on": "2024-06-30", "source": "municipal_platform",
-            "reference": f"DEMO-{code}-{member[:8]}"})
+            "reference": f"DEMO-{code}-{member}"})
         if credit.status_code == 201:
             created["training_credits"] += 1
