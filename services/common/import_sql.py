@@ -22,15 +22,17 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.fast_rows import literal
 from services.common.import_messages import written_columns
 from services.common.import_model import ImportSpec, RowError
 from services.common.import_rows import BOMS, Validator, decode, sniff_delimiter
-from services.common.import_stage import copy_staged
+from services.common.import_stage import copy_staged, raw_connection
 from services.common.xlsx_rows import is_xlsx
 
 # What str.strip() strips: every code point Python calls white space.
@@ -100,8 +102,9 @@ def _decoded(body: bytes) -> tuple[str, bytes]:
         if body.startswith(bom):
             text = decode(body)
             return text, (memoryview(body)[len(bom):].tobytes() if encoding == "utf-8" else text.encode("utf-8"))
+    data = bytes(body)  # a job's file arrives as a bytearray
     try:
-        return bytes(body).decode("utf-8"), bytes(body)
+        return data.decode("utf-8"), data
     except UnicodeDecodeError:
         text = decode(body)  # GB18030, or the error `decode` words
         return text, text.encode("utf-8")
@@ -123,7 +126,7 @@ async def stage(session: AsyncSession, spec: ImportSpec, validator: Validator, c
     columns = [f"c{i}" for i in range(len(csv.names))]
     try:
         async with session.begin_nested():
-            raw = await _raw_connection(session)  # inside: the savepoint is taken on first use
+            raw = await raw_connection(session)  # inside: the savepoint is taken on first use
             await raw.execute("CREATE TEMP TABLE raw_file (line integer GENERATED ALWAYS AS IDENTITY, "
                               + ", ".join(f"{c} text" for c in columns) + ") ON COMMIT DROP")
             await raw.copy_to_table("raw_file", source=_chunks(csv.data), columns=columns, format="csv", header=True,
@@ -145,26 +148,36 @@ async def stage(session: AsyncSession, spec: ImportSpec, validator: Validator, c
         raise Unparsed("a blank row amid the data")
     staged = int((await raw.execute(_convert_sql(spec, csv, trimmed, last), *args)).rsplit(" ", 1)[1])
     errors: list[RowError] = []
-    # The rows left for the model, a batch at a time (a file of bad rows is not held whole).
-    after = 0
-    while batch := await raw.fetch(
-            f"SELECT * FROM ({trimmed}) AS cells WHERE line > ${len(args) + 1} AND line <= {last} "
-            f"AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.row_no = cells.line) ORDER BY line LIMIT {SLOW_BATCH}",
-            *args, after):
-        valid = []
-        for row in batch:
-            values = validator.slow(dict(zip(csv.names, row[1:])), row[0], errors)
-            if values is not None:
-                valid.append((row[0], *values))
-        if valid:
-            await copy_staged(session, spec, valid)
-            staged += len(valid)
-        after = batch[-1][0]
+    # The rows left for the model: one scan, read a batch at a time (a file of bad rows is not
+    # held whole), each batch's valid rows staged before the next is read.
+    slow = raw.cursor(f"SELECT * FROM ({trimmed}) AS cells WHERE line <= {last} "
+                      "AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.row_no = cells.line) ORDER BY line",
+                      *args, prefetch=SLOW_BATCH)
+    batch: list[Any] = []
+    async for row in slow:
+        batch.append(row)
+        if len(batch) == SLOW_BATCH:
+            staged += await _through_the_model(session, spec, validator, csv, batch, errors)
+            batch = []
+    staged += await _through_the_model(session, spec, validator, csv, batch, errors)
     await _drop(raw)
     duplicates = await _duplicates(raw, spec)
     errors += [RowError(row=row, field=spec.key[0], message=f"duplicate of row {first} in this file")
                for row, first in duplicates]
     return total, staged - len(duplicates), errors
+
+
+async def _through_the_model(session: AsyncSession, spec: ImportSpec, validator: Validator, csv: CsvPlan,
+                             rows: list[Any], errors: list[RowError]) -> int:
+    """Validate rows (line, *cells) with the row model, stage the valid ones: how many were."""
+    valid = []
+    for row in rows:
+        values = validator.slow(dict(zip(csv.names, row[1:])), row[0], errors)
+        if values is not None:
+            valid.append((row[0], *values))
+    if valid:
+        await copy_staged(session, spec, valid)
+    return len(valid)
 
 
 async def _drop(raw: asyncpg.Connection) -> None:
@@ -175,11 +188,6 @@ async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[memoryview]
     view = memoryview(data)
     for start in range(0, len(view), size):
         yield view[start:start + size]
-
-
-async def _raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
 
 
 def _convert_sql(spec: ImportSpec, csv: CsvPlan, trimmed: str, last: int) -> str:
@@ -219,7 +227,7 @@ def _default_sql(default: object) -> str:
     if default is None:
         return "NULL"
     if isinstance(default, str):
-        return "'" + default.replace("'", "''") + "'"
+        return literal(default)
     raise TypeError(f"no SQL literal for the default {default!r}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,6 +39,11 @@ def ordered_id() -> str:
 
 async def copy_staged(session: AsyncSession, spec: ImportSpec, valid: list[tuple]) -> None:
     """COPY valid rows (row_no, *columns) into `staged` (binary COPY: 13–23× the ORM's insert rate)."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw = await raw_connection(session)
     await raw.copy_records_to_table("staged", columns=["row_no", *spec.columns], records=valid)
+
+
+async def raw_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's (for COPY, which SQLAlchemy does not speak)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
