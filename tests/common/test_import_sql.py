@@ -215,3 +215,37 @@ async def test_new_rows_ids_begin_with_the_imports_start(db_engine):
     assert ids[0].int >> 80 == ids[1].int >> 80
     assert before <= ids[0].int >> 80 <= after
     assert (ids[0].version, ids[0].variant) == (4, "specified in RFC 4122")
+
+
+async def test_a_file_of_twenty_megabytes_numbers_its_rows_past_999_and_9999(db_engine):
+    """280,000 staff rows with Chinese names and labels (about 20 MB) staged in SQL: the errors name
+    rows 999, 1,000, 9,999, 10,000 and the last exactly, a duplicate is found thousands of rows
+    after its first, and every other row is staged under its own number."""
+    count = 280_000
+    rows = [f"B{i:07d},张伟{i},1101050{i % 10},教师,小学,数学,区级,2015-09-01,," for i in range(1, count + 1)]
+    for bad in (999, 1000, 9999, 10_000, count):
+        rows[bad - 1] = rows[bad - 1].replace("教师", "保安")
+    rows[150_000 - 1] = rows[12_345 - 1]  # row 150,000 repeats row 12,345's staff_no
+    body = _file(rows).encode()
+    assert len(body) > 20_000_000
+    async with db_engine.connect() as connection:
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        await create_staged(session, STAFF)
+        plan = import_sql.plan(STAFF, body, "text/csv")
+        assert plan is not None
+        total, staged, errors = await import_sql.stage(session, STAFF, Validator(STAFF, fast=True), plan)
+        stored = (await session.execute(text(
+            "SELECT count(*), min(row_no), max(row_no), sum(row_no) FROM staged"))).one()
+        row = (await session.execute(text(
+            "SELECT staff_no, name, role FROM staged WHERE row_no = 123456"))).one()
+        await session.rollback()
+    assert (total, staged) == (count, count - 6)
+    assert [(e.row, e.field, e.message) for e in sorted(errors, key=lambda e: e.row)] == [
+        (999, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+        (1000, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+        (9999, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+        (10_000, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'"),
+        (150_000, "staff_no", "duplicate of row 12345 in this file"),
+        (count, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'")]
+    assert tuple(stored) == (count - 6, 1, count - 1, count * (count + 1) // 2 - (999 + 1000 + 9999 + 10_000 + 150_000 + count))
+    assert tuple(row) == ("B0123456", "张伟123456", "teacher")
