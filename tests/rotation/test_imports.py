@@ -4,6 +4,7 @@ partnership registry in one call, per-row report, both modes, upsert by staff_no
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import text
 
 from services.rotation.app import create_app
 from tests.conftest import asgi, fetch
@@ -319,3 +320,40 @@ async def test_a_file_postgresql_cannot_parse_is_read_by_python(partnership, rot
     assert (response.json()["total_rows"], response.json()["inserted"], response.json()["errors"]) == (2, 2, [])
     assert await fetch(db_engine, "select staff_no, subject from rotation.staff order by staff_no") == [
         {"staff_no": "T001", "subject": "数学"}, {"staff_no": "T002", "subject": None}]
+
+
+async def test_an_import_whose_database_connection_dies_mid_staging_is_retried_and_stored_once(
+        partnership, partnership_app, rotation, rotation_app, settings, db_engine, monkeypatch):
+    """The job's PostgreSQL backend is terminated while its file is being staged (in SQL): that
+    attempt fails with nothing written, the job is retried, and the second attempt stores every
+    row once, with one feed row each."""
+    from services.common import import_sql
+
+    await f.chaoyang_with_schools(partnership)
+    rotation_app.state.settings = rotation_app.state.settings.model_copy(update={"import_sync_rows": 3})
+    lines = "".join(f"K{i:05d},老师{i},11010501,教师,小学,数学,无,2015-09-01,,\n" for i in range(1, 1201))
+    response = await rotation.post("/v1/imports/staff", content=(HEADER + lines).encode(), headers=CSV)
+    assert response.status_code == 202
+    job = response.json()
+    terminated: list[int] = []
+    duplicates = import_sql._duplicates
+
+    async def dying(raw, spec):
+        if not terminated:  # the first attempt: its backend goes away under it
+            terminated.append(raw.get_server_pid())
+            async with db_engine.connect() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": terminated[0]})
+        return await duplicates(raw, spec)
+
+    monkeypatch.setattr(import_sql, "_duplicates", dying)
+    await run_jobs(settings.model_copy(update={"job_retry_seconds": 0}), partnership=asgi(partnership_app))
+    report = (await rotation.get(f"/v1/imports/{job['id']}")).json()
+    assert len(terminated) == 1
+    assert (report["status"], report["total_rows"], report["inserted"], report["errors"]) == (
+        "completed", 1200, 1200, [])
+    assert await fetch(db_engine, "select count(*) as n, count(distinct staff_no) as keys, min(staff_no) as first, "
+                                  "max(staff_no) as last from rotation.staff") == [
+        {"n": 1200, "keys": 1200, "first": "K00001", "last": "K01200"}]
+    assert await fetch(db_engine, "select count(*) as n from rotation.changes where entity = 'staff'") == [{"n": 1200}]
+    assert await fetch(db_engine, "select attempts from rotation.imports where id = :id", id=job["id"]) == [
+        {"attempts": 2}]
