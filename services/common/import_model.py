@@ -108,9 +108,9 @@ class ImportSpec:
     # `update_sql` (upserts only): `merge_sql` over the staged rows whose key is stored already,
     # RETURNING as `merge_sql` does. `insert_sql`: INSERT … SELECT s.id, … FROM staged s WHERE the
     # key is not stored, nothing returned; the ids come from the staged column `id`, which the
-    # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `inserted_sql`: SELECT <key> AS key,
-    # <state> AS state FROM staged s JOIN <table> t ON t.id = s.id, the rows just inserted as the
-    # change feed's `create`s. Tried first under a savepoint; a unique violation (a concurrent
+    # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `inserted_sql`:
+    # SELECT <key> AS key, <state> AS state of the rows just inserted (the staged rows whose id is
+    # now stored), the change feed's `create`s. Tried first under a savepoint; a unique violation (a concurrent
     # writer won a key) rolls it back and `merge_sql` runs instead.
     insert_sql: str | None = None
     inserted_sql: str | None = None

@@ -3,9 +3,10 @@ Chinese or English headers), XLSX (services/common/xlsx_rows.py) or JSON; per-ro
 by natural key.
 
 A plain CSV file is parsed by PostgreSQL itself (services/common/import_sql.py); other files are
-parsed and validated in Python. The valid rows are staged by `COPY` into a temporary table and merged
-with one `INSERT … ON CONFLICT DO UPDATE`; rules that need the database (unknown references,
-district scope) are checked by SQL over the staged rows. All-or-nothing by default; with
+parsed and validated in Python. The valid rows are staged by `COPY` into a temporary table; rules
+that need the database (unknown references, district scope) are checked by SQL over the staged
+rows, and the merge writes them with their change-feed rows in one transaction
+(services/common/import_merge.py). All-or-nothing by default; with
 `mode=partial` the good rows are kept. Each service supplies an `ImportSpec` for its kinds.
 """
 
@@ -76,7 +77,7 @@ async def run_import(session: AsyncSession, spec: ImportSpec, *, body: bytes, co
     errors: list[RowError] = []
     await create_staged(session, spec, keep=commit is not None)
     await step()
-    in_sql = import_sql.plan(spec, body, content_type) if validator.fast is not None else None
+    in_sql = import_sql.plan(spec, body, content_type)
     if in_sql is not None:
         try:
             total, staged, errors = await import_sql.stage(session, spec, validator, in_sql)
