@@ -10,7 +10,6 @@ from gateway import oauth, openapi, proxy
 from gateway.browsers import install_browser_support
 from gateway.fast_path import ProxyFastPath
 from gateway.ratelimit import RateLimitMiddleware
-from gateway.tokens import VerifiedTokens
 from gateway.views import routers as view_routers
 from services.common.app import create_service_app
 from services.common.docs import install_docs
@@ -45,7 +44,6 @@ def create_app(settings: Settings | None = None, *,
         upstreams=SERVICES, transports=transports, extra_lifespan=init, docs=False, is_gateway=True,
     )
     install_docs(app, openapi_url=f"{openapi.PUBLIC_PREFIX}/openapi.json", title="spp API")
-    app.state.verifier = VerifiedTokens(app.state.verifier)  # inside the client check: revocation still counts
     oauth.install_client_registry(app)
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,

@@ -1,7 +1,7 @@
 """Forwarding of public resource paths to the owning service.
 
 The token is verified here before anything is forwarded (and again by the service; the gateway's
-verifier remembers what it accepted, gateway/tokens.py). Status, body, query string and the
+verifier remembers what it accepted, services/common/verified_tokens.py). Status, body, query string and the
 headers a client acts on (Location, ETag, Retry-After, …) pass through unchanged, as bytes; a
 service that cannot be reached answers 503 problem+json within the upstream timeout, never a hang.
 `Idempotency-Key` is only forwarded: the owning service records it in the write's own transaction

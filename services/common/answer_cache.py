@@ -116,7 +116,7 @@ class AnswerCache:
         self._entries.clear()
 
 
-def answer_cache(request: Request) -> AnswerCache:
+async def answer_cache(request: Request) -> AnswerCache:
     """The process's answer cache (made by services/common/app.py for every service app)."""
     return request.app.state.answer_cache
 

@@ -29,6 +29,7 @@ from services.common.middleware import BodySizeLimitMiddleware, Metrics, Request
 from services.common.settings import Settings
 from services.common.tracing import TracingMiddleware, configure_tracing, flush
 from services.common.upstream import CircuitBreaker, Upstream
+from services.common.verified_tokens import VerifiedTokens
 
 
 class ServiceToken:
@@ -205,7 +206,8 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                   telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False})
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.verifier = verifier_from_settings(settings)
+    # Each token checked in full once a minute at most (services/common/verified_tokens.py).
+    app.state.verifier = VerifiedTokens(verifier_from_settings(settings))
     app.state.process = process
     install_problem_handlers(app)
     install_idempotency(app)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 
 def upstream_client(name: str) -> Any:
     """The dependency giving the typed client of `name` the lifespan made."""
-    def client(request: Request) -> Any:
+    async def client(request: Request) -> Any:
         return request.app.state.clients[name]
 
     return Depends(client)

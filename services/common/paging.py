@@ -46,7 +46,7 @@ class PageParams(BaseModel):
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page (max 500)")] = 50,
     cursor: Annotated[str | None, Query(description="Opaque cursor from `next_cursor` "
                                               f"(at most {MAX_CURSOR_LENGTH} characters)")] = None,

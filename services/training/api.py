@@ -48,7 +48,7 @@ from services.training.schemas import (
 )
 
 
-def _rules(request: Request) -> TrainingRules:
+async def _rules(request: Request) -> TrainingRules:
     return request.app.state.training_rules
 
 

@@ -162,7 +162,7 @@ async def test_unknown_keys_and_forged_tokens_are_refused(platform, jwks_server,
     assert jwks_server.hits == hits  # within the 30 s since the last fetch
     for app in (platform.app, platform.partnership):
         verifier = app.state.verifier
-        while not hasattr(verifier, "keys"):  # the gateway's wrappers (revoked clients, gateway/tokens.py)
+        while not hasattr(verifier, "keys"):  # the gateway's wrappers (revoked clients, services/common/verified_tokens.py)
             verifier = verifier.inner
         verifier.keys.min_refresh_seconds = 0
     assert (await platform.get("/api/v1/districts", headers=bearer(rotated))).status_code == 200

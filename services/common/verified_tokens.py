@@ -1,8 +1,10 @@
-"""The gateway's token verification, checked once per token and minute instead of on every request.
+"""Token verification checked once per token and minute instead of on every request.
 
 Every request through the gateway has its token verified before anything is forwarded, twice over
 (the verifier's `prepare` step, then the route's authentication), and PyJWT's decode was a tenth
-of the gateway's CPU per proxied request. A token is an immutable signed string, so what a full
+of the gateway's CPU per proxied request; each service then verifies the same token again (defence
+in depth, services/common/auth.py), and there it was a tenth of a kept figure answer's CPU. Every
+process wraps its verifier in this (services/common/app.py). A token is an immutable signed string, so what a full
 check accepted stays accepted for it until it expires; an entry is re-checked in full after
 `max_age` all the same, so a signing key withdrawn from a JWKS stops working within a minute.
 Refusals are never remembered, and revoked integration clients are still refused on every request

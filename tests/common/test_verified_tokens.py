@@ -1,5 +1,5 @@
 """The gateway's verifier checks a token in full once a minute at most, never accepts what the full
-check would refuse, and never remembers a refusal (gateway/tokens.py)."""
+check would refuse, and never remembers a refusal (services/common/verified_tokens.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from gateway.app import create_app
-from gateway.tokens import VerifiedTokens
 from services.common.auth import KeyVerifier, mint_token
+from services.common.verified_tokens import VerifiedTokens
 from tests.conftest import TEST_SECRET, asgi
 
 
@@ -100,3 +100,19 @@ async def test_the_gateway_verifies_each_token_once_for_many_requests(settings, 
     # Five requests, each verified twice (the app-wide prepare step and the route): one full check.
     # The forged token: checked in full both times, remembered neither time.
     assert counting.verified == 3
+
+
+async def test_a_service_verifies_each_token_once_for_many_requests(rotation_app, clean_db, token):
+    """Each service checks the token again (defence in depth), with the same memory of it."""
+    remembered: VerifiedTokens = rotation_app.state.verifier
+    counting = Counting()
+    remembered.inner = counting
+    async with httpx.AsyncClient(transport=asgi(rotation_app), base_url="http://rotation",
+                                 headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
+        for _ in range(5):
+            assert (await client.get("/v1/staff")).status_code == 200
+        expired = mint_token(TEST_SECRET, sub="x", role="city_admin", ttl_seconds=-120)
+        refused = await client.get("/v1/staff", headers={"Authorization": f"Bearer {expired}"})
+    assert refused.status_code == 401
+    assert refused.json()["type"] == "urn:spp:problem:expired-token"
+    assert counting.verified == 2  # the good token once, the expired one (never remembered) once
