@@ -18,9 +18,15 @@ the consumers' cursors: the stamp. A kept answer is served while the cursors equ
 no feed row of a transaction its stamp's snapshot did not see has committed. Those transactions
 all have ids at or above the snapshot's xmin, so the check is one backward probe of the feed's
 `(xid, seq)` index while nothing was written (the usual case between imports), and a short range
-scan otherwise. A miss computes the answer after reading the stamp, so anything committed in
-between is seen by the next check as a change: the cache can only recompute too often, never
-serve an answer that misses a committed write.
+scan otherwise. A miss computes the answer after reading the stamp (its transaction begins
+later), so anything committed in between is seen by the next check as a change: the cache can
+only recompute too often, never serve an answer that misses a committed write.
+
+The check runs on a pooled connection of its own in autocommit: a kept answer costs one round
+trip, not a session's three (BEGIN READ ONLY, the check, ROLLBACK). Lookups that arrive while a
+check runs share the next one (`lookup`): with 16 clients of the overview, a service otherwise
+ran a check per call, and that was most of its CPU. What is kept is the whole response, before
+routing (services/common/kept_answers.py).
 
 Each process keeps its own bounded LRU; there is no shared state and nothing to invalidate across
 processes, since every process checks against the database. A request with `Cache-Control:
@@ -31,18 +37,14 @@ every figure takes its dates as parameters.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import bindparam, text
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from services.common.context import fresh_var
-
-T = TypeVar("T")
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass(frozen=True)
@@ -55,78 +57,116 @@ class Stamp:
 
 
 def _check_sql(schema: str, with_consumers: bool) -> Any:
-    # `moved`: has a feed row committed that the kept snapshot did not see? NULL snapshot: nothing kept.
+    # `moved[i]`: has a feed row committed that kept snapshot i did not see?
     cursors = (f"ARRAY(SELECT consumer || '=' || coalesce(cursor, '') FROM {schema}.feed_cursors "
                f"WHERE consumer IN :consumers ORDER BY consumer)" if with_consumers else "CAST(ARRAY[] AS text[])")
     statement = text(f"""
-        WITH kept AS (SELECT CAST(CAST(:snapshot AS text) AS pg_snapshot) AS snapshot),
+        WITH kept AS (SELECT ord, CAST(s AS pg_snapshot) AS snapshot
+                      FROM unnest(CAST(:snapshots AS text[])) WITH ORDINALITY AS u(s, ord)),
         newest AS (SELECT xid FROM {schema}.changes ORDER BY xid DESC, seq DESC LIMIT 1)
         SELECT pg_current_snapshot()::text AS snapshot, {cursors} AS cursors,
-               CASE WHEN (SELECT snapshot FROM kept) IS NULL THEN true
-                    WHEN coalesce((SELECT xid FROM newest) < (SELECT pg_snapshot_xmin(snapshot) FROM kept), true)
-                    THEN false
-                    ELSE EXISTS (SELECT 1 FROM kept, {schema}.changes c
-                                 WHERE c.xid >= pg_snapshot_xmin(kept.snapshot)
-                                   AND NOT pg_visible_in_snapshot(c.xid, kept.snapshot)) END AS moved""")
+               ARRAY(SELECT CASE WHEN coalesce((SELECT xid FROM newest) < pg_snapshot_xmin(kept.snapshot), true)
+                                 THEN false
+                                 ELSE EXISTS (SELECT 1 FROM {schema}.changes c
+                                              WHERE c.xid >= pg_snapshot_xmin(kept.snapshot)
+                                                AND NOT pg_visible_in_snapshot(c.xid, kept.snapshot)) END
+                     FROM kept ORDER BY kept.ord) AS moved""")
     return statement.bindparams(bindparam("consumers", expanding=True)) if with_consumers else statement
+
+
+@dataclass
+class _Waiting:
+    key: Hashable
+    fresh: bool
+    answer: asyncio.Future[tuple[Any | None, Stamp]]
+    kept: tuple[Stamp, Any] | None = None
 
 
 class AnswerCache:
     """A bounded LRU of one service's figure answers, each kept with the stamp it was computed
     under. `schema` is the service's schema (its feed); `consumers` the feed consumers that write
-    its local read models (their cursors are part of the stamp)."""
+    its local read models (their cursors are part of the stamp); `engine` the one the check runs
+    on, in autocommit. What an answer is (a response's status line, headers and body) and what
+    names it is the caller's business: services/common/kept_answers.py keeps whole responses."""
 
-    def __init__(self, schema: str, consumers: Sequence[str] = (), *, size: int = 512,
+    def __init__(self, schema: str, engine: AsyncEngine, consumers: Sequence[str] = (), *, size: int = 512,
                  counted: Callable[[str], None] | None = None) -> None:
         self.schema = schema
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.consumers = tuple(sorted(consumers))
         self._check = _check_sql(schema, bool(self.consumers))
         self._size = size
         self._entries: OrderedDict[Hashable, tuple[Stamp, Any]] = OrderedDict()
+        self._waiting: list[_Waiting] = []
+        self._checking: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
+        self.checks = 0  # statements run: fewer than lookups when lookups arrive together
         self._counted = counted  # "hit" or "miss", for the metrics
 
-    async def answer(self, session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
-        """The kept answer for `key` while nothing it depends on changed; else `compute()`'s
-        (kept with the stamp read before it ran). `key` names the figure and every parameter."""
-        kept = self._entries.get(key)
-        params: dict[str, Any] = {"snapshot": kept[0].snapshot if kept else None}
+    async def lookup(self, key: Hashable, *, fresh: bool = False) -> tuple[Any | None, Stamp]:
+        """The answer kept for `key` while nothing it depends on changed (None otherwise, and
+        always when `fresh`), and the stamp to keep a newly computed answer under.
+
+        Lookups that arrive while a check is running wait for the next one, which answers them
+        all: it begins after every one of them arrived, so it sees every write committed before
+        any of them (with one lookup at a time, each has its own check at once)."""
+        waiting = _Waiting(key, fresh, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._checking is None:
+            self._checking = asyncio.create_task(self._check_waiting())
+        return await waiting.answer
+
+    async def _check_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._check_batch(batch)
+                except Exception as exc:  # the database is down, say: each caller decides what then
+                    for waiting in batch:
+                        if not waiting.answer.done():
+                            waiting.answer.set_exception(exc)
+        finally:
+            self._checking = None
+
+    async def _check_batch(self, batch: list[_Waiting]) -> None:
+        snapshots: dict[str, int] = {}  # each kept snapshot checked once
+        for waiting in batch:
+            waiting.kept = None if waiting.fresh else self._entries.get(waiting.key)
+            if waiting.kept is not None:
+                snapshots.setdefault(waiting.kept[0].snapshot, len(snapshots))
+        params: dict[str, Any] = {"snapshots": list(snapshots)}
         if self.consumers:
             params["consumers"] = list(self.consumers)
-        now = (await session.execute(self._check, params)).one()
+        self.checks += 1
+        async with self._engine.connect() as connection:
+            now = (await connection.execute(self._check, params)).one()
         stamp = Stamp(snapshot=now.snapshot, cursors=tuple(now.cursors))
-        if kept is not None and not now.moved and kept[0].cursors == stamp.cursors and not fresh_var.get():
-            self._entries.move_to_end(key)
-            self.hits += 1
-            if self._counted is not None:
-                self._counted("hit")
-            return kept[1]
-        self.misses += 1
-        if self._counted is not None:
-            self._counted("miss")
-        value = await compute()
+        for waiting in batch:
+            kept = waiting.kept
+            valid = (kept is not None and not now.moved[snapshots[kept[0].snapshot]]
+                     and kept[0].cursors == stamp.cursors)
+            if kept is not None and valid and waiting.key in self._entries:
+                self._entries.move_to_end(waiting.key)
+            self._count("hit" if valid else "miss")
+            if not waiting.answer.done():  # its caller may have gone (a cancelled request)
+                waiting.answer.set_result((kept[1] if valid and kept is not None else None, stamp))
+
+    def keep(self, key: Hashable, stamp: Stamp, value: Any) -> None:
+        """Keep `value`, computed after `stamp` was read, for `key`."""
         self._entries[key] = (stamp, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
-        return value
+
+    def _count(self, result: str) -> None:
+        if result == "hit":
+            self.hits += 1
+        else:
+            self.misses += 1
+        if self._counted is not None:
+            self._counted(result)
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-async def answer_cache(request: Request) -> AnswerCache:
-    """The process's answer cache (made by services/common/app.py for every service app)."""
-    return request.app.state.answer_cache
-
-
-AnswerCacheDep = Annotated[AnswerCache, Depends(answer_cache)]
-
-
-async def cached(cache: AnswerCache | None, session: AsyncSession, key: Hashable,
-                 compute: Callable[[], Awaitable[T]]) -> T:
-    """`cache.answer(...)`, or just `compute()` where no cache is given (a caller outside a request)."""
-    if cache is None:
-        return await compute()
-    return await cache.answer(session, key, compute)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware import Middleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -25,6 +26,7 @@ from services.common.docs import install_docs
 from services.common.errors import install_problem_handlers, problem_response
 from services.common.feed_consumer import FeedConsumer, FeedSpec, start_consumers, stop_consumers
 from services.common.idempotency import install_idempotency
+from services.common.kept_answers import KeptAnswers
 from services.common.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from services.common.settings import Settings
 from services.common.tracing import TracingMiddleware, configure_tracing, flush
@@ -164,8 +166,9 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
             app.state.read_engine = read_engine
             app.state.read_session_factory = create_session_factory(read_only(read_engine))
             # Figure answers kept while the feed and the read models' cursors stay as they were.
+            # (services/common/kept_answers.py serves them.)
             app.state.answer_cache = AnswerCache(
-                process, [feed.name for feed in feeds],
+                process, read_engine, [feed.name for feed in feeds],
                 counted=lambda result: metrics.answers.labels(process, result).inc())
         app.state.upstreams = make_upstreams(settings, process, upstreams, metrics, transports, token)
         # The typed clients over them, made once (services/common/clients.py).
@@ -215,6 +218,9 @@ def create_service_app(*, process: str, settings: Settings, routers: Sequence[AP
                        import_max_bytes=settings.max_import_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(TracingMiddleware)  # outside: the access log line carries the trace id
+    if not is_gateway:
+        # Innermost, inside every middleware above: appended, not added (services/common/kept_answers.py).
+        app.user_middleware.append(Middleware(KeptAnswers))
     app.include_router(_health_router(process, uses_database, report_upstreams=is_gateway))
     for router in routers:
         app.include_router(router)

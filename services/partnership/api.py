@@ -8,7 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from services.common.answer_cache import AnswerCacheDep
 from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.db import ReadSessionDep, SessionDep
@@ -18,6 +17,7 @@ from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
+from services.common.kept_answers import keeps_answer
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.partnership import service
@@ -180,19 +180,21 @@ async def list_activities(session: SessionDep, actor: CurrentUser, page: PageDep
 
 @internal.get("/partnership-stats", response_model=PartnershipStats, response_model_by_alias=True,
               responses=problem_responses(403), summary="Coverage and activity totals (design.md §4.1–4.2)")
-async def partnership_stats(session: ReadSessionDep, actor: CurrentUser, cache: AnswerCacheDep, as_of: date,
+@keeps_answer
+async def partnership_stats(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                             period_from: Annotated[date, Query(alias="from")],
                             period_to: Annotated[date, Query(alias="to")],
                             district_code: DistrictFilter = None) -> PartnershipStats:
     return await service.partnership_stats(session=session, actor=actor, as_of=as_of, period_from=period_from,
-                                           period_to=period_to, district_code=district_code, cache=cache)
+                                           period_to=period_to, district_code=district_code)
 
 
 @internal.get("/schools", response_model=SchoolBriefList, responses=problem_responses(403),
               summary="Every school of a district (or all) with enrollments, unpaginated")
-async def school_briefs(session: ReadSessionDep, actor: CurrentUser, cache: AnswerCacheDep,
+@keeps_answer
+async def school_briefs(session: ReadSessionDep, actor: CurrentUser,
                         district_code: DistrictFilter = None) -> SchoolBriefList:
-    return await service.school_briefs(session=session, actor=actor, district_code=district_code, cache=cache)
+    return await service.school_briefs(session=session, actor=actor, district_code=district_code)
 
 
 changes = change_feed_router("partnership")

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.answer_cache import AnswerCache, cached
 from services.common.audit import register_districts
 from services.common.auth import Principal, Role
 from services.common.clock import utcnow
@@ -280,21 +279,13 @@ async def list_activities(*, session: AsyncSession, actor: Principal, page: Page
 # Figures for the gateway and rotation (docs/internal-api.md → Partnership) -----------------
 
 async def partnership_stats(*, session: AsyncSession, actor: Principal, as_of: date, period_from: date,
-                            period_to: date, district_code: str | None,
-                            cache: AnswerCache | None = None) -> PartnershipStats:
+                            period_to: date, district_code: str | None) -> PartnershipStats:
     actor.require_figures_scope(district_code)
-
-    async def compute() -> PartnershipStats:
-        rows = await stats.partnership_stats(session, as_of=as_of, period_from=period_from, period_to=period_to,
-                                             district_code=district_code)
-        return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
-    return await cached(cache, session, ("partnership-stats", as_of, period_from, period_to, district_code), compute)
+    rows = await stats.partnership_stats(session, as_of=as_of, period_from=period_from, period_to=period_to,
+                                         district_code=district_code)
+    return PartnershipStats(as_of=as_of, period_from=period_from, period_to=period_to, districts=rows)
 
 
-async def school_briefs(*, session: AsyncSession, actor: Principal, district_code: str | None,
-                        cache: AnswerCache | None = None) -> SchoolBriefList:
+async def school_briefs(*, session: AsyncSession, actor: Principal, district_code: str | None) -> SchoolBriefList:
     actor.require_figures_scope(district_code)
-
-    async def compute() -> SchoolBriefList:
-        return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))
-    return await cached(cache, session, ("school-briefs", district_code), compute)
+    return SchoolBriefList(items=await stats.school_briefs(session, district_code=district_code))

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from services.common.answer_cache import AnswerCacheDep
 from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.clients import upstream_client
@@ -19,6 +18,7 @@ from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
+from services.common.kept_answers import keeps_answer
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import DistrictCodePath, DistrictFilter, location
 from services.rotation import service
@@ -257,18 +257,19 @@ async def approve_plan(plan_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/rotation-stats", response_model=RotationStats, responses=problem_responses(403),
               summary="Eligible, rotated and backbone-rotated staff per district (design.md §4.3–4.4)")
-async def rotation_stats(session: ReadSessionDep, actor: CurrentUser, cache: AnswerCacheDep,
+@keeps_answer
+async def rotation_stats(session: ReadSessionDep, actor: CurrentUser,
                          academic_year: AcademicYear, district_code: DistrictFilter = None) -> RotationStats:
     return await service.rotation_stats(session=session, actor=actor, academic_year=academic_year,
-                                        district_code=district_code, cache=cache)
+                                        district_code=district_code)
 
 
 @internal.get("/backbone-placement", response_model=BackbonePlacement, responses=problem_responses(403),
               summary="Backbone teachers by the school where they work on a date (design.md §4.6)")
-async def backbone_placement(session: ReadSessionDep, actor: CurrentUser, cache: AnswerCacheDep, as_of: date,
+@keeps_answer
+async def backbone_placement(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                              district_code: DistrictFilter = None) -> BackbonePlacement:
-    return await service.backbone_placement(session=session, actor=actor, as_of=as_of, district_code=district_code,
-                                            cache=cache)
+    return await service.backbone_placement(session=session, actor=actor, as_of=as_of, district_code=district_code)
 
 
 @internal.post("/backbone-what-if", response_model=BackboneWhatIf, responses=problem_responses(403, 503),
@@ -287,10 +288,10 @@ async def staff_workplace(staff_id: UUID, session: SessionDep, actor: CurrentUse
 
 @internal.get("/balance-totals", response_model=BalanceTotals, responses=problem_responses(403),
               summary="Backbone balance sums per district and section on a date (design.md §4.6)")
-async def balance_totals(session: ReadSessionDep, actor: CurrentUser, cache: AnswerCacheDep, as_of: date,
+@keeps_answer
+async def balance_totals(session: ReadSessionDep, actor: CurrentUser, as_of: date,
                          district_code: DistrictFilter = None) -> BalanceTotals:
-    return await service.balance_totals(session=session, actor=actor, as_of=as_of, district_code=district_code,
-                                        cache=cache)
+    return await service.balance_totals(session=session, actor=actor, as_of=as_of, district_code=district_code)
 
 
 @internal.get("/school-staff", response_model=SchoolStaff, responses=problem_responses(403),

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.common.answer_cache import AnswerCacheDep
 from services.common.audit_api import audit_router
 from services.common.auth import CurrentUser
 from services.common.calendar import today
@@ -20,6 +19,7 @@ from services.common.idempotency import IdempotentRoute
 from services.common.import_api import handle_import
 from services.common.imports import ImportMode, ImportReport
 from services.common.integration_api import IMPORT_RESPONSES, change_feed_router, import_body, import_router
+from services.common.kept_answers import keeps_answer
 from services.common.paging import Page, PageDep, page_of
 from services.common.vocabulary import location
 from services.training import imports as training_imports
@@ -251,18 +251,20 @@ async def get_credit(credit_id: UUID, session: SessionDep, actor: CurrentUser, r
 
 @internal.get("/training-completion", response_model=TrainingCompletion, responses=problem_responses(403),
               summary="Active staff per home district and how many completed the bar (design.md §4.5)")
+@keeps_answer
 async def training_completion(as_of: date, session: ReadSessionDep, actor: CurrentUser, rules: RulesDep,
-                              cache: AnswerCacheDep, district_code: DistrictFilter = None) -> TrainingCompletion:
+                              district_code: DistrictFilter = None) -> TrainingCompletion:
     return await service.training_completion(session=session, actor=actor, as_of=as_of, rules=rules,
-                                             district_code=district_code, cache=cache)
+                                             district_code=district_code)
 
 
 @internal.get("/studio-stats", response_model=StudioStats, responses=problem_responses(403),
               summary="Studios, sessions in the academic year and hours they credited, per studio district")
+@keeps_answer
 async def studio_stats(academic_year: Annotated[int, Query(ge=2000, le=2100)], session: ReadSessionDep,
-                       actor: CurrentUser, cache: AnswerCacheDep, district_code: DistrictFilter = None) -> StudioStats:
+                       actor: CurrentUser, district_code: DistrictFilter = None) -> StudioStats:
     return await service.studio_stats(session=session, actor=actor, academic_year=academic_year,
-                                      district_code=district_code, cache=cache)
+                                      district_code=district_code)
 
 
 @internal.get("/staff/{staff_id}/memberships", response_model=StaffMemberships,

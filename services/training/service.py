@@ -15,7 +15,6 @@ from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.answer_cache import AnswerCache, cached
 from services.common.auth import Principal
 from services.common.calendar import academic_year_bounds
 from services.common.clock import utcnow
@@ -324,27 +323,19 @@ async def list_sessions(*, session: AsyncSession, studio_id: UUID, actor: Princi
 # Figures for the gateway (docs/internal-api.md → Training) -------------------------------------
 
 async def training_completion(*, session: AsyncSession, actor: Principal, as_of: date, rules: TrainingRules,
-                              district_code: str | None, cache: AnswerCache | None = None) -> TrainingCompletion:
+                              district_code: str | None) -> TrainingCompletion:
     actor.require_figures_scope(district_code)
     after = window_start(as_of, rules.window_years)
-
-    async def compute() -> TrainingCompletion:
-        rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
-                                      district_code=district_code)
-        return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
-                                  window_start=after, districts=rows)
-    key = ("training-completion", after, as_of, rules.hours_threshold, rules.window_years, district_code)
-    return await cached(cache, session, key, compute)
+    rows = await stats.completion(session, after=after, as_of=as_of, threshold=rules.hours_threshold,
+                                  district_code=district_code)
+    return TrainingCompletion(as_of=as_of, threshold=rules.hours_threshold, window_years=rules.window_years,
+                              window_start=after, districts=rows)
 
 
 async def studio_stats(*, session: AsyncSession, actor: Principal, academic_year: int,
-                       district_code: str | None, cache: AnswerCache | None = None) -> StudioStats:
+                       district_code: str | None) -> StudioStats:
     actor.require_figures_scope(district_code)
     period_from, period_to = academic_year_bounds(academic_year)
-
-    async def compute() -> StudioStats:
-        rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
-                                        district_code=district_code)
-        return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to,
-                           districts=rows)
-    return await cached(cache, session, ("studio-stats", academic_year, district_code), compute)
+    rows = await stats.studio_stats(session, period_from=period_from, period_to=period_to,
+                                    district_code=district_code)
+    return StudioStats(academic_year=academic_year, period_from=period_from, period_to=period_to, districts=rows)

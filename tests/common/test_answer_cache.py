@@ -185,10 +185,47 @@ async def test_transaction_ids_compare_as_numbers_across_digit_boundaries(partne
     [newest] = await fetch(db_engine, "select max(xid)::text::bigint as xid from rotation.changes")
     assert 999 < newest["xid"] < 100_000_000
     assert await _stats(rotation) == (1, 0, 0)  # computed and kept
-    key = ("rotation-stats", 2024, "110105")
+    [key] = [key for key in cache._entries if key[0] == "/v1/internal/rotation-stats"]
     stamp, kept = cache._entries[key]
     for xmin, served in ((999, False), (100_000_000, True)):
         cache._entries[key] = (Stamp(snapshot=f"{xmin}:{xmin}:", cursors=stamp.cursors), kept)
         hits = cache.hits
         assert await _stats(rotation) == (1, 0, 0)
         assert (cache.hits - hits, cache._entries[key][1] is kept) == (int(served), served)
+
+
+async def test_lookups_arriving_together_share_a_check_and_a_later_one_waits_for_its_own(
+        partnership, rotation, rotation_app, db_engine):
+    """Ten calls at once are answered by one or two checks. A call that arrives while a check is
+    running (held here by a lock on the cursors table the check reads) is not answered by that
+    check, which may have read the database before the call arrived: it waits for a check of its
+    own, and a staff member committed before it arrived is in its figures."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    cache = rotation_app.state.answer_cache
+    await f.chaoyang_with_schools(partnership)
+    await synced(db_engine, staff=False)
+    await f.staff(rotation, name="甲", staff_no="A", in_post_since="2015-09-01")
+    assert await _stats(rotation) == (1, 0, 0)
+    checks, hits = cache.checks, cache.hits
+    assert set(await asyncio.gather(*(_stats(rotation) for _ in range(10)))) == {(1, 0, 0)}
+    assert (cache.hits - hits, cache.checks - checks <= 2) == (10, True)
+
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("LOCK TABLE rotation.feed_cursors IN ACCESS EXCLUSIVE MODE"))
+        first = asyncio.create_task(_stats(rotation))
+        while not await fetch(db_engine, "select 1 from pg_stat_activity where wait_event_type = 'Lock' "
+                                         "and query like '%pg_current_snapshot%'"):
+            await asyncio.sleep(0.01)
+        await f.staff(rotation, name="丙", staff_no="C", in_post_since="2015-09-01")  # committed
+        checks = cache.checks
+        second = asyncio.create_task(_stats(rotation))
+        await asyncio.sleep(0.1)
+        assert (first.done(), second.done(), cache.checks) == (False, False, checks)
+        await transaction.commit()
+    assert await second == (2, 0, 0)
+    assert await first in {(1, 0, 0), (2, 0, 0)}  # it arrived before the write: either is right
+    assert cache.checks == checks + 1  # the second call's own check, after the first's

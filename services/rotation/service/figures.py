@@ -15,7 +15,6 @@ from uuid import UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common import cv
-from services.common.answer_cache import AnswerCache, cached
 from services.common.auth import Principal
 from services.common.errors import NotFound, Unprocessable
 from services.rotation import stats
@@ -35,24 +34,21 @@ from services.rotation.schemas import (
 
 
 async def rotation_stats(*, session: AsyncSession, actor: Principal, academic_year: int,
-                         district_code: str | None, cache: AnswerCache | None = None) -> RotationStats:
+                         district_code: str | None) -> RotationStats:
     actor.require_figures_scope(district_code)
-    return await cached(cache, session, ("rotation-stats", academic_year, district_code), lambda: stats.rotation_stats(
-        session, academic_year=academic_year, district_code=district_code))
+    return await stats.rotation_stats(session, academic_year=academic_year, district_code=district_code)
 
 
 async def backbone_placement(*, session: AsyncSession, actor: Principal, as_of: date,
-                             district_code: str | None, cache: AnswerCache | None = None) -> BackbonePlacement:
+                             district_code: str | None) -> BackbonePlacement:
     actor.require_figures_scope(district_code)
-    return await cached(cache, session, ("backbone-placement", as_of, district_code), lambda: stats.backbone_placement(
-        session, as_of=as_of, district_code=district_code))
+    return await stats.backbone_placement(session, as_of=as_of, district_code=district_code)
 
 
 async def balance_totals(*, session: AsyncSession, actor: Principal, as_of: date,
-                         district_code: str | None, cache: AnswerCache | None = None) -> BalanceTotals:
+                         district_code: str | None) -> BalanceTotals:
     actor.require_figures_scope(district_code)
-    return await cached(cache, session, ("balance-totals", as_of, district_code), lambda: stats.balance_totals(
-        session, as_of=as_of, district_code=district_code))
+    return await stats.balance_totals(session, as_of=as_of, district_code=district_code)
 
 
 async def school_staff(*, session: AsyncSession, actor: Principal, school_code: str, as_of: date) -> SchoolStaff:
