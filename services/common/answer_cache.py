@@ -90,12 +90,15 @@ class AnswerCache:
     names it is the caller's business: services/common/kept_answers.py keeps whole responses."""
 
     def __init__(self, schema: str, engine: AsyncEngine, consumers: Sequence[str] = (), *, size: int = 512,
-                 counted: Callable[[str], None] | None = None) -> None:
+                 max_bytes: int = 64 * 1024 * 1024, counted: Callable[[str], None] | None = None) -> None:
         self.schema = schema
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.consumers = tuple(sorted(consumers))
         self._check = _check_sql(schema, bool(self.consumers))
         self._size = size
+        self._max_bytes = max_bytes
+        self.kept_bytes = 0  # what the kept answers weigh together (`keep`'s `weight`)
+        self._weights: dict[Hashable, int] = {}
         self._entries: OrderedDict[Hashable, tuple[Stamp, Any]] = OrderedDict()
         self._waiting: list[_Waiting] = []
         self._checking: asyncio.Task[None] | None = None
@@ -153,12 +156,17 @@ class AnswerCache:
             if not waiting.answer.done():  # its caller may have gone (a cancelled request)
                 waiting.answer.set_result((kept[1] if valid and kept is not None else None, stamp))
 
-    def keep(self, key: Hashable, stamp: Stamp, value: Any) -> None:
-        """Keep `value`, computed after `stamp` was read, for `key`."""
+    def keep(self, key: Hashable, stamp: Stamp, value: Any, *, weight: int = 0) -> None:
+        """Keep `value`, computed after `stamp` was read, for `key`. The least recently used
+        answers go while there are more than `size` of them or they weigh more than `max_bytes`
+        together (`weight`: what this one weighs, e.g. its body's length)."""
+        self.kept_bytes += weight - self._weights.get(key, 0)
+        self._weights[key] = weight
         self._entries[key] = (stamp, value)
         self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self._size or (self.kept_bytes > self._max_bytes and len(self._entries) > 1):
+            gone, _ = self._entries.popitem(last=False)
+            self.kept_bytes -= self._weights.pop(gone)
 
     def _count(self, result: str) -> None:
         if result == "hit":
@@ -170,3 +178,5 @@ class AnswerCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._weights.clear()
+        self.kept_bytes = 0

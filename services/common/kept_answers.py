@@ -38,6 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MARK = "__keeps_answer__"
 SCOPE_PARAMETER = "district_code"
 MAX_KEPT_BYTES = 4 * 1024 * 1024  # larger answers are answered by the route every time
+# (and all of a process's kept answers weigh at most AnswerCache's max_bytes, 64 MiB, together)
 
 _log = logging.getLogger("spp.kept_answers")
 
@@ -94,7 +95,7 @@ class KeptAnswers:
         await self.app(scope, receive, keeping)
         answer = _whole_answer(sent)
         if answer is not None:
-            cache.keep(key, stamp, answer)
+            cache.keep(key, stamp, answer, weight=len(answer[1]))
 
 
 async def _caller(scope: Scope) -> Principal | None:

@@ -134,3 +134,20 @@ async def test_every_service_keeps_its_figure_answers(partnership_app, rotation_
         "rotation": ["/v1/internal/backbone-placement", "/v1/internal/balance-totals", "/v1/internal/rotation-stats"],
         "training": ["/v1/internal/studio-stats", "/v1/internal/training-completion"],
     }
+
+
+async def test_kept_answers_are_bounded_by_their_weight_and_their_number(db_engine):
+    from services.common.answer_cache import AnswerCache, Stamp
+
+    cache = AnswerCache("rotation", db_engine, size=3, max_bytes=100)
+    stamp = Stamp(snapshot="1:1:", cursors=())
+    for key in "abc":
+        cache.keep(key, stamp, key * 40, weight=40)
+    assert (list(cache._entries), cache.kept_bytes) == (["b", "c"], 80)  # 120 > 100: the oldest went
+    cache.keep("b", stamp, "b", weight=1)  # kept again, lighter, and now the most recent
+    assert (list(cache._entries), cache.kept_bytes) == (["c", "b"], 41)
+    cache.keep("d", stamp, "d", weight=1)
+    cache.keep("e", stamp, "e", weight=1)
+    assert (list(cache._entries), cache.kept_bytes) == (["b", "d", "e"], 3)  # at most three
+    cache.keep("huge", stamp, "x" * 500, weight=500)  # heavier than the bound: kept alone
+    assert (list(cache._entries), cache.kept_bytes) == (["huge"], 500)
