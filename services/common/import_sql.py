@@ -32,7 +32,7 @@ from services.common.fast_rows import literal
 from services.common.import_messages import written_columns
 from services.common.import_model import ImportSpec, RowError
 from services.common.import_rows import BOMS, Validator, decode, sniff_delimiter
-from services.common.import_stage import copy_staged, raw_connection
+from services.common.import_stage import copy_staged, ordered_id_of_line, raw_connection
 from services.common.xlsx_rows import is_xlsx
 
 # What str.strip() strips: every code point Python calls white space.
@@ -213,10 +213,12 @@ def _convert_sql(spec: ImportSpec, csv: CsvPlan, trimmed: str, last: int) -> str
     if spec.fast_row_sql:
         checks.append(f"({spec.fast_row_sql.format(**{c: f'v_{c}' for c in spec.columns})})")
     # OFFSET 0 keeps each level a level of its own: every cell is stripped once and every value
-    # converted once, not again wherever the level above names it.
+    # converted once, not again wherever the level above names it. The ids of rows the merge may
+    # insert are numbered by line here (the column's default draws random bits for each row).
+    ids = ("id, ", f"{ordered_id_of_line('line')}, ") if spec.insert_sql is not None else ("", "")
     return f"""
-        INSERT INTO staged (row_no, {", ".join(spec.columns)})
-        SELECT line, {", ".join(f"CAST(v_{c} AS {spec.column_types.get(c, 'text')})" for c in spec.columns)}
+        INSERT INTO staged ({ids[0]}row_no, {", ".join(spec.columns)})
+        SELECT {ids[1]}line, {", ".join(f"CAST(v_{c} AS {spec.column_types.get(c, 'text')})" for c in spec.columns)}
         FROM (SELECT line, {", ".join(f"t{i}" for i in range(len(csv.names)))}, {", ".join(values)}
               FROM ({trimmed} OFFSET 0) AS cells
               WHERE line <= {last} OFFSET 0) AS converted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -35,6 +36,22 @@ def ordered_id() -> str:
     random; the version and variant bits are gen_random_uuid()'s."""
     stamp = f"{int(time.time() * 1000):012x}"
     return f"CAST('{stamp[:8]}-{stamp[8:]}-' || substr(CAST(gen_random_uuid() AS text), 15) AS uuid)"
+
+
+def ordered_id_of_line(line: str) -> str:
+    """SQL for the id of the row staged from file line `line` (an integer expression): a UUIDv7
+    (RFC 9562) of the import's start in milliseconds, 40 random bits drawn once for the import,
+    and the line number as its last 32 bits. gen_random_uuid() per row was 0.19 s of staging
+    150,000 staff (0.3 s with `ordered_id`'s text splicing), the whole statement 0.7 s.
+
+    Unique within the import by its line numbers; against another import's only if both began in
+    the same millisecond and drew the same 40 bits; against `ordered_id`'s ids (rows the model
+    staged) never, since those have version 4."""
+    stamp = f"{int(time.time() * 1000):012x}"
+    draw = secrets.token_hex(5)
+    variant = "89ab"[secrets.randbelow(4)]
+    prefix = f"{stamp[:8]}-{stamp[8:]}-7{draw[:3]}-{variant}{draw[3:6]}-{draw[6:]}"
+    return f"CAST('{prefix}' || lpad(to_hex({line}), 8, '0') AS uuid)"
 
 
 async def copy_staged(session: AsyncSession, spec: ImportSpec, valid: list[tuple]) -> None:

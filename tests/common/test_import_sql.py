@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common import import_sql
 from services.common.import_model import ImportContext
 from services.common.import_rows import Validator
-from services.common.import_stage import create_staged
+from services.common.import_stage import copy_staged, create_staged
 from services.common.imports import _stage_in_python
 from services.rotation.imports import STAFF
 from services.training.imports import TRAINING_HOURS
@@ -199,22 +199,26 @@ async def test_rows_for_the_model_are_read_back_a_batch_at_a_time(db_engine, mon
 
 
 async def test_new_rows_ids_begin_with_the_imports_start(db_engine):
-    """Ids staged for new rows share their first 48 bits (the import's start in milliseconds) and
-    keep 74 random bits, the uuid version 4 and the RFC 4122 variant."""
+    """Ids staged for new rows in SQL share their first 48 bits (the import's start in
+    milliseconds) and the next 40 (drawn for the import), and end with their line: UUIDv7 with
+    the RFC 9562 variant. Rows the model stages draw 74 random bits each (version 4)."""
     before = int(time.time() * 1000)
     async with db_engine.connect() as connection:
         session = AsyncSession(bind=connection, expire_on_commit=False)
         await create_staged(session, STAFF)
-        after = int(time.time() * 1000)
         plan = import_sql.plan(STAFF, _file(STAFF_ROWS[:2]).encode(), "text/csv")
         assert plan is not None
         await import_sql.stage(session, STAFF, Validator(STAFF, fast=True), plan)
+        await copy_staged(session, STAFF, [(3, "M3", "王芳", "11010501", "teacher", "primary", None, "none",
+                                            date(2015, 9, 1), None)])
         ids = [row[0] for row in (await session.execute(text("SELECT id FROM staged ORDER BY row_no"))).all()]
+        after = int(time.time() * 1000)
         await session.rollback()
-    assert len(ids) == 2 and ids[0] != ids[1]
-    assert ids[0].int >> 80 == ids[1].int >> 80
-    assert before <= ids[0].int >> 80 <= after
-    assert (ids[0].version, ids[0].variant) == (4, "specified in RFC 4122")
+    assert len(set(ids)) == 3
+    assert all(before <= i.int >> 80 <= after for i in ids)
+    assert [(i.version, i.variant) for i in ids] == [(7, "specified in RFC 4122")] * 2 + [(4, "specified in RFC 4122")]
+    assert ids[0].int >> 32 == ids[1].int >> 32  # the same 96 bits, then the line
+    assert [ids[0].int & 0xFFFFFFFF, ids[1].int & 0xFFFFFFFF] == [1, 2]
 
 
 async def test_a_file_of_twenty_megabytes_numbers_its_rows_past_999_and_9999(db_engine):
