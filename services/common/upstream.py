@@ -12,7 +12,9 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterable, Callable, Collection, Mapping
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx
@@ -113,6 +115,20 @@ class _ServiceClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         raise TypeError("calls to a service carry no cookies")
+
+
+_PLAIN = (str, int, float, date)
+
+
+def plain_query(params: Any) -> str | None:
+    """`?a=1&b=x` for parameters httpx would write the same way (str, int, float or date values;
+    "" for none), None for anything else (None, bools, lists: httpx's own rules then apply)."""
+    if not params:
+        return ""
+    if not isinstance(params, Mapping) or not all(
+            isinstance(value, _PLAIN) and not isinstance(value, bool) for value in params.values()):
+        return None
+    return "?" + urlencode({name: str(value) for name, value in params.items()})
 
 
 class Upstream:
@@ -217,8 +233,15 @@ class Upstream:
         around it (auth, redirects, cookies, event hooks: none of which a call to a service uses)
         was half the gateway's cost of forwarding a GET above aiohttp's own (py-spy). The client's
         `base_url` and timeouts still apply; an absolute URL under `origin` is taken as it is."""
-        if params is None and json is None and path.startswith(self.origin + "/"):
-            request = httpx.Request(method, path, content=content, headers=headers, extensions=self._extensions)
+        query = plain_query(params)
+        if json is None and query is not None and path.startswith(self.origin + "/") and "?" not in path:
+            request = httpx.Request(method, path + query, content=content, headers=headers,
+                                    extensions=self._extensions)
+        elif json is None and query is not None and path.startswith("/") and "?" not in path:
+            # A service path with plain parameters (every figure call): one URL parse, not the
+            # client's three or four (base_url merge, parameters merged in): 118 -> 45 us a call.
+            request = httpx.Request(method, self.origin + path + query, content=content, headers=headers,
+                                    extensions=self._extensions)
         else:
             request = self.client.build_request(method, path, params=params, json=json, content=content,
                                                 headers=headers)

@@ -8,12 +8,14 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 
+import httpx
 import pytest
 
 from services.common.errors import UpstreamUnavailable
 from services.common.middleware import Metrics
-from services.common.upstream import CircuitBreaker, Upstream
+from services.common.upstream import CircuitBreaker, Upstream, plain_query
 
 POOLS = ("aiohttp", "httpx")
 
@@ -128,3 +130,31 @@ async def test_a_cookie_from_one_answer_never_goes_out_with_the_next_call(pool):
     finally:
         await client.aclose()
         listening.close()
+
+
+@pytest.mark.parametrize("params", [
+    {"as_of": date(2025, 3, 1), "from": "2024-09-01", "to": "2025-08-31", "district_code": "110105"},
+    {"q": "张 伟/1+2&x=y~*'()!%", "limit": 50, "hours": 1.5, "empty": ""},
+    {}, None,
+    {"district_code": None}, {"flag": True}, {"ids": ["a", "b"]},  # httpx's own rules: not the short way
+])
+async def test_a_call_with_parameters_sends_the_url_httpx_would(params):
+    """Figure calls build their URL in one parse (`plain_query`); the URL that reaches the service
+    is the one httpx's client would have built, for Chinese text, reserved characters and every
+    value type, and parameters the short way does not take still go through httpx."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    upstream = Upstream("partnership", "http://partnership:8001/base", timeout=1.0,
+                        transport=httpx.MockTransport(answer))
+    await upstream.send("GET", "/v1/internal/partnership-stats", params=params, headers={"X-Request-ID": "r-1"})
+    await upstream.aclose()
+    expected = httpx.AsyncClient(base_url="http://partnership:8001/base").build_request(
+        "GET", "/v1/internal/partnership-stats", params=params)
+    assert str(seen[0].url) == str(expected.url)
+    assert seen[0].headers["x-request-id"] == "r-1"
+    assert (plain_query(params) is None) == (params is not None and any(
+        value is None or isinstance(value, (bool, list)) for value in params.values()))
