@@ -13,7 +13,9 @@ access-log, metrics, tracing and body-limit middleware, and for a route marked `
 2. asks the answer cache for the response kept under the path and the query string exactly as
    sent. A kept one is sent as it was: status, headers, body;
 3. otherwise lets the route answer, and keeps a 200 under the stamp read in step 2, before the
-   route began its own transaction.
+   route began its own transaction. While the route computes an answer, other calls for the same
+   answer wait for it and then look again (a check of their own, after the answer was kept):
+   after a write, sixteen dashboards asking one figure compute it once, not sixteen times.
 
 So a marked route's answer may depend only on the path, the query string (one that the route
 refused is never kept) and the data; of the caller only through the district rule above; of
@@ -23,6 +25,8 @@ the database unreachable) leaves the request to the route, which answers it as i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -37,6 +41,7 @@ from services.common.context import actor_var, fresh_var, role_var
 F = TypeVar("F", bound=Callable[..., Any])
 MARK = "__keeps_answer__"
 SCOPE_PARAMETER = "district_code"
+WAIT_FOR_OTHERS = 10.0  # seconds a call waits for another computing its answer, then computes it too
 MAX_KEPT_BYTES = 4 * 1024 * 1024  # larger answers are answered by the route every time
 # (and all of a process's kept answers weigh at most AnswerCache's max_bytes, 64 MiB, together)
 
@@ -53,6 +58,7 @@ class KeptAnswers:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._paths: frozenset[str] | None = None
+        self._computing: dict[tuple[str, bytes], asyncio.Event] = {}  # answers a route is computing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -66,9 +72,17 @@ class KeptAnswers:
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope["query_string"])
+        fresh = fresh_var.get()
         try:
             principal = await _caller(scope)
-            kept, stamp = await cache.lookup(key, fresh=fresh_var.get()) if principal is not None else (None, None)
+            kept, stamp = await cache.lookup(key, fresh=fresh) if principal is not None else (None, None)
+            computing = self._computing.get(key)
+            if kept is None and computing is not None and not fresh:
+                # The same answer is being computed: wait for it, then look again.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WAIT_FOR_OTHERS):
+                        await computing.wait()
+                kept, stamp = await cache.lookup(key)
         except Exception as exc:  # the database is down, say: the route answers as it always did
             _log.warning("kept answer lookup failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             principal = stamp = None
@@ -92,10 +106,16 @@ class KeptAnswers:
                         if message["type"] == "http.response.start" else message)
             await send(message)
 
-        await self.app(scope, receive, keeping)
-        answer = _whole_answer(sent)
-        if answer is not None:
-            cache.keep(key, stamp, answer, weight=len(answer[1]))
+        mine = None if key in self._computing else self._computing.setdefault(key, asyncio.Event())
+        try:
+            await self.app(scope, receive, keeping)
+            answer = _whole_answer(sent)
+            if answer is not None:
+                cache.keep(key, stamp, answer, weight=len(answer[1]))
+        finally:
+            if mine is not None:
+                del self._computing[key]
+                mine.set()
 
 
 async def _caller(scope: Scope) -> Principal | None:

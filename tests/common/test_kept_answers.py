@@ -151,3 +151,31 @@ async def test_kept_answers_are_bounded_by_their_weight_and_their_number(db_engi
     assert (list(cache._entries), cache.kept_bytes) == (["b", "d", "e"], 3)  # at most three
     cache.keep("huge", stamp, "x" * 500, weight=500)  # heavier than the bound: kept alone
     assert (list(cache._entries), cache.kept_bytes) == (["huge"], 500)
+
+
+async def test_calls_for_an_answer_being_computed_wait_for_it(world, rotation, rotation_app, monkeypatch):
+    """Five calls at once for an answer nobody kept: the route computes it once (slowly here), the
+    other four wait and are answered from it; the same figures for all."""
+    import asyncio
+
+    from services.rotation.service import figures
+
+    cache = rotation_app.state.answer_cache
+    computed = []
+    real = figures.stats.balance_totals
+
+    async def slow(*args, **kwargs):
+        computed.append(1)
+        await asyncio.sleep(0.3)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(figures.stats, "balance_totals", slow)
+    answers = await asyncio.gather(*(rotation.get(PATH, params=CHAOYANG) for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert len({a.content for a in answers}) == 1
+    assert len(computed) == 1
+    assert cache.hits == 4  # each waiter's second look
+    # With Cache-Control: no-cache every call computes its own answer, as asked.
+    fresh = await asyncio.gather(*(rotation.get(PATH, params=CHAOYANG, headers={"Cache-Control": "no-cache"})
+                                   for _ in range(3)))
+    assert [a.status_code for a in fresh] == [200] * 3 and len(computed) == 4
