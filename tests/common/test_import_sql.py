@@ -253,3 +253,34 @@ async def test_a_file_of_twenty_megabytes_numbers_its_rows_past_999_and_9999(db_
         (count, "role", "岗位 must be one of 'teacher', 'principal', 'vice_principal' or 'middle_manager'")]
     assert tuple(stored) == (count - 6, 1, count - 1, count * (count + 1) // 2 - (999 + 1000 + 9999 + 10_000 + 150_000 + count))
     assert tuple(row) == ("B0123456", "张伟123456", "teacher")
+
+
+@pytest.mark.parametrize("rows, in_thread", [(2, False), (30_000, True)])
+async def test_a_large_file_is_planned_off_the_event_loop(db_engine, monkeypatch, rows, in_thread):
+    """Planning a file of more than 1 MiB (decoding it, looking at its cells' edges) runs in a
+    thread, so a worker's event loop keeps answering; a small one is planned at once."""
+    import dataclasses
+    import threading
+
+    from services.common import imports
+    from services.common.imports import ImportMode, run_import
+
+    where = []
+    real = import_sql.plan
+
+    def plan(*args):
+        where.append(threading.current_thread() is threading.main_thread())
+        return real(*args)
+
+    monkeypatch.setattr(import_sql, "plan", plan)
+    body = _file([f"B{i:07d},张伟{i},11010501,教师,小学,数学,区级,2015-09-01," for i in range(rows)]).encode()
+    assert (len(body) > imports.PLAN_IN_THREAD) == in_thread
+    async with db_engine.connect() as connection:
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        # Without the resolve step (it asks partnership about schools): planning is what is watched.
+        spec = dataclasses.replace(STAFF, resolve=None)
+        report = await run_import(session, spec, body=body, content_type="text/csv", mode=ImportMode.all_or_nothing,
+                                  dry_run=True, context=ImportContext(actor="tester", districts=None))
+        await session.rollback()
+    assert where == [not in_thread]
+    assert report.total_rows == rows
