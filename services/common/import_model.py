@@ -99,6 +99,13 @@ class ImportSpec:
     column_types: dict[str, str] = field(default_factory=dict)  # staged column -> SQL type
     # Staged columns the file does not carry, filled by the resolve step (name -> SQL type).
     extra_columns: dict[str, str] = field(default_factory=dict)
+    # Extra columns filled while a plain CSV is staged in SQL (services/common/import_sql.py), from
+    # a join on the converted values (`v_<column>`), e.g. a school's district from the local
+    # directory: `staged_join` "LEFT JOIN <table> d ON d.code = v_school", `staged_sql`
+    # {"district": "d.district_code"}. The resolve steps must still fill what this left NULL (rows
+    # the model staged, codes the directory does not hold yet).
+    staged_join: str | None = None
+    staged_sql: dict[str, str] = field(default_factory=dict)
     resolve_sql: Sequence[str] = ()         # e.g. UPDATE staged SET … FROM <local directory> …
     resolve: Resolver | None = None         # e.g. ask the owner service over HTTP, then UPDATE staged
     # Rows outside the importer's districts (:districts, a text[]): SELECT row_no[, message] FROM staged …

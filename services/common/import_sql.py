@@ -216,12 +216,15 @@ def _convert_sql(spec: ImportSpec, csv: CsvPlan, trimmed: str, last: int) -> str
     # converted once, not again wherever the level above names it. The ids of rows the merge may
     # insert are numbered by line here (the column's default draws random bits for each row).
     ids = ("id, ", f"{ordered_id_of_line('line')}, ") if spec.insert_sql is not None else ("", "")
+    joined = list(spec.staged_sql.items())
     return f"""
-        INSERT INTO staged ({ids[0]}row_no, {", ".join(spec.columns)})
-        SELECT {ids[1]}line, {", ".join(f"CAST(v_{c} AS {spec.column_types.get(c, 'text')})" for c in spec.columns)}
+        INSERT INTO staged ({ids[0]}row_no, {", ".join([*spec.columns, *(c for c, _ in joined)])})
+        SELECT {ids[1]}line, {", ".join([
+            *(f"CAST(v_{c} AS {spec.column_types.get(c, 'text')})" for c in spec.columns),
+            *(f"CAST({sql} AS {spec.extra_columns[c]})" for c, sql in joined)])}
         FROM (SELECT line, {", ".join(f"t{i}" for i in range(len(csv.names)))}, {", ".join(values)}
               FROM ({trimmed} OFFSET 0) AS cells
-              WHERE line <= {last} OFFSET 0) AS converted
+              WHERE line <= {last} OFFSET 0) AS converted {spec.staged_join or ""}
         WHERE {" AND ".join(checks) or "true"}"""
 
 

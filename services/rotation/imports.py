@@ -82,14 +82,19 @@ def _values(row: BaseModel) -> dict[str, Any]:
 async def fill_school_districts(session: AsyncSession, context: ImportContext, *, school: str,
                                 district: str) -> None:
     """Resolve step: the district of each staged row's `school` column, from the local school
-    directory; partnership is asked only about the codes the directory does not hold yet."""
-    codes = set((await session.execute(text(f"SELECT DISTINCT {school} FROM staged"))).scalars())
+    directory; partnership is asked only about the codes the directory does not hold yet. Rows
+    whose district the staging filled already (`staged_sql`) are left as they are."""
+    codes = set((await session.execute(text(f"SELECT DISTINCT {school} FROM staged WHERE {district} IS NULL"))
+                 ).scalars())
+    if not codes:
+        return
     districts = await school_districts(session, PartnershipClient(context.upstreams["partnership"]), codes)
     known = sorted(code for code in codes if code in districts)
     await session.execute(text(
         f"UPDATE staged s SET {district} = m.district "
         "FROM unnest(CAST(:codes AS text[]), CAST(:districts AS text[])) AS m(code, district) "
-        f"WHERE s.{school} = m.code"), {"codes": known, "districts": [districts[c] for c in known]})
+        f"WHERE s.{school} = m.code AND s.{district} IS NULL"),
+        {"codes": known, "districts": [districts[c] for c in known]})
 
 
 # An importer limited to districts imports only staff whose home school is in their districts,
@@ -153,6 +158,9 @@ STAFF = ImportSpec(
     column_types={"in_post_since": "date", "retirement_date": "date"},
     prepare=_values,
     extra_columns={"home_district_code": "text"},
+    # Most districts come with the staging (one hash join on the directory, not an UPDATE of every row).
+    staged_join="LEFT JOIN rotation.school_directory d ON d.code = converted.v_home_school_code",
+    staged_sql={"home_district_code": "d.district_code"},
     resolve=partial(fill_school_districts, school="home_school_code", district="home_district_code"),
     lock_sql=[SCHOOL_DISTRICTS_FOR_SHARE],
     upstreams=("partnership",),

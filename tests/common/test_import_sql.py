@@ -284,3 +284,23 @@ async def test_a_large_file_is_planned_off_the_event_loop(db_engine, monkeypatch
         await session.rollback()
     assert where == [not in_thread]
     assert report.total_rows == rows
+
+
+async def test_staging_in_sql_fills_what_the_spec_joins_and_leaves_the_rest_to_resolve(db_engine):
+    """Staff staged in SQL take their home district from rotation's school directory in the same
+    statement (`staged_join`/`staged_sql`); a school the directory does not hold is left NULL for
+    the resolve step (as is every row the model stages, which `copy_staged` writes)."""
+    async with db_engine.connect() as connection:
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        await session.execute(text("INSERT INTO rotation.school_directory (code, name, district_code) "
+                                   "VALUES ('11010501', '北京市朝阳区实验小学', '110105')"))
+        await create_staged(session, STAFF)
+        rows = ["B1,甲,11010501,教师,小学,数学,无,2015-09-01,,", "B2,乙,11011902,教师,小学,数学,无,2015-09-01,,",
+                "B3,丙,11010501,教师,小学,数学,无,2015年9月1日,,"]
+        plan = import_sql.plan(STAFF, _file(rows).encode(), "text/csv")
+        assert plan is not None
+        total, staged, errors = await import_sql.stage(session, STAFF, Validator(STAFF, fast=True), plan)
+        got = (await session.execute(text("SELECT row_no, home_district_code FROM staged ORDER BY row_no"))).all()
+        await session.rollback()
+    assert (total, staged, errors) == (3, 3, [])
+    assert [tuple(row) for row in got] == [(1, "110105"), (2, None), (3, "110105")]

@@ -204,6 +204,41 @@ async def test_home_schools_come_from_the_school_directory(partnership, partners
                                   "group by 1") == [{"home_district_code": "110105", "n": 40}]
 
 
+async def test_a_school_the_directory_does_not_hold_yet_is_asked_of_partnership(partnership, partnership_app, settings,
+                                                                                token, db_engine):
+    """Staged in SQL, a row's home district comes from the directory in the staging statement; a
+    school partnership registered after the directory was last fed (its consumer not running
+    here) is asked of partnership and filled by the resolve step; an unknown code is an error."""
+    await f.chaoyang_with_schools(partnership)
+    feeding = create_app(settings, transports={"partnership": asgi(partnership_app)})
+    async with feeding.router.lifespan_context(feeding):
+        await synced(db_engine, staff=False)
+    await f.school(partnership, "11011902", district_code=f.YANQING[0], name="北京市延庆区八达岭小学", primary=200)
+    calls: list[str] = []
+    inner = asgi(partnership_app)
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            return await inner.handle_async_request(request)
+
+    lines = ("B1,甲,11010501,教师,小学,数学,无,2015-09-01,,\n"
+             "B2,乙,11011902,教师,小学,数学,无,2015-09-01,,\n"
+             "B3,丙,11010599,教师,小学,数学,无,2015-09-01,,\n")
+    app = create_app(settings.model_copy(update={"feed_consumers": False}), transports={"partnership": Counting()})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
+                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
+            response = await client.post("/v1/imports/staff", params={"mode": "partial"},
+                                         content=(HEADER + lines).encode(), headers=CSV)
+    assert response.status_code == 200, response.text
+    assert (response.json()["inserted"], response.json()["errors"]) == (2, [
+        {"row": 3, "field": "home_school_code", "message": "unknown school 11010599"}])
+    assert sorted(calls) == ["/v1/schools/11010599", "/v1/schools/11011902"]
+    assert await fetch(db_engine, "select staff_no, home_district_code from rotation.staff order by staff_no") == [
+        {"staff_no": "B1", "home_district_code": "110105"}, {"staff_no": "B2", "home_district_code": "110119"}]
+
+
 async def test_large_file_runs_as_a_job(partnership, partnership_app, rotation, rotation_app, settings, db_engine):
     await f.chaoyang_with_schools(partnership)
     rotation_app.state.settings = rotation_app.state.settings.model_copy(update={"import_sync_rows": 3})
