@@ -151,6 +151,10 @@ TRAINING_HOURS = ImportSpec(
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
     extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
+    # Staff ids the file gives are looked up while staging (one hash join on the directory, not an
+    # UPDATE of every row); RESOLVE_STAFF_ID then sees only the rows that left unknown.
+    staged_join="LEFT JOIN training.staff_directory d ON d.id = CAST(converted.v_staff_id AS uuid)",
+    staged_sql={"staff_known": "CASE WHEN d.id IS NOT NULL THEN true END", "staff_district": "d.home_district_code"},
     resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
     checks_sql=[
         ("reference", MISMATCH_SQL),
@@ -189,9 +193,10 @@ TRAINING_HOURS = ImportSpec(
         FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})
         ORDER BY s.row_no""",
     inserted_sql=f"""
-        SELECT {CREDIT_FEED} FROM staged s CROSS JOIN LATERAL (
+        SELECT {CREDIT_FEED} FROM (SELECT * FROM staged ORDER BY row_no) AS s CROSS JOIN LATERAL (
             SELECT * FROM training.training_hours t
-            WHERE t.source = s.source AND t.reference = s.reference AND t.id = s.id OFFSET 0) AS t""",
+            WHERE t.source = s.source AND t.reference = s.reference AND t.id = s.id OFFSET 0) AS t
+        ORDER BY s.row_no""",
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),
