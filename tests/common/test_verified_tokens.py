@@ -82,6 +82,14 @@ def test_a_refused_token_is_never_remembered_and_the_cache_is_bounded():
     assert counting.verified == 8
 
 
+async def five_then_one(app, url: str, good: str, other: str) -> httpx.Response:
+    """Five GETs with `good` (each answered 200), then the answer to one with `other`."""
+    async with httpx.AsyncClient(transport=asgi(app), headers={"Accept-Language": "en"}) as client:
+        for _ in range(5):
+            assert (await client.get(url, headers={"Authorization": f"Bearer {good}"})).status_code == 200
+        return await client.get(url, headers={"Authorization": f"Bearer {other}"})
+
+
 async def test_the_gateway_verifies_each_token_once_for_many_requests(settings, token):
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"items": [], "next_cursor": None}))
     app = create_app(settings, transports={"partnership": transport, "rotation": transport, "training": transport})
@@ -89,12 +97,8 @@ async def test_the_gateway_verifies_each_token_once_for_many_requests(settings, 
         remembered: VerifiedTokens = app.state.verifier.inner  # inside the revoked-client check
         counting = Counting()
         remembered.inner = counting
-        async with httpx.AsyncClient(transport=asgi(app), base_url="http://gateway",
-                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
-            for _ in range(5):
-                assert (await client.get("/api/v1/schools")).status_code == 200
-            forged = mint_token("another-secret-0123456789abcdef0123456789", sub="x", role="city_admin")
-            refused = await client.get("/api/v1/schools", headers={"Authorization": f"Bearer {forged}", "Accept-Language": "en"})
+        forged = mint_token("another-secret-0123456789abcdef0123456789", sub="x", role="city_admin")
+        refused = await five_then_one(app, "http://gateway/api/v1/schools", token(), forged)
     assert refused.status_code == 401
     assert refused.json()["type"] == "urn:spp:problem:invalid-token"
     # Five requests, each verified twice (the app-wide prepare step and the route): one full check.
@@ -107,12 +111,8 @@ async def test_a_service_verifies_each_token_once_for_many_requests(rotation_app
     remembered: VerifiedTokens = rotation_app.state.verifier
     counting = Counting()
     remembered.inner = counting
-    async with httpx.AsyncClient(transport=asgi(rotation_app), base_url="http://rotation",
-                                 headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
-        for _ in range(5):
-            assert (await client.get("/v1/staff")).status_code == 200
-        expired = mint_token(TEST_SECRET, sub="x", role="city_admin", ttl_seconds=-120)
-        refused = await client.get("/v1/staff", headers={"Authorization": f"Bearer {expired}"})
+    expired = mint_token(TEST_SECRET, sub="x", role="city_admin", ttl_seconds=-120)
+    refused = await five_then_one(rotation_app, "http://rotation/v1/staff", token(), expired)
     assert refused.status_code == 401
     assert refused.json()["type"] == "urn:spp:problem:expired-token"
     assert counting.verified == 2  # the good token once, the expired one (never remembered) once

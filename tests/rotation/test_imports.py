@@ -172,30 +172,39 @@ async def test_partnership_down_is_503_and_nothing_written(settings, token, db_e
         assert await fetch(db_engine, f"select count(*) as n from rotation.{table}") == [{"n": 0}], table
 
 
+class Counting(httpx.AsyncBaseTransport):
+    """Partnership in process, each path it is asked for noted in `calls`."""
+
+    def __init__(self, partnership_app, calls: list[str]) -> None:
+        self._inner = asgi(partnership_app)
+        self._calls = calls
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._calls.append(request.url.path)
+        return await self._inner.handle_async_request(request)
+
+
+async def _import_staff(app, token: str, body: bytes) -> httpx.Response:
+    async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
+                                 headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}) as client:
+        return await client.post("/v1/imports/staff", params={"mode": "partial"}, content=body, headers=CSV)
+
+
 async def test_home_schools_come_from_the_school_directory(partnership, partnership_app, settings, token,
                                                            db_engine):
     """The registry is no longer listed whole for an import: the file's home schools are read from
     rotation's school directory, and partnership is asked only about a code the directory lacks."""
     await f.chaoyang_with_schools(partnership)
     calls: list[str] = []
-    inner = asgi(partnership_app)
-
-    class Counting(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            calls.append(request.url.path)
-            return await inner.handle_async_request(request)
 
     lines = "".join(f"B{i:03d},老师{i},{'11010501' if i % 2 else '11010502'},教师,小学,数学,无,2015-09-01,,\n"
                     for i in range(40))
     lines += "B999,无校,11010599,教师,小学,数学,无,2015-09-01,,\n"  # row 41: no such school
-    app = create_app(settings, transports={"partnership": Counting()})
+    app = create_app(settings, transports={"partnership": Counting(partnership_app, calls)})
     async with app.router.lifespan_context(app):
         await synced(db_engine, staff=False)
         calls.clear()
-        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
-            response = await client.post("/v1/imports/staff", params={"mode": "partial"},
-                                         content=(HEADER + lines).encode("gb18030"), headers=CSV)
+        response = await _import_staff(app, token(), (HEADER + lines).encode("gb18030"))
     assert response.status_code == 200, response.text
     assert (response.json()["inserted"], response.json()["errors"]) == (40, [
         {"row": 41, "field": "home_school_code", "message": "unknown school 11010599"}])
@@ -215,22 +224,14 @@ async def test_a_school_the_directory_does_not_hold_yet_is_asked_of_partnership(
         await synced(db_engine, staff=False)
     await f.school(partnership, "11011902", district_code=f.YANQING[0], name="北京市延庆区八达岭小学", primary=200)
     calls: list[str] = []
-    inner = asgi(partnership_app)
-
-    class Counting(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            calls.append(request.url.path)
-            return await inner.handle_async_request(request)
 
     lines = ("B1,甲,11010501,教师,小学,数学,无,2015-09-01,,\n"
              "B2,乙,11011902,教师,小学,数学,无,2015-09-01,,\n"
              "B3,丙,11010599,教师,小学,数学,无,2015-09-01,,\n")
-    app = create_app(settings.model_copy(update={"feed_consumers": False}), transports={"partnership": Counting()})
+    app = create_app(settings.model_copy(update={"feed_consumers": False}),
+                     transports={"partnership": Counting(partnership_app, calls)})
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation",
-                                     headers={"Authorization": f"Bearer {token()}", "Accept-Language": "en"}) as client:
-            response = await client.post("/v1/imports/staff", params={"mode": "partial"},
-                                         content=(HEADER + lines).encode(), headers=CSV)
+        response = await _import_staff(app, token(), (HEADER + lines).encode())
     assert response.status_code == 200, response.text
     assert (response.json()["inserted"], response.json()["errors"]) == (2, [
         {"row": 3, "field": "home_school_code", "message": "unknown school 11010599"}])
