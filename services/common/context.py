@@ -7,7 +7,7 @@ an integrator can tell who caused a change and quote the request that did it; th
 line carries the `sub` too.
 
 `fresh_var` is true when the caller sent `Cache-Control: no-cache`: figures are computed afresh
-rather than served from the kept answers (services/common/answer_cache.py), and every call the
+rather than served from the kept answers (services/common/kept_answers.py), and every call the
 request makes to another service asks the same (services/common/upstream.py).
 """
 

@@ -16,7 +16,7 @@ from services.training.schemas import DistrictCompletion, DistrictStudioStats, S
 
 # §4.5 for one district: its active staff from the staff directory (partial index on the district),
 # each one's window sum from the ledger by an index-only scan of ix_training_hours_staff_window.
-# The answers are kept between calls by services/common/answer_cache.py (the routes pass the cache).
+# The answers are kept between calls by services/common/kept_answers.py (the routes are marked @keeps_answer).
 _DISTRICT_COMPLETION = text("""
     SELECT d.home_district_code AS district_code, count(*) AS staff,
            count(*) FILTER (WHERE w.hours >= :threshold) AS completed
