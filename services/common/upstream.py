@@ -233,14 +233,13 @@ class Upstream:
         around it (auth, redirects, cookies, event hooks: none of which a call to a service uses)
         was half the gateway's cost of forwarding a GET above aiohttp's own (py-spy). The client's
         `base_url` and timeouts still apply; an absolute URL under `origin` is taken as it is."""
+        # An absolute URL (the proxy's, its query string included) or a service path with plain
+        # parameters (every figure call) is parsed once, not three or four times as the client
+        # would (base_url merge, parameters merged in): 118 -> 45 us a call.
         query = plain_query(params)
-        if json is None and query is not None and path.startswith(self.origin + "/") and "?" not in path:
-            request = httpx.Request(method, path + query, content=content, headers=headers,
-                                    extensions=self._extensions)
-        elif json is None and query is not None and path.startswith("/") and "?" not in path:
-            # A service path with plain parameters (every figure call): one URL parse, not the
-            # client's three or four (base_url merge, parameters merged in): 118 -> 45 us a call.
-            request = httpx.Request(method, self.origin + path + query, content=content, headers=headers,
+        url = path if path.startswith(self.origin + "/") else self.origin + path if path.startswith("/") else None
+        if json is None and query is not None and url is not None and not (query and "?" in url):
+            request = httpx.Request(method, url + query, content=content, headers=headers,
                                     extensions=self._extensions)
         else:
             request = self.client.build_request(method, path, params=params, json=json, content=content,

@@ -158,3 +158,24 @@ async def test_a_call_with_parameters_sends_the_url_httpx_would(params):
     assert seen[0].headers["x-request-id"] == "r-1"
     assert (plain_query(params) is None) == (params is not None and any(
         value is None or isinstance(value, (bool, list)) for value in params.values()))
+
+
+@pytest.mark.parametrize("path", ["http://partnership:8001/base/v1/schools?limit=50&district_code=110105",
+                                  "/v1/schools?limit=50&district_code=110105",
+                                  "/v1/internal/partnership-stats"])
+async def test_a_path_with_its_query_string_or_plain_parameters_skips_the_clients_url_building(path, monkeypatch):
+    """The proxy forwards an absolute URL with the caller's query string; figure calls send plain
+    parameters. Neither goes through httpx's build_request (three or four URL parses)."""
+    seen: list[httpx.Request] = []
+    upstream = Upstream("partnership", "http://partnership:8001/base", timeout=1.0,
+                        transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200)))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("build_request was used")
+
+    monkeypatch.setattr(upstream.client, "build_request", refuse)
+    params = None if "?" in path else {"as_of": date(2025, 3, 1), "district_code": "110105"}
+    await upstream.send("GET", path, params=params)
+    await upstream.aclose()
+    expected = httpx.AsyncClient(base_url="http://partnership:8001/base").build_request("GET", path, params=params)
+    assert str(seen[0].url) == str(expected.url)
