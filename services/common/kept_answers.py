@@ -31,11 +31,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from starlette.datastructures import QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.answer_cache import AnswerCache
-from services.common.auth import Principal, authenticate
+from services.common.auth import Principal, authenticate, bearer_token
 from services.common.context import actor_var, fresh_var, role_var
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,25 +121,18 @@ class KeptAnswers:
 async def _caller(scope: Scope) -> Principal | None:
     """The caller, when the route would let them have this answer; None when it would refuse them."""
     verifier = scope["app"].state.verifier
-    authorization = _header(scope, b"authorization")
+    authorization = Headers(scope=scope).get("authorization")
     try:
-        token = (authorization or "").partition(" ")[2].strip()
+        token = bearer_token(authorization)
         prepare = getattr(verifier, "prepare", None)
-        if prepare is not None and token:
-            await prepare(token)
+        if prepare is not None and token is not None:
+            await prepare(token)  # what the app-wide `prepare_token` dependency does
         principal = authenticate(authorization, verifier)
         district_code = QueryParams(scope["query_string"]).get(SCOPE_PARAMETER)  # FastAPI's parse: last one wins
         principal.require_figures_scope(district_code)
     except Exception:  # refused: the route says why, in its own words
         return None
     return principal
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _whole_answer(sent: list[Message]) -> tuple[Message, bytes] | None:
