@@ -148,13 +148,14 @@ class AnswerCache:
         stamp = Stamp(snapshot=now.snapshot, cursors=tuple(now.cursors))
         for waiting in batch:
             kept = waiting.kept
-            valid = (kept is not None and not now.moved[snapshots[kept[0].snapshot]]
-                     and kept[0].cursors == stamp.cursors)
-            if kept is not None and valid and waiting.key in self._entries:
-                self._entries.move_to_end(waiting.key)
-            self._count("hit" if valid else "miss")
+            answer = None
+            if kept is not None and not now.moved[snapshots[kept[0].snapshot]] and kept[0].cursors == stamp.cursors:
+                answer = kept[1]
+                if waiting.key in self._entries:
+                    self._entries.move_to_end(waiting.key)
+            self._count("miss" if answer is None else "hit")
             if not waiting.answer.done():  # its caller may have gone (a cancelled request)
-                waiting.answer.set_result((kept[1] if valid and kept is not None else None, stamp))
+                waiting.answer.set_result((answer, stamp))
 
     def keep(self, key: Hashable, stamp: Stamp, value: Any, *, weight: int = 0) -> None:
         """Keep `value`, computed after `stamp` was read, for `key`. The least recently used
