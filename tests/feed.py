@@ -10,25 +10,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import fetch
 
 
-async def read_all(client: httpx.AsyncClient, cursor: str | None, path: str = "/v1/changes"):
+async def read_all(client: httpx.AsyncClient, cursor: str | None, path: str = "/v1/changes", limit: int = 3):
     """Read pages until the feed has nothing more to give right now."""
     seen = []
     while True:
-        page = (await client.get(path, params={"after": cursor, "limit": 3})).json()
+        page = (await client.get(path, params={"after": cursor, "limit": limit})).json()
         seen.extend(page["items"])
         if cursor == page["next_cursor"]:
             return seen, cursor
         cursor = page["next_cursor"]
 
 
-async def drain(client: httpx.AsyncClient, cursor: str | None, expected: int, seconds: float = 15.0):
+async def feed_items(client: httpx.AsyncClient, expected: int) -> list[dict]:
+    """The service's feed from its start, as an integrator reads it, once `expected` changes are
+    readable (see `drain`: a transaction elsewhere on the server may hold them back a moment)."""
+    return (await drain(client, None, expected))[0]
+
+
+async def feed_count(db_engine: AsyncEngine, schema: str) -> int:
+    """How many changes `<schema>.changes` holds: an entry for bulk creates holds one per id."""
+    [row] = await fetch(db_engine, f"select coalesce(sum(coalesce(cardinality(ids), 1)), 0)::int as n "
+                                   f"from {schema}.changes")
+    return row["n"]
+
+
+async def drain(client: httpx.AsyncClient, cursor: str | None, expected: int, seconds: float = 15.0,
+                limit: int = 3):
     """Poll like a consumer until `expected` changes arrived. Transaction ids are cluster-wide, so a
     transaction in flight elsewhere on the server (another test process) may hold the feed back for
     a moment; it delays delivery, it never loses or repeats a change."""
     seen = []
     deadline = asyncio.get_running_loop().time() + seconds
     while len(seen) < expected and asyncio.get_running_loop().time() < deadline:
-        more, cursor = await read_all(client, cursor)
+        more, cursor = await read_all(client, cursor, limit=limit)
         seen.extend(more)
         if len(seen) < expected:
             await asyncio.sleep(0.05)

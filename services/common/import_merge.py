@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.errors import Conflict, _sqlstate
 from services.common.import_model import ImportContext, ImportMode, ImportReport, ImportSpec, RowError
+from services.common.outbox import record_created
 
 
 def _sorted(errors: list[RowError]) -> list[RowError]:
@@ -105,18 +106,20 @@ async def _merge_with(session: AsyncSession, spec: ImportSpec, merge_sql: str, p
 
 async def _update_then_insert(session: AsyncSession, spec: ImportSpec, params: dict[str, Any]) -> dict[str, int]:
     """The usual merge: the stored keys updated (with their feed rows, as `merge_sql` would),
-    then the new keys by a plain INSERT and their feed rows read back by id. A new key stored by
-    someone else meanwhile breaks the INSERT's unique index; the caller then rolls back to its
-    savepoint and runs `merge_sql`."""
-    assert spec.insert_sql is not None and spec.inserted_sql is not None and not spec.merge_ctes
+    then the new keys by a plain INSERT and their feed entries, a thousand ids to an entry. A new
+    key stored by someone else meanwhile breaks the INSERT's unique index; the caller then rolls
+    back to its savepoint and runs `merge_sql`."""
+    assert spec.insert_sql is not None and spec.created is not None and not spec.merge_ctes
     outcome = dict(await _merge_with(session, spec, spec.update_sql, params)) if spec.update_sql else {
         "inserted": 0, "updated": 0}
     inserted = (await session.execute(text(spec.insert_sql), params)).rowcount
     if inserted:
-        await session.execute(text(
-            f"INSERT INTO {spec.schema}.changes (entity, key, op, state, actor, request_id) "
-            "SELECT :entity, key, 'create', state, CAST(:actor AS text), CAST(:request_id AS text) "
-            f"FROM ({spec.inserted_sql}) AS created"), params)
+        # Every staged row inserted (the usual first import): their ids are the staged ones.
+        staged = (await session.execute(text("SELECT count(*) FROM staged"))).scalar_one()
+        created_sql = ("SELECT s.id, s.row_no FROM staged s" if inserted == staged else
+                       f"SELECT s.id, s.row_no FROM staged s WHERE EXISTS "
+                       f"(SELECT 1 FROM {spec.created.table} t WHERE t.id = s.id)")
+        await record_created(session, spec.schema, entity=spec.entity, created_sql=created_sql, params=params)
     return {"inserted": outcome["inserted"] + inserted, "updated": outcome["updated"]}
 
 

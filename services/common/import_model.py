@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.messages import translate, use_language
+from services.common.outbox import CreatedRecords
 
 if TYPE_CHECKING:
     from services.common.import_template import Template
@@ -115,12 +116,13 @@ class ImportSpec:
     # `update_sql` (upserts only): `merge_sql` over the staged rows whose key is stored already,
     # RETURNING as `merge_sql` does. `insert_sql`: INSERT … SELECT s.id, … FROM staged s WHERE the
     # key is not stored, nothing returned; the ids come from the staged column `id`, which the
-    # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `inserted_sql`:
-    # SELECT <key> AS key, <state> AS state of the rows just inserted (the staged rows whose id is
-    # now stored), the change feed's `create`s. Tried first under a savepoint; a unique violation (a concurrent
-    # writer won a key) rolls it back and `merge_sql` runs instead.
+    # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `created`: the
+    # table the rows went into and how the feed gives one (services/common/outbox.py
+    # `record_created`: the feed holds the new ids a thousand to an entry). Tried first under a
+    # savepoint; a unique violation (a concurrent writer won a key) rolls it back and `merge_sql`
+    # runs instead.
     insert_sql: str | None = None
-    inserted_sql: str | None = None
+    created: CreatedRecords | None = None
     update_sql: str | None = None
     # Extra data-modifying CTEs after `merged` (e.g. a history row per inserted record).
     merge_ctes: str = ""

@@ -18,7 +18,7 @@ from services.common.errors import Forbidden, NotFound, problem_responses
 from services.common.idempotency import IdempotentRoute
 from services.common.import_api import get_import
 from services.common.imports import ImportReport
-from services.common.outbox import ChangePage, read_changes
+from services.common.outbox import ChangePage, CreatedRecords, read_changes
 
 
 def change_feed_router(schema: str) -> APIRouter:
@@ -31,9 +31,16 @@ def change_feed_router(schema: str) -> APIRouter:
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ChangePage:
         if not actor.city_wide:
             raise Forbidden("the change feed is for city-wide readers and integrators", slug="role")
-        return await read_changes(session, schema, schema, after=after, limit=limit)
+        return await read_changes(session, schema, schema, after=after, limit=limit, created=created_records(schema))
 
     return router
+
+
+def created_records(schema: str) -> dict[str, CreatedRecords]:
+    """How this service's feed gives the records its imports create in bulk, per entity."""
+    from services.common.jobs import specs_of
+
+    return {spec.entity: spec.created for spec in specs_of(schema).values() if spec.created is not None}
 
 
 def import_router(schema: str) -> APIRouter:

@@ -10,6 +10,10 @@ even when transactions commit in another order than they began. The order is the
 own (numeric) order: ordered as text, 999 sorts after 1000 and a page boundary there skips or
 repeats changes.
 
+An import that creates many records writes one row per thousand of them instead (`record_created`:
+their ids in file order, no state), and the reader gives each record as its own `create` with the
+state it has when read; the cursor then also says how many of that row's records were read.
+
 Each row also carries who wrote it (`actor`, the token's `sub`) and the request that did
 (`request_id`), from the request's context variables (services/common/context.py). Every change
 written here is audited in the same statement batch (services/common/audit.py): pass the record's
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,11 +50,15 @@ class Change(BaseModel):
         "request_id": "6f1c2a9e8b7d4c3f9a0e1b2c3d4e5f60"}]})
 
     cursor: str = Field(description="Resume after this change by passing it as `after`")
-    seq: int
+    seq: int = Field(description="The feed entry's number. The records one import created share their entries "
+                     "(a thousand records to an entry), so resume by `cursor`, never by `seq`")
     entity: str = Field(examples=["school"])
     key: str = Field(description="The natural key (school code, staff_no, id)")
     op: str = Field(description="create, update, state or delete")
-    state: dict[str, Any] | None = Field(description="The resource as it is after the change; null on delete")
+    state: dict[str, Any] | None = Field(description="The resource as it is after the change; null on delete. "
+                                         "For a record an import created, the resource as it is when you read "
+                                         "the feed: never older than the change, and a later change of it "
+                                         "follows in the feed")
     changed_at: datetime
     actor: str | None = Field(description="Who made the change: the `sub` of the caller's token "
                               "(`service:<name>` for a service's own work)", examples=["zhang.wei@chaoyang"])
@@ -100,35 +109,122 @@ async def record_changes(session: AsyncSession, schema: str, *, entity: str,
     )
 
 
-def _encode(xid: int, seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{xid}:{seq}".encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class CreatedRecords:
+    """How the feed gives a record that an import created in bulk (`record_created`): its table
+    and the `key` and `state` of a row `t` of it, as SQL expressions."""
+
+    table: str    # e.g. rotation.staff; its primary key is `id`
+    key: str      # e.g. t.staff_no
+    state: str    # e.g. to_jsonb(t)
 
 
-def _decode(cursor: str | None) -> tuple[int, int]:
+# Records an entry for bulk creates stands for (the table's check allows 1 to 1,000).
+BATCH = 1000
+
+
+async def record_created(session: AsyncSession, schema: str, *, entity: str, created_sql: str,
+                         params: dict[str, Any]) -> None:
+    """Feed entries for the records an import just created: one per `BATCH` of them, holding their
+    ids in the order of `created_sql` (SELECT id, row_no …), instead of a row with its state each.
+
+    Writing 150,000 feed rows with their states cost more than writing the records themselves;
+    these entries cost a twentieth of that. The feed's reader gives each id as its own `create`.
+    The actor and request come from `params` (the import's, which runs in a job)."""
+    await session.execute(text(f"""
+        INSERT INTO {schema}.changes (entity, op, ids, actor, request_id)
+        SELECT CAST(:entity AS text), 'create', array_agg(created.id ORDER BY created.row_no),
+               CAST(:actor AS text), CAST(:request_id AS text)
+        FROM ({created_sql}) AS created
+        GROUP BY (created.row_no - 1) / {BATCH}
+        ORDER BY (created.row_no - 1) / {BATCH}"""), {**params, "entity": entity})
+
+
+Position = tuple[int, int, int]
+
+
+def _encode(xid: int, seq: int, done: int = 0) -> str:
+    """A place in the feed: after entry (xid, seq), or after `done` of the records it stands for."""
+    raw = f"{xid}:{seq}" if not done else f"{xid}:{seq}:{done}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> Position:
     if not cursor:
-        return (0, 0)
+        return (0, 0, 0)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        xid, seq = (int(part) for part in raw.split(":"))
-        return xid, seq
+        parts = [int(part) for part in raw.split(":")]
+        if len(parts) == 2:
+            parts.append(0)
+        xid, seq, done = parts
+        if min(parts) < 0 or done > BATCH:
+            raise ValueError(raw)
+        return xid, seq, done
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCursor("the change cursor is not one this API issued", extra={
             "errors": [{"field": "query.after", "message": "invalid cursor", "type": "value_error"}]}) from exc
 
 
-async def read_changes(session: AsyncSession, schema: str, service: str, *, after: str | None,
-                       limit: int) -> ChangePage:
-    xid, seq = _decode(after)
-    # Qualified names throughout: a bare `xid` in ORDER BY would name the text output column.
-    rows = (await session.execute(text(f"""
-        SELECT changes.seq, changes.xid::text AS xid_text, changes.entity, changes.key, changes.op,
-               changes.state, changes.changed_at, changes.actor, changes.request_id
-        FROM {schema}.changes
-        WHERE changes.xid < pg_snapshot_xmin(pg_current_snapshot())
-          AND (changes.xid, changes.seq) > (CAST(:xid AS text)::xid8, :seq)
-        ORDER BY changes.xid, changes.seq
-        LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit})).mappings().all()
-    items = [Change(cursor=_encode(int(r["xid_text"]), r["seq"]), seq=r["seq"], entity=r["entity"], key=r["key"],
-                    op=r["op"], state=r["state"], changed_at=r["changed_at"], actor=r["actor"],
-                    request_id=r["request_id"]) for r in rows]
-    return ChangePage(service=service, items=items, next_cursor=items[-1].cursor if items else _encode(xid, seq))
+async def read_changes(session: AsyncSession, schema: str, service: str, *, after: str | None, limit: int,
+                       created: Mapping[str, CreatedRecords] | None = None) -> ChangePage:
+    """Up to `limit` changes after the cursor, in (xid, seq) order; an entry for bulk creates gives
+    its records one by one (`created` says how, per entity), each with a cursor of its own.
+
+    A page is short only at the end of what can be read: records created in bulk and deleted since
+    are skipped (their `delete` follows), and the page goes on past them."""
+    xid, seq, done = _decode(after)
+    items: list[Change] = []
+    while len(items) < limit:
+        rows = (await session.execute(text(f"""
+            SELECT changes.seq, changes.xid::text AS xid_text, changes.entity, changes.key, changes.op,
+                   changes.state, changes.changed_at, changes.actor, changes.request_id,
+                   cardinality(changes.ids) AS batch
+            FROM {schema}.changes
+            WHERE changes.xid < pg_snapshot_xmin(pg_current_snapshot())
+              AND (changes.xid, changes.seq) {'>=' if done else '>'} (CAST(:xid AS text)::xid8, :seq)
+            ORDER BY changes.xid, changes.seq
+            LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit - len(items)})).mappings().all()
+        if not rows:
+            break
+        for row in rows:
+            if len(items) == limit:
+                break
+            row_xid = int(row["xid_text"])
+            start = done if (row_xid, row["seq"]) == (xid, seq) else 0
+            if row["batch"] is None:
+                if not start:
+                    items.append(_change(row, row_xid, 0, row["key"], row["state"]))
+                xid, seq, done = row_xid, row["seq"], 0
+                continue
+            end = min(row["batch"], start + limit - len(items))
+            items.extend(_change(row, row_xid, 0 if ord_ == row["batch"] else ord_, key, state)
+                         for ord_, key, state in await _created(session, schema, created, row, start, end))
+            xid, seq, done = row_xid, row["seq"], (0 if end == row["batch"] else end)
+            if done:  # the entry's records left to read come before the next entry's
+                break
+    return ChangePage(service=service, items=items, next_cursor=_encode(xid, seq, done))
+
+
+def _change(row: Mapping[str, Any], xid: int, done: int, key: str, state: dict[str, Any] | None) -> Change:
+    return Change(cursor=_encode(xid, row["seq"], done), seq=row["seq"], entity=row["entity"], key=key,
+                  op=row["op"], state=state, changed_at=row["changed_at"], actor=row["actor"],
+                  request_id=row["request_id"])
+
+
+async def _created(session: AsyncSession, schema: str, created: Mapping[str, CreatedRecords] | None,
+                   row: Mapping[str, Any], start: int, end: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """Records `start + 1` … `end` of a bulk-create entry, as they are now: (their place, key, state)."""
+    how = (created or {}).get(row["entity"])
+    if how is None:
+        raise LookupError(f"{schema}.changes entry {row['seq']} stands for {row['entity']} records, "
+                          "which this feed has no way to give")
+    found = await session.execute(text(f"""
+        SELECT CAST(:start AS integer) + u.ord AS place, {how.key} AS key, {how.state} AS state
+        FROM {schema}.changes AS c
+        CROSS JOIN LATERAL unnest(c.ids[CAST(:start AS integer) + 1:CAST(:end AS integer)])
+            WITH ORDINALITY AS u(id, ord)
+        JOIN {how.table} AS t ON t.id = u.id
+        WHERE c.seq = :seq
+        ORDER BY u.ord"""), {"start": start, "end": end, "seq": row["seq"]})
+    return [(int(place), key, state) for place, key, state in found.all()]

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common import fast_rows, labels
 from services.common.import_template import Template
 from services.common.imports import ImportContext, ImportSpec
+from services.common.outbox import CreatedRecords
 from services.common.vocabulary import CODE_MAX_LENGTH, CODE_PATTERN, SchoolCode, office_date
 from services.rotation.clients import PartnershipClient
 from services.rotation.directory import school_districts
@@ -180,7 +181,7 @@ STAFF = ImportSpec(
                s.backbone_level, s.in_post_since, s.retirement_date
         FROM staged s WHERE NOT EXISTS (SELECT 1 FROM rotation.staff e WHERE e.staff_no = s.staff_no)
         ORDER BY s.row_no""",
-    inserted_sql="SELECT t.staff_no AS key, to_jsonb(t) AS state FROM staged s JOIN rotation.staff t ON t.id = s.id",
+    created=CreatedRecords(table="rotation.staff", key="t.staff_no", state="to_jsonb(t)"),
     schema="rotation",
     entity="staff",
     # StaffImportRow's fields, for the common row (the model decides the rest and words the errors).

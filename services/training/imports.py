@@ -41,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common import fast_rows
 from services.common.import_template import Template
 from services.common.imports import ImportContext, ImportSpec
+from services.common.outbox import CreatedRecords
 from services.common.vocabulary import office_date
 from services.training.clients import RotationClient, StaffRef
 from services.training.config import STUDIO_SESSION_SOURCE
@@ -128,11 +129,11 @@ RESOLVE_STAFF_ID = """
     FROM training.staff_directory d WHERE d.id = s.staff_id AND s.staff_known IS NOT TRUE"""
 
 # A new credit as the change feed carries it (`create`): its key and state.
-CREDIT_FEED = """t.source || ':' || t.reference AS key,
-                  jsonb_build_object(
-                      'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours),
-                      'earned_on', t.earned_on, 'source', t.source, 'reference', t.reference,
-                      'session_id', t.session_id, 'created_at', t.created_at) AS state"""
+CREDIT_KEY = "t.source || ':' || t.reference"
+CREDIT_STATE = """jsonb_build_object(
+    'id', t.id, 'staff_id', t.staff_id, 'hours', trim_scale(t.hours), 'earned_on', t.earned_on,
+    'source', t.source, 'reference', t.reference, 'session_id', t.session_id, 'created_at', t.created_at)"""
+CREDIT_FEED = f"{CREDIT_KEY} AS key, {CREDIT_STATE} AS state"
 
 TRAINING_HOURS = ImportSpec(
     district_columns=("staff_district",),
@@ -192,11 +193,7 @@ TRAINING_HOURS = ImportSpec(
         SELECT s.id, s.staff_id, s.hours, s.earned_on, s.source, s.reference
         FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})
         ORDER BY s.row_no""",
-    inserted_sql=f"""
-        SELECT {CREDIT_FEED} FROM (SELECT * FROM staged ORDER BY row_no) AS s CROSS JOIN LATERAL (
-            SELECT * FROM training.training_hours t
-            WHERE t.source = s.source AND t.reference = s.reference AND t.id = s.id OFFSET 0) AS t
-        ORDER BY s.row_no""",
+    created=CreatedRecords(table="training.training_hours", key=CREDIT_KEY, state=CREDIT_STATE),
     schema="training",
     entity="training_credit",
     upstreams=("rotation",),
