@@ -79,3 +79,19 @@ def test_dockerfile_runs_spp_as_non_root_and_exposes_the_ports():
     for source in ("services", "gateway", "migrations"):
         assert f"COPY {source} ./{source}" in DOCKERFILE
     assert set(APP_FACTORIES) == set(PROCESSES)
+
+
+def test_the_compose_database_has_the_embedded_servers_settings():
+    """The server settings imports are sized for (services/common/embedded.py) in both places."""
+    from services.common.embedded import server_settings
+
+    command = _services()["postgres"]["command"]
+    assert command[0] == "postgres" and command[1::2] == ["-c"] * (len(command) // 2)
+    assert dict(option.split("=", 1) for option in command[2::2]) == server_settings(memory_bytes=8 * 2**30)
+
+
+def test_the_embedded_servers_shared_buffers_follow_the_memory():
+    from services.common.embedded import server_settings
+
+    assert [server_settings(memory_bytes=gib * 2**30)["shared_buffers"] for gib in (0.25, 2, 4, 64)] == [
+        "128MB", "512MB", "1024MB", "1024MB"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from services.common.embedded import server_settings
 from tests.conftest import ROOT
 
 # A child that imports everything first, says "ready", waits for the go file and then for the
@@ -38,8 +39,12 @@ server = EmbeddedPostgres(data)
 try:
     url = server.start()
     answer = server._server.psql("select count(*) from pg_database where datname = 'spp';")
+    shown = server._server.psql("select string_agg(name || '=' || current_setting(name), ',' order by name) "
+                                "from pg_settings where name in ('shared_buffers', 'wal_buffers', "
+                                "'max_wal_size', 'min_wal_size', 'checkpoint_timeout');")
     print(json.dumps({"ok": True, "url": url, "postmaster": server._server.get_pid(),
-                      "spp_databases": int(answer.splitlines()[2].strip())}), flush=True)
+                      "spp_databases": int(answer.splitlines()[2].strip()),
+                      "settings": shown.splitlines()[2].strip()}), flush=True)
 except BaseException as exc:
     print(json.dumps({"ok": False, "error": repr(exc)}), flush=True)
     raise
@@ -99,6 +104,13 @@ def test_two_processes_starting_one_fresh_directory_share_one_server(spp_data_di
         assert reports[0]["postmaster"] == reports[1]["postmaster"] == _postmaster_pid(data)
         assert reports[0]["url"] == reports[1]["url"]
         assert [r["spp_databases"] for r in reports] == [1, 1]
+        # The first start of the directory restarted the server with the platform's settings
+        # before the other process attached (services/common/embedded.py server_settings).
+        shared = server_settings()["shared_buffers"]
+        shown_shared = "1GB" if shared == "1024MB" else shared
+        assert [r["settings"] for r in reports] == [
+            f"checkpoint_timeout=15min,max_wal_size=4GB,min_wal_size=1GB,shared_buffers={shown_shared},"
+            "wal_buffers=64MB"] * 2
         postmaster = psutil.Process(reports[0]["postmaster"])
         _release(first)
         assert postmaster.is_running()  # the second process still holds it
