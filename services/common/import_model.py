@@ -115,7 +115,8 @@ class ImportSpec:
     # (no ON CONFLICT, no RETURNING through a CTE: together about a third of a 150,000-row merge).
     # `update_sql` (upserts only): `merge_sql` over the staged rows whose key is stored already,
     # RETURNING as `merge_sql` does. `insert_sql`: INSERT … SELECT s.id, … FROM staged s WHERE the
-    # key is not stored, nothing returned; the ids come from the staged column `id`, which the
+    # key is not stored, nothing returned, unsorted (the staged rows lie in file order already, and
+    # sorting 250,000 of them cost 0.1 s); the ids come from the staged column `id`, which the
     # engine adds for such a spec (services/common/import_stage.py `ordered_id`). `created`: the
     # table the rows went into and how the feed gives one (services/common/outbox.py
     # `record_created`: the feed holds the new ids a thousand to an entry). Tried first under a

@@ -62,10 +62,14 @@ def plan(spec: ImportSpec, body: bytes, content_type: str) -> CsvPlan | None:
         text, utf8 = _decoded(body)
     except Exception:  # noqa: BLE001 - an undecodable file: Python's reader words the error
         return None
-    if '"' in text or "\x00" in text or "\\." in text or not text.strip():
+    # On the UTF-8 bytes (a byte search, where the text of a Chinese file is two bytes a
+    # character), and without copying the text: 0.07 s of a 22 MB file's planning.
+    if b'"' in utf8 or b"\x00" in utf8 or b"\\." in utf8 or not text or text.isspace():
         return None
-    delimiter = sniff_delimiter(text)
-    header = text.split("\n", 1)[0].removesuffix("\r").split(delimiter)
+    end = text.find("\n")
+    header_line = text if end < 0 else text[:end]
+    delimiter = sniff_delimiter(header_line)
+    header = header_line.removesuffix("\r").split(delimiter)
     names = [spec.aliases.get(h.strip(), h.strip()) for h in header]
     if len(set(names)) != len(names):
         return None
@@ -148,6 +152,21 @@ async def stage(session: AsyncSession, spec: ImportSpec, validator: Validator, c
         raise Unparsed("a blank row amid the data")
     staged = int((await raw.execute(_convert_sql(spec, csv, trimmed, last), *args)).rsplit(" ", 1)[1])
     errors: list[RowError] = []
+    if staged < total:
+        staged += await _the_rest_through_the_model(session, spec, validator, csv, raw, trimmed, last, args, errors)
+    await _drop(raw)
+    duplicates = await _duplicates(raw, spec)
+    errors += [RowError(row=row, field=spec.key[0], message=f"duplicate of row {first} in this file")
+               for row, first in duplicates]
+    return total, staged - len(duplicates), errors
+
+
+async def _the_rest_through_the_model(session: AsyncSession, spec: ImportSpec, validator: Validator, csv: CsvPlan,
+                                      raw: Any, trimmed: str, last: int, args: list[str],
+                                      errors: list[RowError]) -> int:
+    """The rows the SQL twins were unsure of, through the row model: (rows staged). Skipped when
+    every row was staged in SQL (the scan for the others costs 0.1 s per 250,000 rows)."""
+    staged = 0
     # The rows left for the model: one scan, read a batch at a time (a file of bad rows is not
     # held whole), each batch's valid rows staged before the next is read.
     slow = raw.cursor(f"SELECT * FROM ({trimmed}) AS cells WHERE line <= {last} "
@@ -160,11 +179,7 @@ async def stage(session: AsyncSession, spec: ImportSpec, validator: Validator, c
             staged += await _through_the_model(session, spec, validator, csv, batch, errors)
             batch = []
     staged += await _through_the_model(session, spec, validator, csv, batch, errors)
-    await _drop(raw)
-    duplicates = await _duplicates(raw, spec)
-    errors += [RowError(row=row, field=spec.key[0], message=f"duplicate of row {first} in this file")
-               for row, first in duplicates]
-    return total, staged - len(duplicates), errors
+    return staged
 
 
 async def _through_the_model(session: AsyncSession, spec: ImportSpec, validator: Validator, csv: CsvPlan,

@@ -179,8 +179,7 @@ STAFF = ImportSpec(
                                     subject, backbone_level, in_post_since, retirement_date)
         SELECT s.id, s.staff_no, s.name, s.home_school_code, s.home_district_code, s.role, s.section, s.subject,
                s.backbone_level, s.in_post_since, s.retirement_date
-        FROM staged s WHERE NOT EXISTS (SELECT 1 FROM rotation.staff e WHERE e.staff_no = s.staff_no)
-        ORDER BY s.row_no""",
+        FROM staged s WHERE NOT EXISTS (SELECT 1 FROM rotation.staff e WHERE e.staff_no = s.staff_no)""",
     created=CreatedRecords(table="rotation.staff", key="t.staff_no", state="to_jsonb(t)"),
     schema="rotation",
     entity="staff",

@@ -191,8 +191,7 @@ TRAINING_HOURS = ImportSpec(
     insert_sql=f"""
         INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
         SELECT s.id, s.staff_id, s.hours, s.earned_on, s.source, s.reference
-        FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})
-        ORDER BY s.row_no""",
+        FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})""",
     created=CreatedRecords(table="training.training_hours", key=CREDIT_KEY, state=CREDIT_STATE),
     schema="training",
     entity="training_credit",

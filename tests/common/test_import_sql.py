@@ -198,6 +198,17 @@ async def test_rows_for_the_model_are_read_back_a_batch_at_a_time(db_engine, mon
     assert len(whole[2]) == 7
 
 
+async def test_a_file_the_sql_twins_are_sure_of_never_looks_for_rows_left_to_the_model(db_engine, monkeypatch):
+    sure = [row for number, row in enumerate(STAFF_ROWS, 1) if number in (1, 11)]
+
+    async def refused(*args, **kwargs):
+        raise AssertionError("every row was staged in SQL: nothing is left for the model")
+
+    monkeypatch.setattr(import_sql, "_the_rest_through_the_model", refused)
+    total, rows, errors = await _stage(db_engine, STAFF, _file(sure).encode(), "sql")
+    assert (total, [row[:2] for row in rows], errors) == (2, [(1, "T001"), (2, "T003")], [])
+
+
 async def test_new_rows_ids_begin_with_the_imports_start(db_engine):
     """Ids staged for new rows in SQL share their first 48 bits (the import's start in
     milliseconds) and 30 bits drawn for the import, and carry their line: UUIDv7 with the RFC 9562
