@@ -125,7 +125,7 @@ async def _update_then_insert(session: AsyncSession, spec: ImportSpec, params: d
 
 async def _late_conflicts(session: AsyncSession, spec: ImportSpec) -> list[RowError]:
     errors = []
-    for field_name, sql in spec.checks_sql:
+    for field_name, sql in spec.checks_sql if spec.recheck_sql is None else spec.recheck_sql:
         for row in (await session.execute(text(sql), spec.params)).mappings():
             errors.append(RowError(row=row["row_no"], field=None if field_name == "scope" else field_name,
                                    message=row["message"]))

@@ -96,6 +96,9 @@ class ImportSpec:
     # Run again after the merge: a concurrent import may have stored a conflicting row between the
     # checks and the merge (the merge then skipped ours). Such rows are errors after all.
     recheck_after_merge: bool = False
+    # The checks made again after such a merge (default: `checks_sql`), e.g. without a shortcut
+    # the first checks took on facts marked while staging, which a concurrent writer may have changed.
+    recheck_sql: Sequence[tuple[str, str]] | None = None
     prepare: Callable[[BaseModel], dict[str, Any]] | None = None
     column_types: dict[str, str] = field(default_factory=dict)  # staged column -> SQL type
     # Staged columns the file does not carry, filled by the resolve step (name -> SQL type).

@@ -91,8 +91,21 @@ class TrainingHoursImportRow(BaseModel):
 
 COLUMNS = ("staff_id", "staff_no", "hours", "earned_on", "source", "reference")
 
+# The ledger grows to millions of credits, a file brings a few hundred thousand: each staged row
+# looks its key up in the ledger's unique index (a file's references run in order, so the lookups
+# touch neighbouring pages), where a hash join would read and hash the whole ledger for every
+# import. `OFFSET 0` keeps each lookup a lookup (the planner cannot turn it into a join).
+LEDGER_HAS_KEY = """SELECT 1 FROM training.training_hours h
+                    WHERE h.source = s.source AND h.reference = s.reference OFFSET 0"""
+
+# Those lookups are made once, here, and marked on the staged row (`stored`): on a ledger of three
+# million credits they take a second per 250,000 rows, and the mismatch check and the insert of
+# new credits each made them again.
+MARK_STORED = f"UPDATE staged s SET stored = true WHERE EXISTS ({LEDGER_HAS_KEY})"
+
 # A stored credit with the same key but other facts: the single post's 409 `credit-mismatch`.
-MISMATCH_SQL = """
+# Among the rows marked stored; after a merge that met keys stored meanwhile, among every row.
+MISMATCH = """
     SELECT s.row_no,
            'a credit with source ' || quote_literal(s.source) || ' and reference ' || quote_literal(s.reference)
            || ' already exists with a different '
@@ -103,15 +116,10 @@ MISMATCH_SQL = """
     FROM staged s CROSS JOIN LATERAL (
         SELECT t.staff_id, t.hours, t.earned_on FROM training.training_hours t
         WHERE t.source = s.source AND t.reference = s.reference OFFSET 0) AS t
-    WHERE s.staff_id IS NOT NULL
+    WHERE s.staff_id IS NOT NULL {rows}
       AND (t.staff_id, t.hours, t.earned_on) IS DISTINCT FROM (s.staff_id, s.hours, s.earned_on)"""
-
-# The ledger grows to millions of credits, a file brings a few hundred thousand: each staged row
-# looks its key up in the ledger's unique index (a file's references run in order, so the lookups
-# touch neighbouring pages), where a hash join would read and hash the whole ledger for every
-# import. `OFFSET 0` keeps each lookup a lookup (the planner cannot turn it into a join).
-LEDGER_HAS_KEY = """SELECT 1 FROM training.training_hours h
-                    WHERE h.source = s.source AND h.reference = s.reference OFFSET 0"""
+MISMATCH_SQL = MISMATCH.format(rows="AND s.stored")
+LATE_MISMATCH_SQL = MISMATCH.format(rows="")
 
 # staff_no → staff_id through the directory. A staff_no held by two directory rows (a renumbering
 # that reached the copy out of order) resolves to nobody and is reported as unknown.
@@ -150,13 +158,14 @@ TRAINING_HOURS = ImportSpec(
     key=("source", "reference"),
     columns=COLUMNS,
     column_types={"staff_id": "uuid", "hours": "numeric(6,2)", "earned_on": "date"},
-    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean"},
+    extra_columns={"staff_known": "boolean", "staff_district": "text", "staff_no_unasked": "boolean",
+                   "stored": "boolean"},
     prepare=lambda row: {c: getattr(row, c) for c in COLUMNS},
     # Staff ids the file gives are looked up while staging (one hash join on the directory, not an
     # UPDATE of every row); RESOLVE_STAFF_ID then sees only the rows that left unknown.
     staged_join="LEFT JOIN training.staff_directory d ON d.id = CAST(converted.v_staff_id AS uuid)",
     staged_sql={"staff_known": "CASE WHEN d.id IS NOT NULL THEN true END", "staff_district": "d.home_district_code"},
-    resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID),
+    resolve_sql=(RESOLVE_STAFF_NO, RESOLVE_STAFF_ID, MARK_STORED),
     checks_sql=[
         ("reference", MISMATCH_SQL),
         ("staff_no", """
@@ -179,6 +188,7 @@ TRAINING_HOURS = ImportSpec(
         SELECT row_no, 'staff member ' || staff_id || ' is outside your districts' AS message
         FROM staged WHERE staff_known AND (staff_district IS NULL OR NOT (staff_district = ANY(:districts)))""",
     recheck_after_merge=True,
+    recheck_sql=[("reference", LATE_MISMATCH_SQL)],
     # ON CONFLICT DO NOTHING: an existing credit is never changed (identical rows are no-ops and
     # differing ones were rejected above); only new credits come back, as feed `create`s.
     merge_sql=f"""
@@ -188,10 +198,10 @@ TRAINING_HOURS = ImportSpec(
         ON CONFLICT (source, reference) DO NOTHING
         RETURNING (xmax = 0) AS inserted, {CREDIT_FEED}""",
     # The same in plain statements, for the usual case: nobody stores one of the keys meanwhile.
-    insert_sql=f"""
+    insert_sql="""
         INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference)
         SELECT s.id, s.staff_id, s.hours, s.earned_on, s.source, s.reference
-        FROM staged s WHERE NOT EXISTS ({LEDGER_HAS_KEY})""",
+        FROM staged s WHERE s.stored IS NOT TRUE""",
     created=CreatedRecords(table="training.training_hours", key=CREDIT_KEY, state=CREDIT_STATE),
     schema="training",
     entity="training_credit",

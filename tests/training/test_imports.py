@@ -360,6 +360,27 @@ async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged
                                   "order by seq") == [{"key": "市级平台:PX-2", "op": "create"}]
 
 
+async def test_a_differing_credit_stored_by_a_concurrent_writer_during_the_merge_is_a_conflict(
+        training, world, db_engine):
+    """The keys the ledger held were looked up once, while staging; a writer that stores one of
+    the file's keys with other facts after that is found by the check made again after the merge:
+    409, nothing of the file written."""
+    a, b = world.staff[0]["id"], world.staff[1]["id"]
+    rows = [{"staff_id": a, "hours": "8", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
+            {"staff_id": b, "hours": "2", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-2"}]
+    response = await against_an_uncommitted_write(
+        db_engine,
+        "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
+        "VALUES (gen_random_uuid(), :a, 9, '2024-05-01', '市级平台', 'PX-1')", {"a": a},
+        training.post(URL, json=rows))
+    assert response.status_code == 409, response.text
+    assert response.json()["errors"] == [
+        {"row": 1, "field": "reference",
+         "message": "a credit with source '市级平台' and reference 'PX-1' already exists with a different hours"}]
+    assert [(r["reference"], r["hours"]) for r in await _stored(db_engine)] == [("PX-1", Decimal("9.00"))]
+    assert await feed_count(db_engine, "training") == 0
+
+
 async def test_staff_numbers_the_directory_lacks_are_asked_of_rotation_in_batches(
         settings, rotation_app, token, world, db_engine, monkeypatch):
     """A directory behind rotation (here: no consumer at all, so it is empty) must not refuse a
