@@ -46,11 +46,13 @@ def server_settings(memory_bytes: int | None = None) -> dict[str, str]:
       importing backend stops to write them itself 14,000 times;
     - `max_wal_size` 4 GB, `min_wal_size` 1 GB, `checkpoint_timeout` 15 min: no checkpoint in the
       middle of an import (after one, every page it touches goes to the WAL whole), and WAL
-      segments recycled rather than created and zero-filled during one."""
+      segments recycled rather than created and zero-filled during one;
+    - `temp_buffers` 256 MB (a session's most, taken as used): an import's staging tables (70 MB
+      for 250,000 credits) stay in memory instead of going through files in 8 MB of buffers."""
     memory = memory_bytes if memory_bytes is not None else psutil.virtual_memory().total
     shared_mb = max(128, min(1024, memory // 4 // 2**20))
     return {"shared_buffers": f"{shared_mb}MB", "wal_buffers": "64MB", "max_wal_size": "4GB",
-            "min_wal_size": "1GB", "checkpoint_timeout": "15min"}
+            "min_wal_size": "1GB", "checkpoint_timeout": "15min", "temp_buffers": "256MB"}
 
 
 @contextmanager

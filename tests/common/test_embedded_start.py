@@ -41,7 +41,7 @@ try:
     answer = server._server.psql("select count(*) from pg_database where datname = 'spp';")
     shown = server._server.psql("select string_agg(name || '=' || current_setting(name), ',' order by name) "
                                 "from pg_settings where name in ('shared_buffers', 'wal_buffers', "
-                                "'max_wal_size', 'min_wal_size', 'checkpoint_timeout');")
+                                "'max_wal_size', 'min_wal_size', 'checkpoint_timeout', 'temp_buffers');")
     print(json.dumps({"ok": True, "url": url, "postmaster": server._server.get_pid(),
                       "spp_databases": int(answer.splitlines()[2].strip()),
                       "settings": shown.splitlines()[2].strip()}), flush=True)
@@ -110,7 +110,7 @@ def test_two_processes_starting_one_fresh_directory_share_one_server(spp_data_di
         shown_shared = "1GB" if shared == "1024MB" else shared
         assert [r["settings"] for r in reports] == [
             f"checkpoint_timeout=15min,max_wal_size=4GB,min_wal_size=1GB,shared_buffers={shown_shared},"
-            "wal_buffers=64MB"] * 2
+            "temp_buffers=256MB,wal_buffers=64MB"] * 2
         postmaster = psutil.Process(reports[0]["postmaster"])
         _release(first)
         assert postmaster.is_running()  # the second process still holds it

@@ -191,6 +191,28 @@ async def test_the_date_twin_is_sure_of_every_office_form(db_engine):
                                              {"v": value})).scalar_one() is None, value
 
 
+HOURS_CELLS = ["1", "24", "1000", "1000.00", "1000.01", "1001", "12345", "0", "0.0", "0.01", "4.5", "4.55", "4.555",
+               ".5", "5.", "1.2.3", "-1", "+1", "1e3", "１２", "٣", "1,5", " 1", "1 ", "00012", "0012.5", "", "."]
+
+
+async def test_the_decimal_twin_is_sure_exactly_where_python_is(db_engine):
+    """The hours twin (shape without a regular expression) against the Python converter, cell by
+    cell: the same number where Python is sure, NULL (left to the model) where it is not."""
+    from services.common.fast_rows import Unsure
+
+    convert = TRAINING_HOURS.fast["hours"]  # type: ignore[index]
+    twin = convert.sql("v")  # type: ignore[attr-defined]
+    async with db_engine.connect() as connection:
+        for value in HOURS_CELLS:
+            try:
+                expected = convert(value)
+            except Unsure:
+                expected = None
+            stored = (await connection.execute(text(f"SELECT {twin} FROM (SELECT CAST(:v AS text) AS v) AS cell"),
+                                               {"v": value})).scalar_one()
+            assert stored == expected, value
+
+
 async def test_rows_for_the_model_are_read_back_a_batch_at_a_time(db_engine, monkeypatch):
     whole = await _stage(db_engine, STAFF, _file(STAFF_ROWS).encode(), "sql")
     monkeypatch.setattr(import_sql, "SLOW_BATCH", 2)
