@@ -100,8 +100,18 @@ LEDGER_HAS_KEY = """SELECT 1 FROM training.training_hours h
 
 # Those lookups are made once, here, and marked on the staged row (`stored`): on a ledger of three
 # million credits they take a second per 250,000 rows, and the mismatch check and the insert of
-# new credits each made them again.
-MARK_STORED = f"UPDATE staged s SET stored = true WHERE EXISTS ({LEDGER_HAS_KEY})"
+# new credits each made them again. Not at all when no stored credit of a source the file names
+# has a reference between the file's lowest and highest of that source (a file of new credits,
+# numbered on from the last one: the usual provincial delivery): one range probe per source,
+# evaluated once (an uncorrelated EXISTS is the UPDATE's one-time filter).
+MARK_STORED = f"""
+    UPDATE staged s SET stored = true
+    WHERE EXISTS (
+            SELECT 1 FROM (SELECT source, min(reference) AS low, max(reference) AS high
+                           FROM staged GROUP BY source) AS file
+            WHERE EXISTS (SELECT 1 FROM training.training_hours h
+                          WHERE h.source = file.source AND h.reference BETWEEN file.low AND file.high))
+      AND EXISTS ({LEDGER_HAS_KEY})"""
 
 # A stored credit with the same key but other facts: the single post's 409 `credit-mismatch`.
 # Among the rows marked stored; after a merge that met keys stored meanwhile, among every row.

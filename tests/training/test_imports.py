@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.training.app import create_app
 from tests.conftest import asgi, fetch
@@ -430,3 +432,38 @@ async def test_a_staff_no_the_directory_lacks_with_rotation_down_is_503_and_noth
     assert await fetch(db_engine, "select count(*) as n from training.training_hours") == [{"n": 0}]
     assert await fetch(db_engine, "select count(*) as n from training.imports") == [{"n": 0}]
     assert await fetch(db_engine, "select count(*) as n from training.changes") == [{"n": 0}]
+
+
+async def _mark_stored_plan(db_engine, references: list[str]) -> tuple[str, list[int]]:
+    """EXPLAIN ANALYZE of MARK_STORED over staged credits with these references (source 市级平台),
+    and the rows it marked."""
+    from services.common.import_stage import create_staged
+    from services.training.imports import MARK_STORED, TRAINING_HOURS
+
+    async with db_engine.connect() as connection:
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        await create_staged(session, TRAINING_HOURS)
+        await session.execute(text(
+            "INSERT INTO staged (row_no, staff_id, hours, earned_on, source, reference) "
+            "SELECT n, gen_random_uuid(), 1, date '2024-05-01', '市级平台', r "
+            "FROM unnest(CAST(:refs AS text[])) WITH ORDINALITY AS f(r, n)"), {"refs": references})
+        plan = "\n".join(row[0] for row in (await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + MARK_STORED))))
+        marked = [row[0] for row in await session.execute(text("SELECT row_no FROM staged WHERE stored ORDER BY row_no"))]
+        await session.rollback()
+    return plan, marked
+
+
+async def test_a_file_of_new_references_skips_the_lookup_of_each_key(training, world, db_engine):
+    """Stored: PX-0001 and PX-0002. A file numbered on from them (PX-0003 …) cannot hold a stored
+    key: one range probe, and the per-row lookups never run. A file whose range covers a stored
+    reference is looked up row by row, and the stored key is marked."""
+    a = world.staff[0]["id"]
+    rows = [{"staff_id": a, "hours": "1", "earned_on": "2024-05-01", "source": "市级平台", "reference": f"PX-000{i}"}
+            for i in (1, 2)]
+    assert (await training.post(URL, json=rows)).json()["inserted"] == 2
+    plan, marked = await _mark_stored_plan(db_engine, ["PX-0003", "PX-0004", "PX-0009"])
+    assert marked == []
+    assert "Seq Scan on staged s (never executed)" in plan, plan
+    plan, marked = await _mark_stored_plan(db_engine, ["PX-0000", "PX-0002", "PX-0005"])
+    assert marked == [2]
+    assert "Seq Scan on staged s (actual" in plan, plan
