@@ -341,17 +341,24 @@ async def test_an_integrator_limited_to_districts_imports_for_their_staff_only(t
                                          "source": "区级平台", "reference": "Y-1", "session_id": None}]
 
 
-async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged(training, world, db_engine):
-    """The merge first inserts without ON CONFLICT; a writer that stores one of the file's keys
-    while it runs makes it fall back to the ON CONFLICT merge: same report, nothing twice."""
+async def _post_while_px1_is_stored(training, world, db_engine, hours: int):
+    """PX-1 and PX-2 posted while another transaction stores PX-1 (8 hours, as the file has it, or
+    other hours) and commits during the merge."""
     a, b = world.staff[0]["id"], world.staff[1]["id"]
     rows = [{"staff_id": a, "hours": "8", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
             {"staff_id": b, "hours": "2", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-2"}]
     response = await against_an_uncommitted_write(
         db_engine,
         "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
-        "VALUES (gen_random_uuid(), :a, 8, '2024-05-01', '市级平台', 'PX-1')", {"a": a},
+        "VALUES (gen_random_uuid(), :a, :hours, '2024-05-01', '市级平台', 'PX-1')", {"a": a, "hours": hours},
         training.post(URL, json=rows))
+    return response, a, b
+
+
+async def test_a_key_stored_by_a_concurrent_writer_during_the_merge_is_unchanged(training, world, db_engine):
+    """The merge first inserts without ON CONFLICT; a writer that stores one of the file's keys
+    while it runs makes it fall back to the ON CONFLICT merge: same report, nothing twice."""
+    response, a, b = await _post_while_px1_is_stored(training, world, db_engine, 8)
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["valid_rows"], body["inserted"], body["updated"], body["unchanged"],
@@ -367,14 +374,7 @@ async def test_a_differing_credit_stored_by_a_concurrent_writer_during_the_merge
     """The keys the ledger held were looked up once, while staging; a writer that stores one of
     the file's keys with other facts after that is found by the check made again after the merge:
     409, nothing of the file written."""
-    a, b = world.staff[0]["id"], world.staff[1]["id"]
-    rows = [{"staff_id": a, "hours": "8", "earned_on": "2024-05-01", "source": "市级平台", "reference": "PX-1"},
-            {"staff_id": b, "hours": "2", "earned_on": "2024-05-02", "source": "市级平台", "reference": "PX-2"}]
-    response = await against_an_uncommitted_write(
-        db_engine,
-        "INSERT INTO training.training_hours (id, staff_id, hours, earned_on, source, reference) "
-        "VALUES (gen_random_uuid(), :a, 9, '2024-05-01', '市级平台', 'PX-1')", {"a": a},
-        training.post(URL, json=rows))
+    response, _, _ = await _post_while_px1_is_stored(training, world, db_engine, 9)
     assert response.status_code == 409, response.text
     assert response.json()["errors"] == [
         {"row": 1, "field": "reference",
