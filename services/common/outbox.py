@@ -176,6 +176,7 @@ async def read_changes(session: AsyncSession, schema: str, service: str, *, afte
     xid, seq, done = _decode(after)
     items: list[Change] = []
     while len(items) < limit:
+        # Qualified names throughout: a bare `xid` in ORDER BY would name the text output column.
         rows = (await session.execute(text(f"""
             SELECT changes.seq, changes.xid::text AS xid_text, changes.entity, changes.key, changes.op,
                    changes.state, changes.changed_at, changes.actor, changes.request_id,
