@@ -188,22 +188,34 @@ async def read_changes(session: AsyncSession, schema: str, service: str, *, afte
             LIMIT :limit"""), {"xid": str(xid), "seq": seq, "limit": limit - len(items)})).mappings().all()
         if not rows:
             break
+        # The page's places first (a record of an entry counts whether or not it is still there),
+        # then every entry's records at once.
+        places: list[tuple[Mapping[str, Any], int, tuple[int, int] | None]] = []
+        room = limit - len(items)
         for row in rows:
-            if len(items) == limit:
+            if not room:
                 break
             row_xid = int(row["xid_text"])
             start = done if (row_xid, row["seq"]) == (xid, seq) else 0
             if row["batch"] is None:
                 if not start:
-                    items.append(_change(row, row_xid, 0, row["key"], row["state"]))
+                    places.append((row, row_xid, None))
+                    room -= 1
                 xid, seq, done = row_xid, row["seq"], 0
                 continue
-            end = min(row["batch"], start + limit - len(items))
-            items.extend(_change(row, row_xid, 0 if ord_ == row["batch"] else ord_, key, state)
-                         for ord_, key, state in await _created(session, schema, created, row, start, end))
+            end = min(row["batch"], start + room)
+            places.append((row, row_xid, (start, end)))
+            room -= end - start
             xid, seq, done = row_xid, row["seq"], (0 if end == row["batch"] else end)
             if done:  # the entry's records left to read come before the next entry's
                 break
+        records = await _created(session, schema, created, [(row, part) for row, _, part in places if part])
+        for row, row_xid, part in places:
+            if part is None:
+                items.append(_change(row, row_xid, 0, row["key"], row["state"]))
+                continue
+            items.extend(_change(row, row_xid, 0 if place == row["batch"] else place, key, state)
+                         for place, key, state in records.get(row["seq"], ()))
     return ChangePage(service=service, items=items, next_cursor=_encode(xid, seq, done))
 
 
@@ -214,18 +226,30 @@ def _change(row: Mapping[str, Any], xid: int, done: int, key: str, state: dict[s
 
 
 async def _created(session: AsyncSession, schema: str, created: Mapping[str, CreatedRecords] | None,
-                   row: Mapping[str, Any], start: int, end: int) -> list[tuple[int, str, dict[str, Any]]]:
-    """Records `start + 1` … `end` of a bulk-create entry, as they are now: (their place, key, state)."""
-    how = (created or {}).get(row["entity"])
-    if how is None:
-        raise LookupError(f"{schema}.changes entry {row['seq']} stands for {row['entity']} records, "
-                          "which this feed has no way to give")
-    found = await session.execute(text(f"""
-        SELECT CAST(:start AS integer) + u.ord AS place, {how.key} AS key, {how.state} AS state
-        FROM {schema}.changes AS c
-        CROSS JOIN LATERAL unnest(c.ids[CAST(:start AS integer) + 1:CAST(:end AS integer)])
-            WITH ORDINALITY AS u(id, ord)
-        JOIN {how.table} AS t ON t.id = u.id
-        WHERE c.seq = :seq
-        ORDER BY u.ord"""), {"start": start, "end": end, "seq": row["seq"]})
-    return [(int(place), key, state) for place, key, state in found.all()]
+                   parts: list[tuple[Mapping[str, Any], tuple[int, int]]],
+                   ) -> dict[int, list[tuple[int, str, dict[str, Any]]]]:
+    """Records `start + 1` … `end` of each bulk-create entry, as they are now, by entry (`seq`):
+    (their place, key, state). One statement per entity, however many entries a page touches (a
+    feed of many small imports has an entry each)."""
+    by_entity: dict[str, list[tuple[Mapping[str, Any], tuple[int, int]]]] = {}
+    for row, part in parts:
+        by_entity.setdefault(row["entity"], []).append((row, part))
+    records: dict[int, list[tuple[int, str, dict[str, Any]]]] = {}
+    for entity, entries in by_entity.items():
+        how = (created or {}).get(entity)
+        if how is None:
+            raise LookupError(f"{schema}.changes entry {entries[0][0]['seq']} stands for {entity} records, "
+                              "which this feed has no way to give")
+        found = await session.execute(text(f"""
+            SELECT w.seq, w.first + u.ord AS place, {how.key} AS key, {how.state} AS state
+            FROM unnest(CAST(:seqs AS bigint[]), CAST(:firsts AS integer[]), CAST(:lasts AS integer[]))
+                AS w(seq, first, last)
+            JOIN {schema}.changes AS c ON c.seq = w.seq
+            CROSS JOIN LATERAL unnest(c.ids[w.first + 1:w.last]) WITH ORDINALITY AS u(id, ord)
+            JOIN {how.table} AS t ON t.id = u.id
+            ORDER BY w.seq, u.ord"""), {"seqs": [row["seq"] for row, _ in entries],
+                                         "firsts": [start for _, (start, _) in entries],
+                                         "lasts": [end for _, (_, end) in entries]})
+        for entry, place, key, state in found.all():
+            records.setdefault(entry, []).append((int(place), key, state))
+    return records

@@ -121,3 +121,32 @@ async def test_trainings_staff_directory_follows_an_import(imported, training, d
     await synced(db_engine, schools=False)
     assert await fetch(db_engine, "select count(*) as n, count(*) filter (where staff_no like 'K%') as k "
                                   "from training.staff_directory") == [{"n": IMPORTED + 1, "k": IMPORTED}]
+
+
+async def test_a_page_over_many_small_imports_renders_their_records_in_one_statement(
+        partnership, rotation, db_engine):
+    """Thirty imports of two staff each are thirty feed entries: a page of them is read with one
+    statement for the entries and one for all their records, not one per entry."""
+    from sqlalchemy import event
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from services.common.integration_api import created_records
+    from services.common.outbox import read_changes
+
+    await f.chaoyang_with_schools(partnership)
+    for n in range(30):
+        response = await rotation.post("/v1/imports/staff", content=(HEADER + "".join(
+            f"S{n:02d}{i},小批{n}之{i},11010502,教师,小学,数学,无,2016-09-01,,\n" for i in (1, 2))).encode(),
+            headers=CSV)
+        assert (response.status_code, response.json()["inserted"]) == (200, 2), response.text
+    await drain(rotation, None, 60, limit=100)
+    async with db_engine.connect() as connection:
+        statements: list[str] = []
+        event.listen(connection.sync_connection, "before_cursor_execute",
+                     lambda conn, cursor, statement, *rest: statements.append(statement))
+        page = await read_changes(AsyncSession(bind=connection), "rotation", "rotation", after=None, limit=100,
+                                  created=created_records("rotation"))
+    assert [c["key"] for c in page.model_dump()["items"]] == [f"S{n:02d}{i}" for n in range(30) for i in (1, 2)]
+    assert [c.state["name"] for c in page.items[:2]] == ["小批0之1", "小批0之2"]
+    # the entries, all their records, and the look for more that finds none
+    assert len(statements) == 3, statements
