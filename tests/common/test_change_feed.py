@@ -204,3 +204,44 @@ class TestActorAndRequestId:
         assert created.status_code == 201, created.text
         assert await fetch(db_engine, "SELECT key, actor, request_id FROM rotation.changes") == [
             {"key": "T000001", "actor": "tester", "request_id": "req-staff-1"}]
+
+
+async def test_bulk_create_entries_are_read_exactly_once_across_the_100000_boundary(fresh_cluster):
+    """Entries of imported records (one per import here, with a plain change beside each), written
+    by transactions whose ids straddle 99,999 → 100,000, paged with limits 1, 2 and 1000: every
+    record once, in order, and each cursor, one inside an entry included, resumes exactly after it."""
+    settings, engine = fresh_cluster
+    from services.rotation.app import create_app
+
+    await burn_to(engine, max(await _current_xid(engine) + 1, 99_997))
+    for n in range(6):  # xids 99,997 … 100,002
+        async with engine.begin() as conn:
+            ids = []
+            for i in range(3):
+                row = await conn.execute(text(
+                    "INSERT INTO rotation.staff (id, staff_no, name, home_school_code, home_district_code, role, "
+                    "section, in_post_since) VALUES (gen_random_uuid(), :no, :name, '11010501', '110105', "
+                    "'teacher', 'primary', '2016-09-01') RETURNING id"), {"no": f"X{n}{i}", "name": f"跨界{n}之{i}"})
+                ids.append(row.scalar_one())
+            await conn.execute(text("INSERT INTO rotation.changes (entity, op, ids) VALUES ('staff', 'create', :ids)"),
+                               {"ids": ids})
+            await conn.execute(text("INSERT INTO rotation.changes (entity, key, op, state) "
+                                    "VALUES ('staff', :key, 'update', '{}')"), {"key": f"X{n}0"})
+    xids = [int(r["x"]) for r in await fetch(engine, "SELECT xid::text AS x FROM rotation.changes ORDER BY seq")]
+    assert min(xids) <= 99_999 < 100_000 <= max(xids)
+    expected = [key for n in range(6) for key in (f"X{n}0", f"X{n}1", f"X{n}2", f"X{n}0")]
+    app = create_app(settings.model_copy(update={"feed_consumers": False}))
+    async with app.router.lifespan_context(app):
+        token = mint_token(TEST_SECRET, sub="reader", role="city_admin")
+        async with httpx.AsyncClient(transport=asgi(app), base_url="http://rotation", timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"}) as reader:
+            settled, _ = await drain(reader, None, len(expected))
+            assert [c["key"] for c in settled] == expected
+            for limit in (1, 2, 1000):
+                items = await _page_all(reader, limit)
+                assert [(c["key"], c["op"]) for c in items] == [(c["key"], c["op"]) for c in settled], limit
+                assert [c["state"].get("name") for c in items if c["op"] == "create"] == [
+                    f"跨界{n}之{i}" for n in range(6) for i in range(3)]
+            for at, item in enumerate(items):
+                page = (await reader.get("/v1/changes", params={"after": item["cursor"], "limit": 3})).json()
+                assert [c["cursor"] for c in page["items"]] == [c["cursor"] for c in items[at + 1:at + 4]], at
